@@ -1,0 +1,223 @@
+//! Disk data: qcow2 layers on the storage root, through `qemu-img`.
+//!
+//! A layer is one qcow2 file named `<layer-id>.qcow2` in one directory; an overlay names its
+//! backing file by that short relative name (qcow2 caps backing names at 1023 bytes, and
+//! relative names keep the store movable). Nothing here knows what a disk or an image is.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use thiserror::Error;
+use tokio::process::Command;
+
+#[derive(Debug, Error)]
+pub enum BlockError {
+    #[error("could not run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("io on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub type BlockResult<T> = Result<T, BlockError>;
+
+pub const GIB: u64 = 1 << 30;
+
+#[derive(Debug, Clone)]
+pub struct BlockStore {
+    dir: PathBuf,
+    qemu_img: PathBuf,
+}
+
+impl BlockStore {
+    /// Opens (creating if needed) the layer directory under `root`.
+    pub fn open(root: &Path, qemu_img: PathBuf) -> BlockResult<Self> {
+        let dir = root.join("layers");
+        std::fs::create_dir_all(&dir).map_err(|source| BlockError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self { dir, qemu_img })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn layer_file_name(layer_id: &str) -> String {
+        format!("{layer_id}.qcow2")
+    }
+
+    pub fn layer_path(&self, layer_id: &str) -> PathBuf {
+        self.dir.join(Self::layer_file_name(layer_id))
+    }
+
+    pub fn exists(&self, layer_id: &str) -> bool {
+        self.layer_path(layer_id).exists()
+    }
+
+    /// An empty layer of `size` bytes with no backing file.
+    pub async fn create_blank(&self, layer_id: &str, size: u64) -> BlockResult<()> {
+        let tmp = self.tmp_name(layer_id);
+        self.qemu_img(&["create", "-q", "-f", "qcow2", &tmp, &size.to_string()])
+            .await?;
+        self.publish(&tmp, layer_id).await
+    }
+
+    /// An empty overlay on `backing_id`: constant time whatever the backing size. `size`
+    /// (bytes) grows the virtual disk beyond the backing's size when given.
+    pub async fn create_overlay(
+        &self,
+        layer_id: &str,
+        backing_id: &str,
+        size: Option<u64>,
+    ) -> BlockResult<()> {
+        let tmp = self.tmp_name(layer_id);
+        let backing = Self::layer_file_name(backing_id);
+        let mut args = vec![
+            "create", "-q", "-f", "qcow2", "-b", &backing, "-F", "qcow2", &tmp,
+        ];
+        let size_arg = size.map(|s| s.to_string());
+        if let Some(s) = &size_arg {
+            args.push(s);
+        }
+        self.qemu_img(&args).await?;
+        self.publish(&tmp, layer_id).await
+    }
+
+    /// A small synthetic base layer: a text label in its first sector, the rest unallocated,
+    /// `size` bytes of virtual disk. Used for the public catalog, which ships no real OS.
+    pub async fn create_labelled(&self, layer_id: &str, size: u64, label: &str) -> BlockResult<()> {
+        let raw = self.dir.join(format!("{layer_id}.label.raw"));
+        let mut bytes = label.as_bytes().to_vec();
+        bytes.resize(64 * 1024, 0);
+        tokio::fs::write(&raw, &bytes)
+            .await
+            .map_err(|source| BlockError::Io {
+                path: raw.clone(),
+                source,
+            })?;
+        let tmp = self.tmp_name(layer_id);
+        let raw_s = raw.to_string_lossy().into_owned();
+        let result = async {
+            self.qemu_img(&["convert", "-q", "-f", "raw", "-O", "qcow2", &raw_s, &tmp])
+                .await?;
+            self.qemu_img(&["resize", "-q", "-f", "qcow2", &tmp, &size.to_string()])
+                .await
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&raw).await;
+        result?;
+        self.publish(&tmp, layer_id).await
+    }
+
+    /// Deletes a layer file; a missing file is not an error (deletion is idempotent).
+    pub async fn remove(&self, layer_id: &str) -> BlockResult<()> {
+        let path = self.layer_path(layer_id);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(BlockError::Io { path, source }),
+        }
+    }
+
+    fn tmp_name(&self, layer_id: &str) -> String {
+        self.dir
+            .join(format!("{layer_id}.qcow2.tmp"))
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Renames the finished temp file into place, so a half-written layer never carries
+    /// a layer's name.
+    async fn publish(&self, tmp: &str, layer_id: &str) -> BlockResult<()> {
+        let dest = self.layer_path(layer_id);
+        tokio::fs::rename(tmp, &dest)
+            .await
+            .map_err(|source| BlockError::Io { path: dest, source })
+    }
+
+    async fn qemu_img(&self, args: &[&str]) -> BlockResult<()> {
+        let program = self.qemu_img.to_string_lossy().into_owned();
+        let out = Command::new(&self.qemu_img)
+            .args(args)
+            .current_dir(&self.dir)
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|source| BlockError::Spawn {
+                program: program.clone(),
+                source,
+            })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(BlockError::Failed {
+                command: format!("{program} {}", args.join(" ")),
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, BlockStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let bs = BlockStore::open(dir.path(), "qemu-img".into()).unwrap();
+        (dir, bs)
+    }
+
+    #[tokio::test]
+    async fn overlay_names_its_backing_relatively() {
+        let (_d, bs) = store();
+        bs.create_blank("lyr-a", GIB).await.unwrap();
+        bs.create_overlay("lyr-b", "lyr-a", None).await.unwrap();
+        let out = std::process::Command::new("qemu-img")
+            .args(["info", "--output=json"])
+            .arg(bs.layer_path("lyr-b"))
+            .output()
+            .unwrap();
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(info["backing-filename"], "lyr-a.qcow2");
+        assert_eq!(info["virtual-size"], GIB);
+    }
+
+    #[tokio::test]
+    async fn failing_qemu_img_is_reported_with_stderr() {
+        let (_d, bs) = store();
+        let err = bs
+            .create_overlay("lyr-b", "missing", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BlockError::Failed { .. }), "{err}");
+        assert!(!bs.exists("lyr-b"));
+    }
+
+    #[tokio::test]
+    async fn labelled_layer_is_small_but_large() {
+        let (_d, bs) = store();
+        bs.create_labelled("lyr-l", 40 * GIB, "KILN SYNTHETIC")
+            .await
+            .unwrap();
+        let meta = std::fs::metadata(bs.layer_path("lyr-l")).unwrap();
+        assert!(meta.len() < 4 << 20, "file is {} bytes", meta.len());
+        bs.remove("lyr-l").await.unwrap();
+        bs.remove("lyr-l").await.unwrap();
+    }
+}

@@ -1,0 +1,121 @@
+//! The `kiln` binary: `serve`, and admin commands that work on a data directory.
+
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kiln",
+    version,
+    about = "A JD Cloud-compatible VM image service with real qcow2 data"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the JD Cloud `vm` and `disk` APIs.
+    ///
+    /// Example: kiln serve --listen 127.0.0.1:8700 --data-dir ./kiln-data --task-delay 500ms
+    Serve(ServeArgs),
+    /// Operator commands on a data directory.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub listen: String,
+    /// Where metadata (SQLite) and qcow2 layers live.
+    #[arg(long, default_value = "./kiln-data")]
+    pub data_dir: PathBuf,
+    /// How long each instance transition (start, stop, reboot, attach, …) takes.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub transition_delay: Duration,
+    /// The least time each data-plane task (disk, snapshot, image) takes.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub task_delay: Duration,
+    /// Override a quota per account and region: KIND=N with KIND one of instance, disk,
+    /// snapshot, image. Repeatable.
+    #[arg(long = "quota", value_name = "KIND=N")]
+    pub quotas: Vec<String>,
+    /// The qemu-img program to run.
+    #[arg(long, default_value = "qemu-img")]
+    pub qemu_img: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Print the path of a disk's writable top layer (qcow2), to write guest data into it
+    /// with qemu-io while the server runs.
+    ///
+    /// Examples: kiln admin disk-path --data-dir ./kiln-data vol-abc123
+    ///           kiln admin disk-path --data-dir ./kiln-data i-abc123 vda
+    DiskPath {
+        #[arg(long, default_value = "./kiln-data")]
+        data_dir: PathBuf,
+        /// A cloud disk id, or an instance id followed by a device name.
+        id: String,
+        device: Option<String>,
+    },
+}
+
+/// Durations like `0s`, `500ms`, `3s`, `1m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration '{s}': {e}"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kiln: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Admin(AdminCommand::DiskPath {
+                data_dir,
+                id,
+                device,
+            }) => disk_path(data_dir, id, device).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kiln: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn disk_path(data_dir: PathBuf, id: String, device: Option<String>) -> anyhow::Result<()> {
+    if !data_dir.join("kiln.db").exists() {
+        anyhow::bail!("no Kiln data in {}", data_dir.display());
+    }
+    let svc = crate::service::Service::open(&data_dir, "qemu-img".into(), serve::default_config())
+        .await?;
+    let path = svc
+        .disk_top_path(&id, device.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.wire_message()))?;
+    println!("{}", path.display());
+    svc.store().close().await;
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! `kiln serve`: open the data directory, start the task worker, serve HTTP.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use super::ServeArgs;
+use crate::service::account::SuppliedKeys;
+use crate::service::{Config, Quotas, Service};
+use crate::tasks::Delays;
+
+pub fn default_config() -> Config {
+    Config {
+        delays: Delays {
+            transition: std::time::Duration::from_secs(1),
+            task: std::time::Duration::from_secs(2),
+        },
+        quotas: Quotas::default(),
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KILN_LOG")
+                .unwrap_or_else(|_| "kiln=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut quotas = Quotas::default();
+    for q in &args.quotas {
+        quotas
+            .set(q)
+            .map_err(|e| anyhow::anyhow!("--quota {q}: {e}"))?;
+    }
+    let cfg = Config {
+        delays: Delays {
+            transition: args.transition_delay,
+            task: args.task_delay,
+        },
+        quotas,
+    };
+    let svc = Service::open(&args.data_dir, args.qemu_img.clone(), cfg)
+        .await
+        .with_context(|| format!("opening {}", args.data_dir.display()))?;
+    svc.ensure_public_catalog()
+        .await
+        .context("creating the public catalog")?;
+    let keys = SuppliedKeys {
+        access_key: std::env::var("KILN_ACCESS_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        secret_key: std::env::var("KILN_SECRET_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    };
+    if keys.access_key.is_some() != keys.secret_key.is_some() {
+        anyhow::bail!("set both KILN_ACCESS_KEY and KILN_SECRET_KEY, or neither");
+    }
+    let boot = svc.ensure_account(&args.data_dir, &keys).await?;
+    if boot.created && keys.access_key.is_none() {
+        // Shown once; also kept in <data-dir>/credentials (mode 0600).
+        println!("Created account {}:", boot.account.pin);
+        println!("  access key: {}", boot.account.access_key);
+        println!("  secret key: {}", boot.account.secret_key);
+        println!(
+            "  (saved in {})",
+            args.data_dir.join("credentials").display()
+        );
+    }
+
+    let tasks = svc.task_ctx();
+    tasks.release_stale_leases().await?;
+    tokio::spawn(tasks.run_worker());
+
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(
+        "kiln listening on http://{} (data in {}, transition delay {:?}, task delay {:?})",
+        listener.local_addr()?,
+        args.data_dir.display(),
+        args.transition_delay,
+        args.task_delay
+    );
+    let store = svc.store().clone();
+    axum::serve(listener, crate::http::router(Arc::new(svc)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

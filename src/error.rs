@@ -1,0 +1,161 @@
+//! The one error type of Kiln and its mapping to JD Cloud's wire envelope.
+//!
+//! Every layer returns `ApiError`; `http::envelope` renders it exactly once as
+//! `{"requestId", "error": {"code", "status", "message"}}`. The (code, status) pairs are a
+//! compatibility contract: real clients branch on them (Terraform retries on
+//! `400 FAILED_PRECONDITION`), so each variant names the JD status it stands for.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// 400 INVALID_ARGUMENT: a parameter is missing or malformed.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// 400 OUT_OF_RANGE: a number or size outside its documented range.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// 400 FAILED_PRECONDITION: the resource is in the wrong state or busy.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// 400 DUPLICATE: the same name given twice (e.g. a deviceName).
+    #[error("{0}")]
+    Duplicate(String),
+    /// 400 CONFLICT.
+    #[error("{0}")]
+    Conflict(String),
+    /// 401 ACCESS_ERROR: the gateway refused the credentials.
+    #[error("{0}")]
+    AccessError(String),
+    /// 404 NOT_FOUND: the resource does not exist (or belongs to another account).
+    #[error("{0}")]
+    NotFound(String),
+    /// 404 NOT_FOUND from the gateway: no API matches method and path.
+    #[error("no route and no API found with those values")]
+    NoRoute,
+    /// 413 from the gateway.
+    #[error("Payload too large")]
+    PayloadTooLarge,
+    /// 429 QUOTA_EXCEEDED.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// 500 INTERNAL: something broke inside Kiln; the detail is logged, never sent.
+    #[error("Internal server error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status, also sent as the integer `error.code`.
+    pub fn http_code(&self) -> u16 {
+        match self {
+            ApiError::InvalidArgument(_)
+            | ApiError::OutOfRange(_)
+            | ApiError::FailedPrecondition(_)
+            | ApiError::Duplicate(_)
+            | ApiError::Conflict(_) => 400,
+            ApiError::AccessError(_) => 401,
+            ApiError::NotFound(_) | ApiError::NoRoute => 404,
+            ApiError::PayloadTooLarge => 413,
+            ApiError::QuotaExceeded(_) => 429,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The symbolic JD status string (`error.status`).
+    pub fn jd_status(&self) -> &'static str {
+        match self {
+            ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            ApiError::OutOfRange(_) => "OUT_OF_RANGE",
+            ApiError::FailedPrecondition(_) => "FAILED_PRECONDITION",
+            ApiError::Duplicate(_) => "DUPLICATE",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::AccessError(_) => "ACCESS_ERROR",
+            ApiError::NotFound(_) | ApiError::NoRoute => "NOT_FOUND",
+            ApiError::PayloadTooLarge => "HTTP_REQUEST_ENTITY_TOO_LARGE",
+            ApiError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The message clients see. Internal details stay in the log.
+    pub fn wire_message(&self) -> String {
+        self.to_string()
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+
+    // Constructors for the messages that several resources share, so the exact
+    // wording (including JD's inconsistent trailing dots) lives in one place.
+    pub fn invalid_region(region: &str) -> Self {
+        ApiError::InvalidArgument(format!("Invalid region '{region}'"))
+    }
+    pub fn instance_not_found(id: &str) -> Self {
+        ApiError::NotFound(format!("Instance '{id}' not found."))
+    }
+    pub fn disk_not_found(id: &str) -> Self {
+        ApiError::NotFound(format!("Disk '{id}' not found"))
+    }
+    pub fn snapshot_not_found(id: &str) -> Self {
+        ApiError::NotFound(format!("Snapshot '{id}' not found"))
+    }
+    pub fn image_not_found(id: &str) -> Self {
+        ApiError::NotFound(format!("Image '{id}' not found"))
+    }
+    pub fn underlay_conflict(task: &str) -> Self {
+        ApiError::FailedPrecondition(format!("Conflict with underlay task {task}"))
+    }
+    pub fn invalid_instance_status(status: &str) -> Self {
+        ApiError::FailedPrecondition(format!("Invalid instance status {status}"))
+    }
+    pub fn page_size_out_of_range() -> Self {
+        ApiError::OutOfRange("PageSize out of range".into())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<crate::block::BlockError> for ApiError {
+    fn from(e: crate::block::BlockError) -> Self {
+        ApiError::Internal(format!("block: {e}"))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_precondition_is_400_not_412() {
+        let e = ApiError::underlay_conflict("stop");
+        assert_eq!(e.http_code(), 400);
+        assert_eq!(e.jd_status(), "FAILED_PRECONDITION");
+        assert_eq!(e.wire_message(), "Conflict with underlay task stop");
+    }
+
+    #[test]
+    fn internal_detail_is_not_sent() {
+        let e = ApiError::internal("disk /secret/path exploded");
+        assert_eq!(e.wire_message(), "Internal server error");
+        assert_eq!(e.http_code(), 500);
+    }
+
+    #[test]
+    fn instance_not_found_keeps_trailing_dot() {
+        assert_eq!(
+            ApiError::instance_not_found("i-x").wire_message(),
+            "Instance 'i-x' not found."
+        );
+        assert_eq!(
+            ApiError::image_not_found("img-x").wire_message(),
+            "Image 'img-x' not found"
+        );
+    }
+}

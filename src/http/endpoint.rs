@@ -1,0 +1,191 @@
+//! JD Cloud paths → `Endpoint`. JD puts actions inside a path segment
+//! (`/instances/{id}:createImage`, sent as `%3A` by most SDKs), which router path templates
+//! do not express; so, as garage does for S3, the whole path is parsed here into one enum
+//! and dispatched with one exhaustive `match`.
+
+use percent_encoding::percent_decode_str;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    // vm
+    CreateInstances,
+    DescribeInstances,
+    DescribeInstance { instance_id: String },
+    DeleteInstance { instance_id: String },
+    StartInstance { instance_id: String },
+    StopInstance { instance_id: String },
+    RebootInstance { instance_id: String },
+    AttachDisk { instance_id: String },
+    DetachDisk { instance_id: String },
+    DescribeImages,
+    DescribeImage { image_id: String },
+    DescribeQuotas,
+    // disk
+    CreateDisks,
+    DescribeDisks,
+    DescribeDisk { disk_id: String },
+    DeleteDisk { disk_id: String },
+    CreateSnapshot,
+    DescribeSnapshots,
+    DescribeSnapshot { snapshot_id: String },
+    DeleteSnapshot { snapshot_id: String },
+    DescribeQuota,
+}
+
+/// Which product a request is for, when the path alone cannot tell (`/quotas`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceName {
+    Vm,
+    Disk,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub region: String,
+    pub endpoint: Endpoint,
+}
+
+impl Route {
+    /// `None` when no API matches method and path.
+    pub fn parse(method: &str, raw_path: &str, service: Option<ServiceName>) -> Option<Route> {
+        let path = percent_decode_str(raw_path).decode_utf8().ok()?;
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let ["v1", "regions", region, rest @ ..] = segs.as_slice() else {
+            return None;
+        };
+        let (collection, id, action) = match rest {
+            [seg] => match seg.split_once(':') {
+                Some((c, a)) => (c.to_string(), None, Some(a.to_string())),
+                None => (seg.to_string(), None, None),
+            },
+            [c, seg] => match seg.split_once(':') {
+                Some((id, a)) => (c.to_string(), Some(id.to_string()), Some(a.to_string())),
+                None => (c.to_string(), Some(seg.to_string()), None),
+            },
+            _ => return None,
+        };
+        if id.as_deref() == Some("") {
+            return None;
+        }
+        use Endpoint::*;
+        let endpoint = match (method, collection.as_str(), id, action.as_deref()) {
+            ("POST", "instances", None, None) => CreateInstances,
+            ("GET", "instances", None, None) => DescribeInstances,
+            ("GET", "instances", Some(i), None) => DescribeInstance { instance_id: i },
+            ("DELETE", "instances", Some(i), None) => DeleteInstance { instance_id: i },
+            ("POST", "instances", Some(i), Some("startInstance")) => {
+                StartInstance { instance_id: i }
+            }
+            ("POST", "instances", Some(i), Some("stopInstance")) => StopInstance { instance_id: i },
+            ("POST", "instances", Some(i), Some("rebootInstance")) => {
+                RebootInstance { instance_id: i }
+            }
+            ("POST", "instances", Some(i), Some("attachDisk")) => AttachDisk { instance_id: i },
+            ("POST", "instances", Some(i), Some("detachDisk")) => DetachDisk { instance_id: i },
+            ("GET", "images", None, None) => DescribeImages,
+            ("GET", "images", Some(i), None) => DescribeImage { image_id: i },
+            ("GET", "quotas", None, None) => match service {
+                Some(ServiceName::Disk) => DescribeQuota,
+                _ => DescribeQuotas,
+            },
+            ("POST", "disks", None, None) => CreateDisks,
+            ("GET", "disks", None, None) => DescribeDisks,
+            ("GET", "disks", Some(i), None) => DescribeDisk { disk_id: i },
+            ("DELETE", "disks", Some(i), None) => DeleteDisk { disk_id: i },
+            ("POST", "snapshots", None, None) => CreateSnapshot,
+            ("GET", "snapshots", None, None) => DescribeSnapshots,
+            ("GET", "snapshots", Some(i), None) => DescribeSnapshot { snapshot_id: i },
+            ("DELETE", "snapshots", Some(i), None) => DeleteSnapshot { snapshot_id: i },
+            _ => return None,
+        };
+        Some(Route {
+            region: region.to_string(),
+            endpoint,
+        })
+    }
+}
+
+/// The service named in the Authorization credential scope
+/// (`Credential=AK/yyyymmdd/region/service/jdcloud2_request`).
+pub fn service_from_authorization(auth: &str) -> Option<ServiceName> {
+    let cred = auth.split("Credential=").nth(1)?;
+    let scope = cred.split([',', ' ']).next()?;
+    match scope.split('/').nth(3)? {
+        "vm" => Some(ServiceName::Vm),
+        "disk" => Some(ServiceName::Disk),
+        _ => None,
+    }
+}
+
+/// The access key of the Authorization credential, if any.
+pub fn access_key_from_authorization(auth: &str) -> Option<&str> {
+    let cred = auth.split("Credential=").nth(1)?;
+    cred.split('/').next().filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn encoded_and_raw_colon_actions() {
+        let a = Route::parse(
+            "POST",
+            "/v1/regions/cn-north-1/instances/i-abc%3AstopInstance",
+            None,
+        )
+        .unwrap();
+        let b = Route::parse(
+            "POST",
+            "/v1/regions/cn-north-1/instances/i-abc:stopInstance",
+            None,
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            a.endpoint,
+            Endpoint::StopInstance {
+                instance_id: "i-abc".into()
+            }
+        );
+        assert_eq!(a.region, "cn-north-1");
+    }
+
+    #[test]
+    fn quotas_split_by_service() {
+        let vm = Route::parse("GET", "/v1/regions/r/quotas", Some(ServiceName::Vm)).unwrap();
+        let disk = Route::parse("GET", "/v1/regions/r/quotas", Some(ServiceName::Disk)).unwrap();
+        assert_eq!(vm.endpoint, Endpoint::DescribeQuotas);
+        assert_eq!(disk.endpoint, Endpoint::DescribeQuota);
+    }
+
+    #[test]
+    fn unknown_routes() {
+        assert!(Route::parse("GET", "/v1/regions/r/instances/i-a:bogus", None).is_none());
+        assert!(Route::parse("PUT", "/v1/regions/r/instances", None).is_none());
+        assert!(Route::parse("GET", "/v2/regions/r/instances", None).is_none());
+        assert!(Route::parse("GET", "/v1/regions/r/instances/a/b", None).is_none());
+    }
+
+    #[test]
+    fn authorization_scope() {
+        let h = "JDCLOUD2-HMAC-SHA256 Credential=AK1/20240101/cn-north-1/disk/jdcloud2_request, SignedHeaders=host, Signature=ab";
+        assert_eq!(service_from_authorization(h), Some(ServiceName::Disk));
+        assert_eq!(access_key_from_authorization(h), Some("AK1"));
+        assert_eq!(service_from_authorization("garbage"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics(m in "(GET|POST|DELETE)", p in "[/%a-z0-9:.-]{0,80}") {
+            let _ = Route::parse(&m, &p, None);
+        }
+
+        #[test]
+        fn authorization_parsing_never_panics(h in ".{0,120}") {
+            let _ = service_from_authorization(&h);
+            let _ = access_key_from_authorization(&h);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The wire: JD Cloud paths, parameters and envelopes. Handlers parse, call one service
+//! method, and render the result; they know no rules and open no transactions.
+
+pub mod endpoint;
+mod handlers;
+pub mod params;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::ids;
+use crate::service::{catalog, Scope, Service};
+use endpoint::{access_key_from_authorization, service_from_authorization, Route, ServiceName};
+use params::Params;
+
+/// The gateway's body limit (100 MB).
+pub const MAX_BODY: usize = 100 * 1024 * 1024;
+
+pub fn router(service: Arc<Service>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
+        .fallback(dispatch)
+        .with_state(service)
+}
+
+/// What a handler answers: a `result` object, or nothing (actions like stopInstance).
+pub enum Reply {
+    Result(Value),
+    Empty,
+}
+
+/// A request as handlers see it.
+pub struct Call {
+    pub scope: Scope,
+    pub params: Params,
+}
+
+async fn dispatch(State(svc): State<Arc<Service>>, req: Request) -> Response {
+    let request_id = ids::request_id();
+    let outcome = handle(&svc, req).await;
+    if let Err(ApiError::Internal(detail)) = &outcome {
+        tracing::error!(%request_id, "internal error: {detail}");
+    }
+    envelope(&request_id, outcome)
+}
+
+async fn handle(svc: &Service, req: Request) -> ApiResult<Reply> {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let auth = header_str(headers, header::AUTHORIZATION.as_str());
+    let query = parts.uri.query().unwrap_or("");
+    let mut params = Params::from_query(query);
+    let service_name = auth
+        .and_then(service_from_authorization)
+        .or_else(|| params.has("type").then_some(ServiceName::Disk));
+    let route = Route::parse(parts.method.as_str(), parts.uri.path(), service_name)
+        .ok_or(ApiError::NoRoute)?;
+    let body = read_body(body).await?;
+    if parts.method == Method::POST {
+        // The JSON body wins; the query may carry extras some clients add.
+        let mut from_body = Params::from_json(&body)?;
+        from_body.merge_missing(params);
+        params = from_body;
+    }
+    catalog::check_region(&route.region)?;
+    let account = svc
+        .account_for_key(auth.and_then(access_key_from_authorization))
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::AccessError("Invalid accessKey".into()))?;
+    let call = Call {
+        scope: Scope {
+            pin: account.pin,
+            region: route.region.clone(),
+        },
+        params,
+    };
+    handlers::handle(svc, route.endpoint, call).await
+}
+
+async fn read_body(body: Body) -> ApiResult<Bytes> {
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The one place an `ApiError` becomes bytes on the wire.
+fn envelope(request_id: &str, outcome: ApiResult<Reply>) -> Response {
+    let (status, body) = match outcome {
+        Ok(Reply::Result(result)) => (200, json!({"requestId": request_id, "result": result})),
+        Ok(Reply::Empty) => (200, json!({"requestId": request_id})),
+        Err(e) => (
+            e.http_code(),
+            json!({
+                "requestId": request_id,
+                "error": {"code": e.http_code(), "status": e.jd_status(), "message": e.wire_message()},
+            }),
+        ),
+    };
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body.to_string(),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-jdcloud-request-id", v);
+    }
+    resp
+}

@@ -1,0 +1,281 @@
+//! Rows → JD Cloud JSON models (spec §4). Field names follow the SDK models exactly.
+
+use chrono::{FixedOffset, TimeZone, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::service::disk::DiskDetail;
+use crate::service::instance::InstanceDetail;
+use crate::service::snapshot::SnapshotDetail;
+use crate::store::{AttachmentRow, DiskRow, ImageRow};
+
+/// `createTime`/`launchTime`: `YYYY-MM-DD HH:MM:SS` in UTC+8, no zone marker.
+pub fn local_time(ms: i64) -> String {
+    let tz = FixedOffset::east_opt(8 * 3600).expect("fixed offset");
+    tz.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// `charge.*Time`: ISO 8601 UTC with `Z`.
+pub fn iso_time(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn charge(mode: &str, since_ms: i64) -> Value {
+    json!({
+        "chargeMode": mode,
+        "chargeStatus": "normal",
+        "chargeStartTime": iso_time(since_ms),
+        "chargeExpiredTime": "",
+        "chargeRetireTime": "",
+    })
+}
+
+pub fn disk(d: &DiskRow, attachments: &[AttachmentRow]) -> Value {
+    json!({
+        "diskId": d.id,
+        "az": d.az,
+        "name": d.name,
+        "description": d.description,
+        "diskType": d.disk_type,
+        "diskSizeGB": d.size_gb,
+        "iops": d.iops,
+        "throughput": 0,
+        "status": d.status,
+        "attachments": attachments.iter().map(disk_attachment).collect::<Vec<_>>(),
+        "snapshotId": d.snapshot_id,
+        "multiAttachable": d.multi_attachable,
+        "encrypted": d.encrypted,
+        "encrypt": d.encrypted,
+        "enabled": true,
+        "createTime": local_time(d.created_at),
+        "charge": charge(&d.charge_mode, d.created_at),
+        "tags": [],
+        "snapshotPolicies": [],
+        "resourceGroupId": "",
+        "canPutInRecycleBin": false,
+        "trashTime": "",
+    })
+}
+
+fn disk_attachment(a: &AttachmentRow) -> Value {
+    json!({
+        "attachmentId": format!("{}-{}", a.disk_id, a.instance_id),
+        "diskId": a.disk_id,
+        "instanceType": "vm",
+        "instanceId": a.instance_id,
+        "status": a.status,
+        "attachTime": local_time(a.attached_at),
+    })
+}
+
+pub fn disk_detail(d: &DiskDetail) -> Value {
+    disk(&d.row, &d.attachments)
+}
+
+/// InstanceDiskAttachment: how an instance (or an image) sees one of its disks.
+fn instance_disk(a: &AttachmentRow, d: &DiskRow) -> Value {
+    let mut v = json!({
+        "diskCategory": d.category,
+        "autoDelete": a.auto_delete,
+        "deviceName": a.device_name,
+        "status": a.status,
+    });
+    if d.category == "local" {
+        v["localDisk"] = json!({"diskType": d.disk_type, "diskSizeGB": d.size_gb});
+    } else {
+        v["cloudDisk"] = disk(d, std::slice::from_ref(a));
+    }
+    v
+}
+
+pub fn instance(i: &InstanceDetail) -> Value {
+    let r = &i.row;
+    let system = i
+        .system_disk()
+        .map(|(a, d)| instance_disk(a, d))
+        .unwrap_or_else(|| json!({}));
+    let data: Vec<Value> = i
+        .disks
+        .iter()
+        .filter(|(a, _)| a.device_name != "vda")
+        .map(|(a, d)| instance_disk(a, d))
+        .collect();
+    let nic = primary_nic(r.primary_nic.as_deref(), &r.id, &r.private_ip);
+    let subnet = nic["networkInterface"]["subnetId"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let vpc = nic["networkInterface"]["vpcId"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    json!({
+        "instanceId": r.id,
+        "instanceName": r.name,
+        "hostname": r.hostname,
+        "instanceType": r.instance_type,
+        "vpcId": vpc,
+        "subnetId": subnet,
+        "privateIpAddress": r.private_ip,
+        "elasticIpId": "",
+        "elasticIpAddress": "",
+        "status": r.status,
+        "description": r.description,
+        "imageId": r.image_id,
+        "systemDisk": system,
+        "dataDisks": data,
+        "primaryNetworkInterface": nic,
+        "secondaryNetworkInterfaces": [],
+        "launchTime": local_time(r.created_at),
+        "az": r.az,
+        "keyNames": [],
+        "charge": charge(&r.charge_mode, r.created_at),
+        "faultDomain": "",
+        "tags": [],
+        "chargeOnStopped": r.charge_on_stopped,
+        "policies": [],
+        "resourceGroupId": "",
+        "cpu": i.instance_type.map(|t| t.cpu).unwrap_or(0),
+        "memoryMB": i.instance_type.map(|t| t.memory_mb).unwrap_or(0),
+    })
+}
+
+/// The primary interface as the client gave it (networking is out of scope), completed
+/// with the fields clients read (interface id, private IP).
+fn primary_nic(given: Option<&str>, instance_id: &str, ip: &str) -> Value {
+    let mut nic: Value = given
+        .and_then(|s| serde_json::from_str(s).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let obj = nic.as_object_mut().expect("object");
+    obj.entry("deviceIndex").or_insert(json!(0));
+    obj.entry("autoDelete").or_insert(json!(true));
+    let ni = obj.entry("networkInterface").or_insert_with(|| json!({}));
+    if !ni.is_object() {
+        *ni = json!({});
+    }
+    let ni = ni.as_object_mut().expect("object");
+    ni.entry("networkInterfaceId").or_insert(json!(format!(
+        "port-{}",
+        instance_id.trim_start_matches("i-")
+    )));
+    ni.entry("primaryIp")
+        .or_insert(json!({"privateIpAddress": ip}));
+    ni.entry("privateIpAddress").or_insert(json!(ip));
+    nic
+}
+
+pub fn snapshot(s: &SnapshotDetail) -> Value {
+    let r = &s.row;
+    json!({
+        "snapshotId": r.id,
+        "snapshotSource": "self",
+        "diskId": r.disk_id,
+        "snapshotSizeGB": r.size_gb,
+        "images": s.images,
+        "name": r.name,
+        "description": r.description,
+        "status": r.status,
+        "createTime": local_time(r.created_at),
+        "expireTime": "",
+        "sharInfo": [],
+        "shareInfo": [],
+        "encrypted": r.encrypted,
+    })
+}
+
+pub fn image(i: &ImageRow) -> Value {
+    let system = if i.root_device_type == "localDisk" {
+        json!({
+            "diskCategory": "local",
+            "autoDelete": true,
+            "deviceName": "vda",
+            "localDisk": {"diskType": "local", "diskSizeGB": i.system_disk_size_gb},
+        })
+    } else {
+        json!({
+            "diskCategory": "cloud",
+            "autoDelete": true,
+            "deviceName": "vda",
+            "cloudDisk": {
+                "diskSizeGB": i.system_disk_size_gb,
+                "diskType": "ssd.gp1",
+                "snapshotId": i.snapshot_id,
+                "encrypt": false,
+                "encrypted": false,
+            },
+        })
+    };
+    let data_disks: Value = serde_json::from_str(&i.data_disks).unwrap_or_else(|_| json!([]));
+    let progress = if i.status == "ready" { "100" } else { "0" };
+    let mut v = Map::new();
+    for (k, val) in [
+        ("imageId", json!(i.id)),
+        ("name", json!(i.name)),
+        ("platform", json!(i.platform)),
+        ("osVersion", json!(i.os_version)),
+        ("architecture", json!(i.architecture)),
+        ("systemDiskSizeGB", json!(i.system_disk_size_gb)),
+        ("imageSource", json!(i.image_source)),
+        ("osType", json!(i.os_type)),
+        ("status", json!(i.status)),
+        ("createTime", json!(local_time(i.created_at))),
+        ("sizeMB", json!(i.size_mb)),
+        ("desc", json!(i.description)),
+        ("ownerPin", json!(i.pin)),
+        ("loginName", json!(i.login_name)),
+        (
+            "launchPermission",
+            json!(if i.image_source == "public" {
+                "all"
+            } else {
+                "ownerOnly"
+            }),
+        ),
+        ("systemDisk", system),
+        ("dataDisks", data_disks),
+        ("snapshotId", json!(i.snapshot_id)),
+        ("rootDeviceType", json!(i.root_device_type)),
+        ("progress", json!(progress)),
+        ("offline", json!(false)),
+        ("serviceCode", json!("")),
+        ("imported", json!(false)),
+        ("expiredTime", json!("")),
+        ("instanceId", json!(i.instance_id)),
+        ("bootMode", json!("bios")),
+        ("uefiSupport", json!(false)),
+    ] {
+        v.insert(k.to_string(), val);
+    }
+    Value::Object(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_formats_match_the_docs() {
+        // 2021-07-19T12:33:17Z is "2021-07-19 20:33:17" in UTC+8 (describeInstance example).
+        let ms = 1_626_697_997_000;
+        assert_eq!(local_time(ms), "2021-07-19 20:33:17");
+        assert_eq!(iso_time(ms), "2021-07-19T12:33:17Z");
+    }
+
+    #[test]
+    fn nic_is_echoed_and_completed() {
+        let nic = primary_nic(
+            Some(r#"{"networkInterface":{"subnetId":"subnet-1"}}"#),
+            "i-abc",
+            "10.0.0.2",
+        );
+        assert_eq!(nic["networkInterface"]["subnetId"], "subnet-1");
+        assert_eq!(nic["networkInterface"]["networkInterfaceId"], "port-abc");
+        assert_eq!(primary_nic(Some("[1]"), "i-x", "ip")["deviceIndex"], 0);
+    }
+}

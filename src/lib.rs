@@ -1,0 +1,14 @@
+//! Kiln: a JD Cloud-compatible virtual-machine image service.
+//!
+//! Layers, dependencies pointing down only:
+//! `http` (the wire) → `service` (the rules) → `tasks` (durable async work) →
+//! `store` (metadata, SQL) / `block` (qcow2 layers through qemu-img). `cli` drives them.
+
+pub mod block;
+pub mod cli;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod service;
+pub mod store;
+pub mod tasks;

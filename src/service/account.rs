@@ -1,0 +1,107 @@
+//! Accounts. Every resource belongs to one (its `pin`). The first start creates one whose
+//! keys come from `KILN_ACCESS_KEY`/`KILN_SECRET_KEY`, or are generated and written to
+//! `<data-dir>/credentials` (mode 0600).
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::ids::random_suffix;
+use crate::store::{self, now_ms, AccountRow};
+
+use super::Service;
+
+/// Keys supplied from outside (the environment) for the first account.
+#[derive(Debug, Clone, Default)]
+pub struct SuppliedKeys {
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+}
+
+pub struct Bootstrap {
+    pub account: AccountRow,
+    /// True when this start created the account (its keys are shown once).
+    pub created: bool,
+}
+
+impl Service {
+    /// Makes sure the account for `keys` (or, without keys, a first account) exists.
+    pub async fn ensure_account(
+        &self,
+        data_dir: &Path,
+        keys: &SuppliedKeys,
+    ) -> anyhow::Result<Bootstrap> {
+        let mut tx = self.store.write().await?;
+        let existing = store::account::account_list(tx.conn()).await?;
+        if let Some(ak) = &keys.access_key {
+            if let Some(a) = existing.iter().find(|a| &a.access_key == ak) {
+                return Ok(Bootstrap {
+                    account: a.clone(),
+                    created: false,
+                });
+            }
+        } else if let Some(first) = existing.first() {
+            return Ok(Bootstrap {
+                account: first.clone(),
+                created: false,
+            });
+        }
+        let account = AccountRow {
+            pin: format!("kiln-{}", random_suffix(8)),
+            name: if existing.is_empty() {
+                "default".into()
+            } else {
+                "env".into()
+            },
+            access_key: keys
+                .access_key
+                .clone()
+                .unwrap_or_else(|| random_suffix(32).to_uppercase()),
+            secret_key: keys
+                .secret_key
+                .clone()
+                .unwrap_or_else(|| random_suffix(32).to_uppercase()),
+            disabled: false,
+            created_at: now_ms(),
+        };
+        store::account::account_insert(tx.conn(), &account).await?;
+        tx.commit().await?;
+        write_credentials(data_dir, &account)?;
+        Ok(Bootstrap {
+            account,
+            created: true,
+        })
+    }
+
+    /// The account an access key belongs to. Until signatures are verified, a request
+    /// without a known key acts as the first account.
+    pub async fn account_for_key(
+        &self,
+        access_key: Option<&str>,
+    ) -> anyhow::Result<Option<AccountRow>> {
+        let mut conn = self.store.read().await?;
+        if let Some(ak) = access_key {
+            if let Some(a) = store::account::account_by_access_key(&mut conn, ak).await? {
+                return Ok(Some(a));
+            }
+        }
+        Ok(store::account::account_list(&mut conn)
+            .await?
+            .into_iter()
+            .next())
+    }
+}
+
+fn write_credentials(data_dir: &Path, a: &AccountRow) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("credentials");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(f, "# Kiln account {} ({})", a.pin, a.name)?;
+    writeln!(f, "KILN_ACCESS_KEY={}", a.access_key)?;
+    writeln!(f, "KILN_SECRET_KEY={}", a.secret_key)?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Images: describeImage and describeImages (public catalog and private images).
+
+use super::{Scope, Service};
+use crate::error::{ApiError, ApiResult};
+use crate::store::image::ImageQuery;
+use crate::store::{self, ImageRow};
+
+pub const IMAGE_SOURCES: &[&str] = &["public", "thirdparty", "private", "shared", "community"];
+
+#[derive(Debug, Clone, Default)]
+pub struct ImageListInput {
+    pub image_source: Option<String>,
+    pub ids: Vec<String>,
+    pub platform: Option<String>,
+    pub image_name: Option<String>,
+    pub root_device_type: Option<String>,
+    pub launch_permission: Option<String>,
+    pub status: Option<String>,
+    pub architecture: Option<String>,
+    pub instance_ids: Vec<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Service {
+    pub async fn image_fetch(&self, scope: &Scope, id: &str) -> ApiResult<ImageRow> {
+        let mut conn = self.store.read().await?;
+        store::image::image_get_visible(&mut conn, &scope.pin, &scope.region, id)
+            .await?
+            .ok_or_else(|| ApiError::image_not_found(id))
+    }
+
+    pub async fn image_list(
+        &self,
+        scope: &Scope,
+        input: ImageListInput,
+    ) -> ApiResult<(Vec<ImageRow>, i64)> {
+        if input.image_source.is_none() && input.ids.is_empty() {
+            return Err(ApiError::FailedPrecondition(
+                "Parameter ImageSource missing".into(),
+            ));
+        }
+        let mut q = ImageQuery {
+            pin: scope.pin.clone(),
+            region: scope.region.clone(),
+            ids: input.ids,
+            instance_ids: input.instance_ids,
+            offset: input.offset,
+            limit: input.limit,
+            ..Default::default()
+        };
+        if let Some(src) = input.image_source {
+            if !IMAGE_SOURCES.contains(&src.as_str()) {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Invalid imageSource '{src}'"
+                )));
+            }
+            q.sources = vec![src];
+        }
+        if let Some(rdt) = input.root_device_type {
+            if !["localDisk", "cloudDisk"].contains(&rdt.as_str()) {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Invalid rootDeviceType '{rdt}'"
+                )));
+            }
+            q.root_device_types = vec![rdt];
+        }
+        if let Some(lp) = input.launch_permission {
+            if !["all", "specifiedUsers", "ownerOnly"].contains(&lp.as_str()) {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Invalid launchPermission '{lp}'"
+                )));
+            }
+            // Private images are owner-only until sharing exists; public ones are for all.
+            let src = if lp == "all" { "public" } else { "private" };
+            if lp == "specifiedUsers" {
+                return Ok((vec![], 0));
+            }
+            q.sources.push(src.into());
+            if q.sources.len() == 2 && q.sources[0] != q.sources[1] {
+                return Ok((vec![], 0));
+            }
+        }
+        q.platforms = input.platform.into_iter().collect();
+        q.names = input.image_name.into_iter().collect();
+        q.statuses = input.status.into_iter().collect();
+        q.architectures = input.architecture.into_iter().collect();
+        let mut conn = self.store.read().await?;
+        Ok(store::image::image_list(&mut conn, &q).await?)
+    }
+}

@@ -1,0 +1,209 @@
+//! Snapshots: createSnapshot, describe, deleteSnapshot.
+
+use serde_json::json;
+
+use super::quota::QuotaKind;
+use super::spec;
+use super::{Scope, Service};
+use crate::error::{ApiError, ApiResult};
+use crate::ids;
+use crate::store::snapshot::SnapshotQuery;
+use crate::store::{self, now_ms, SnapshotRow};
+use crate::tasks::{self, kind};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateSnapshotInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub disk_id: Option<String>,
+    pub has_spec: bool,
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SnapshotDetail {
+    pub row: SnapshotRow,
+    /// Private images that use the snapshot.
+    pub images: Vec<String>,
+}
+
+const TOKEN_OP: &str = "createSnapshot";
+pub const SNAPSHOT_STATUSES: &[&str] = &[
+    "creating",
+    "available",
+    "in-use",
+    "copying",
+    "deleting",
+    "error_create",
+    "error_delete",
+];
+const DELETABLE: &[&str] = &["available", "error_create", "error_delete"];
+
+impl Service {
+    pub async fn snapshot_fetch(&self, scope: &Scope, id: &str) -> ApiResult<SnapshotDetail> {
+        let mut conn = self.store.read().await?;
+        let row = store::snapshot::snapshot_get(&mut conn, &scope.pin, &scope.region, id)
+            .await?
+            .ok_or_else(|| ApiError::snapshot_not_found(id))?;
+        let images = store::snapshot::snapshot_image_ids(&mut conn, id).await?;
+        Ok(SnapshotDetail { row, images })
+    }
+
+    pub async fn snapshot_list(&self, q: SnapshotQuery) -> ApiResult<(Vec<SnapshotDetail>, i64)> {
+        for s in &q.statuses {
+            if !SNAPSHOT_STATUSES.contains(&s.as_str()) {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Invalid snapshot status '{s}'"
+                )));
+            }
+        }
+        let mut conn = self.store.read().await?;
+        let (rows, total) = store::snapshot::snapshot_list(&mut conn, &q).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let images = store::snapshot::snapshot_image_ids(&mut conn, &row.id).await?;
+            out.push(SnapshotDetail { row, images });
+        }
+        Ok((out, total))
+    }
+
+    pub async fn snapshot_create(
+        &self,
+        scope: &Scope,
+        input: CreateSnapshotInput,
+    ) -> ApiResult<String> {
+        if !input.has_spec {
+            return Err(ApiError::InvalidArgument(
+                "Parameter snapshot spec missing".into(),
+            ));
+        }
+        let name = input
+            .name
+            .ok_or_else(|| ApiError::InvalidArgument("Parameter snapshot name missing".into()))?;
+        if !spec::disk_name_ok(&name) {
+            return Err(ApiError::InvalidArgument(format!(
+                "Malformed snapshot name '{name}'"
+            )));
+        }
+        let description = input.description.unwrap_or_default();
+        if !spec::description_ok(&description) {
+            return Err(ApiError::InvalidArgument(format!(
+                "Malformed snapshot description '{description}'"
+            )));
+        }
+        let disk_id = input
+            .disk_id
+            .ok_or_else(|| ApiError::InvalidArgument("Parameter disk id missing".into()))?;
+        if let Some(t) = &input.client_token {
+            if !spec::client_token_ok(t) {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Malformed client token '{t}'"
+                )));
+            }
+        }
+        let mut tx = self.store.write().await?;
+        if let Some(t) = &input.client_token {
+            if let Some(r) =
+                store::token::token_get(tx.conn(), &scope.pin, &scope.region, TOKEN_OP, t).await?
+            {
+                return Ok(r);
+            }
+        }
+        let disk = store::disk::disk_get(tx.conn(), &scope.pin, &scope.region, &disk_id)
+            .await?
+            .ok_or_else(|| ApiError::disk_not_found(&disk_id))?;
+        if let Some(task) = &disk.task {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Disk '{disk_id}' busy in '{task}'"
+            )));
+        }
+        if !["available", "in-use"].contains(&disk.status.as_str()) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Invalid disk status '{}'",
+                disk.status
+            )));
+        }
+        self.quota_check(tx.conn(), scope, QuotaKind::Snapshot, 1)
+            .await?;
+        if !store::disk::disk_set_task(
+            tx.conn(),
+            &disk_id,
+            &["available", "in-use"],
+            "createSnapshot",
+        )
+        .await?
+        {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Disk '{disk_id}' busy in 'createSnapshot'"
+            )));
+        }
+        let id = ids::snapshot_id();
+        store::snapshot::snapshot_insert(
+            tx.conn(),
+            &SnapshotRow {
+                id: id.clone(),
+                pin: scope.pin.clone(),
+                region: scope.region.clone(),
+                disk_id: disk_id.clone(),
+                name,
+                description,
+                status: "creating".into(),
+                size_gb: disk.size_gb,
+                layer_id: None,
+                encrypted: disk.encrypted,
+                created_at: now_ms(),
+                seq: self.store.next_seq(),
+            },
+        )
+        .await?;
+        tasks::enqueue(
+            tx.conn(),
+            kind::SNAPSHOT_CREATE,
+            &id,
+            json!({"newLayerId": ids::layer_id()}),
+            Default::default(),
+        )
+        .await?;
+        if let Some(t) = &input.client_token {
+            store::token::token_put(tx.conn(), &scope.pin, &scope.region, TOKEN_OP, t, &id).await?;
+        }
+        tx.commit().await?;
+        self.wake_tasks();
+        Ok(id)
+    }
+
+    pub async fn snapshot_delete(&self, scope: &Scope, id: &str) -> ApiResult<()> {
+        let mut tx = self.store.write().await?;
+        let snap = store::snapshot::snapshot_get(tx.conn(), &scope.pin, &scope.region, id)
+            .await?
+            .ok_or_else(|| ApiError::snapshot_not_found(id))?;
+        if !DELETABLE.contains(&snap.status.as_str()) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Invalid snapshot status '{}'",
+                snap.status
+            )));
+        }
+        let images = store::snapshot::snapshot_image_ids(tx.conn(), id).await?;
+        if let Some(img) = images.first() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Snapshot '{id}' is used by image '{img}'"
+            )));
+        }
+        if !store::snapshot::snapshot_transition(tx.conn(), id, DELETABLE, "deleting").await? {
+            return Err(ApiError::FailedPrecondition(
+                "Invalid snapshot status 'deleting'".into(),
+            ));
+        }
+        tasks::enqueue(
+            tx.conn(),
+            kind::SNAPSHOT_DELETE,
+            id,
+            json!({}),
+            self.cfg.delays.task,
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake_tasks();
+        Ok(())
+    }
+}

@@ -1,0 +1,287 @@
+use sqlx::QueryBuilder;
+
+use super::{push_in, push_like_any, AttachmentRow, Conn, DbResult, DiskRow};
+
+/// describeDisks conditions: ANDed across fields, ORed within one.
+#[derive(Debug, Default, Clone)]
+pub struct DiskQuery {
+    pub pin: String,
+    pub region: String,
+    pub ids: Vec<String>,
+    pub disk_types: Vec<String>,
+    pub instance_ids: Vec<String>,
+    pub statuses: Vec<String>,
+    pub azs: Vec<String>,
+    pub names: Vec<String>,
+    pub multi_attach: Option<bool>,
+    pub encrypted: Option<bool>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub async fn disk_insert(conn: &mut Conn, d: &DiskRow) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO disks(id, pin, region, az, category, name, description, disk_type, size_gb,
+            iops, status, task, top_layer_id, snapshot_id, multi_attachable, encrypted,
+            charge_mode, created_at, seq)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+    )
+    .bind(&d.id)
+    .bind(&d.pin)
+    .bind(&d.region)
+    .bind(&d.az)
+    .bind(&d.category)
+    .bind(&d.name)
+    .bind(&d.description)
+    .bind(&d.disk_type)
+    .bind(d.size_gb)
+    .bind(d.iops)
+    .bind(&d.status)
+    .bind(&d.task)
+    .bind(&d.top_layer_id)
+    .bind(&d.snapshot_id)
+    .bind(d.multi_attachable)
+    .bind(d.encrypted)
+    .bind(&d.charge_mode)
+    .bind(d.created_at)
+    .bind(d.seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A cloud disk of this account and region.
+pub async fn disk_get(
+    conn: &mut Conn,
+    pin: &str,
+    region: &str,
+    id: &str,
+) -> DbResult<Option<DiskRow>> {
+    sqlx::query_as(
+        "SELECT * FROM disks WHERE id = $1 AND pin = $2 AND region = $3 AND category = 'cloud'",
+    )
+    .bind(id)
+    .bind(pin)
+    .bind(region)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn disk_by_id(conn: &mut Conn, id: &str) -> DbResult<Option<DiskRow>> {
+    sqlx::query_as("SELECT * FROM disks WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn disk_list(conn: &mut Conn, q: &DiskQuery) -> DbResult<(Vec<DiskRow>, i64)> {
+    let build = |select: &str| {
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT {select} FROM disks WHERE category = 'cloud' AND pin = "
+        ));
+        qb.push_bind(q.pin.clone());
+        qb.push(" AND region = ");
+        qb.push_bind(q.region.clone());
+        qb
+    };
+    let filters = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+        push_in(qb, "id", &q.ids);
+        push_in(qb, "disk_type", &q.disk_types);
+        push_in(qb, "status", &q.statuses);
+        push_in(qb, "az", &q.azs);
+        push_like_any(qb, "name", &q.names);
+        if let Some(m) = q.multi_attach {
+            qb.push(" AND multi_attachable = ");
+            qb.push_bind(m);
+        }
+        if let Some(e) = q.encrypted {
+            qb.push(" AND encrypted = ");
+            qb.push_bind(e);
+        }
+        if !q.instance_ids.is_empty() {
+            qb.push(" AND id IN (SELECT disk_id FROM attachments WHERE 1=1");
+            push_in(qb, "instance_id", &q.instance_ids);
+            qb.push(")");
+        }
+    };
+    let mut count = build("COUNT(*)");
+    filters(&mut count);
+    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let mut list = build("*");
+    filters(&mut list);
+    list.push(" ORDER BY seq LIMIT ");
+    list.push_bind(q.limit);
+    list.push(" OFFSET ");
+    list.push_bind(q.offset);
+    Ok((list.build_query_as().fetch_all(&mut *conn).await?, total))
+}
+
+/// Marks a disk busy with `task` (and a new status) if it is idle and in one of `from`.
+pub async fn disk_begin_task(
+    conn: &mut Conn,
+    id: &str,
+    from: &[&str],
+    task: &str,
+    status: &str,
+) -> DbResult<bool> {
+    let mut qb = QueryBuilder::new("UPDATE disks SET task = ");
+    qb.push_bind(task);
+    qb.push(", status = ");
+    qb.push_bind(status);
+    qb.push(" WHERE id = ");
+    qb.push_bind(id);
+    qb.push(" AND task IS NULL AND status IN (");
+    let mut sep = qb.separated(", ");
+    for f in from {
+        sep.push_bind(*f);
+    }
+    sep.push_unseparated(")");
+    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+}
+
+pub async fn disk_set_state(
+    conn: &mut Conn,
+    id: &str,
+    status: &str,
+    task: Option<&str>,
+) -> DbResult<()> {
+    sqlx::query("UPDATE disks SET status = $1, task = $2 WHERE id = $3")
+        .bind(status)
+        .bind(task)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn disk_set_top_layer(conn: &mut Conn, id: &str, layer_id: &str) -> DbResult<()> {
+    sqlx::query("UPDATE disks SET top_layer_id = $1 WHERE id = $2")
+        .bind(layer_id)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn disk_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
+    sqlx::query("DELETE FROM disks WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn disk_count(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM disks WHERE pin = $1 AND region = $2 AND category = 'cloud'",
+    )
+    .bind(pin)
+    .bind(region)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn attachment_insert(conn: &mut Conn, a: &AttachmentRow) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO attachments(disk_id, instance_id, device_name, status, auto_delete, attached_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&a.disk_id)
+    .bind(&a.instance_id)
+    .bind(&a.device_name)
+    .bind(&a.status)
+    .bind(a.auto_delete)
+    .bind(a.attached_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The disks of an instance with their attachments, system disk (`vda`) first.
+pub async fn attachments_of_instance(
+    conn: &mut Conn,
+    instance_id: &str,
+) -> DbResult<Vec<(AttachmentRow, DiskRow)>> {
+    let atts: Vec<AttachmentRow> = sqlx::query_as(
+        "SELECT * FROM attachments WHERE instance_id = $1
+         ORDER BY LENGTH(device_name), device_name",
+    )
+    .bind(instance_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(atts.len());
+    for a in atts {
+        if let Some(d) = disk_by_id(&mut *conn, &a.disk_id).await? {
+            out.push((a, d));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn attachments_of_disk(conn: &mut Conn, disk_id: &str) -> DbResult<Vec<AttachmentRow>> {
+    sqlx::query_as("SELECT * FROM attachments WHERE disk_id = $1 ORDER BY attached_at")
+        .bind(disk_id)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn attachment_set_status(
+    conn: &mut Conn,
+    disk_id: &str,
+    instance_id: &str,
+    status: &str,
+) -> DbResult<()> {
+    sqlx::query("UPDATE attachments SET status = $1 WHERE disk_id = $2 AND instance_id = $3")
+        .bind(status)
+        .bind(disk_id)
+        .bind(instance_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn attachment_delete(conn: &mut Conn, disk_id: &str, instance_id: &str) -> DbResult<()> {
+    sqlx::query("DELETE FROM attachments WHERE disk_id = $1 AND instance_id = $2")
+        .bind(disk_id)
+        .bind(instance_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Clears the disk's task `task`, leaving the status as it is.
+pub async fn disk_clear_task(conn: &mut Conn, id: &str, task: &str) -> DbResult<()> {
+    sqlx::query("UPDATE disks SET task = NULL WHERE id = $1 AND task = $2")
+        .bind(id)
+        .bind(task)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets the task on an idle disk without changing its status.
+pub async fn disk_set_task(conn: &mut Conn, id: &str, from: &[&str], task: &str) -> DbResult<bool> {
+    let mut qb = QueryBuilder::new("UPDATE disks SET task = ");
+    qb.push_bind(task);
+    qb.push(" WHERE id = ");
+    qb.push_bind(id);
+    qb.push(" AND task IS NULL AND status IN (");
+    let mut sep = qb.separated(", ");
+    for f in from {
+        sep.push_bind(*f);
+    }
+    sep.push_unseparated(")");
+    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+}
+
+/// Total GiB of local disks in the account and region.
+pub async fn local_disk_gb(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(SUM(size_gb), 0) FROM disks
+         WHERE pin = $1 AND region = $2 AND category = 'local'",
+    )
+    .bind(pin)
+    .bind(region)
+    .fetch_one(conn)
+    .await
+}

@@ -1,0 +1,118 @@
+use sqlx::QueryBuilder;
+
+use super::{push_in, push_like_any, Conn, DbResult, ImageRow};
+
+/// describeImages conditions. `pin`/`region` select what the caller may see.
+#[derive(Debug, Default, Clone)]
+pub struct ImageQuery {
+    pub pin: String,
+    pub region: String,
+    pub sources: Vec<String>,
+    pub ids: Vec<String>,
+    pub platforms: Vec<String>,
+    pub names: Vec<String>,
+    pub root_device_types: Vec<String>,
+    pub statuses: Vec<String>,
+    pub architectures: Vec<String>,
+    pub instance_ids: Vec<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub async fn image_insert(conn: &mut Conn, i: &ImageRow) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO images(id, pin, region, name, description, image_source, platform,
+            os_version, os_type, architecture, system_disk_size_gb, status, root_device_type,
+            layer_id, snapshot_id, instance_id, size_mb, login_name, data_disks, created_at, seq)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+    )
+    .bind(&i.id)
+    .bind(&i.pin)
+    .bind(&i.region)
+    .bind(&i.name)
+    .bind(&i.description)
+    .bind(&i.image_source)
+    .bind(&i.platform)
+    .bind(&i.os_version)
+    .bind(&i.os_type)
+    .bind(&i.architecture)
+    .bind(i.system_disk_size_gb)
+    .bind(&i.status)
+    .bind(&i.root_device_type)
+    .bind(&i.layer_id)
+    .bind(&i.snapshot_id)
+    .bind(&i.instance_id)
+    .bind(i.size_mb)
+    .bind(&i.login_name)
+    .bind(&i.data_disks)
+    .bind(i.created_at)
+    .bind(i.seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An image the caller may see: public ones, or its own in this region.
+pub async fn image_get_visible(
+    conn: &mut Conn,
+    pin: &str,
+    region: &str,
+    id: &str,
+) -> DbResult<Option<ImageRow>> {
+    sqlx::query_as(
+        "SELECT * FROM images WHERE id = $1
+           AND ((pin = '' AND region = '') OR (pin = $2 AND region = $3))",
+    )
+    .bind(id)
+    .bind(pin)
+    .bind(region)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn image_list(conn: &mut Conn, q: &ImageQuery) -> DbResult<(Vec<ImageRow>, i64)> {
+    let build = |select: &str| {
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT {select} FROM images WHERE ((pin = '' AND region = '') OR (pin = "
+        ));
+        qb.push_bind(q.pin.clone());
+        qb.push(" AND region = ");
+        qb.push_bind(q.region.clone());
+        qb.push("))");
+        qb
+    };
+    let filters = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+        push_in(qb, "image_source", &q.sources);
+        push_in(qb, "id", &q.ids);
+        push_in(qb, "platform", &q.platforms);
+        push_in(qb, "root_device_type", &q.root_device_types);
+        push_in(qb, "status", &q.statuses);
+        push_in(qb, "architecture", &q.architectures);
+        push_in(qb, "instance_id", &q.instance_ids);
+        push_like_any(qb, "name", &q.names);
+    };
+    let mut count = build("COUNT(*)");
+    filters(&mut count);
+    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let mut list = build("*");
+    filters(&mut list);
+    list.push(" ORDER BY seq LIMIT ");
+    list.push_bind(q.limit);
+    list.push(" OFFSET ");
+    list.push_bind(q.offset);
+    Ok((list.build_query_as().fetch_all(&mut *conn).await?, total))
+}
+
+pub async fn image_count_private(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE pin = $1 AND region = $2")
+        .bind(pin)
+        .bind(region)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn image_public_count(conn: &mut Conn) -> DbResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE image_source = 'public'")
+        .fetch_one(conn)
+        .await
+}

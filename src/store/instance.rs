@@ -1,0 +1,220 @@
+use sqlx::QueryBuilder;
+
+use super::{push_in, push_like_any, Conn, DbResult, InstanceRow};
+
+/// describeInstances conditions: ANDed across fields, ORed within one.
+#[derive(Debug, Default, Clone)]
+pub struct InstanceQuery {
+    pub pin: String,
+    pub region: String,
+    pub ids: Vec<String>,
+    pub statuses: Vec<String>,
+    pub azs: Vec<String>,
+    pub names: Vec<String>,
+    pub private_ips: Vec<String>,
+    pub image_ids: Vec<String>,
+    pub instance_types: Vec<String>,
+    pub subnet_ids: Vec<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub async fn instance_insert(conn: &mut Conn, i: &InstanceRow) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO instances(id, pin, region, az, name, hostname, description, instance_type,
+            image_id, status, task, private_ip, primary_nic, charge_mode, charge_on_stopped,
+            created_at, seq)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+    )
+    .bind(&i.id)
+    .bind(&i.pin)
+    .bind(&i.region)
+    .bind(&i.az)
+    .bind(&i.name)
+    .bind(&i.hostname)
+    .bind(&i.description)
+    .bind(&i.instance_type)
+    .bind(&i.image_id)
+    .bind(&i.status)
+    .bind(&i.task)
+    .bind(&i.private_ip)
+    .bind(&i.primary_nic)
+    .bind(&i.charge_mode)
+    .bind(&i.charge_on_stopped)
+    .bind(i.created_at)
+    .bind(i.seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The instance if it exists in this account and region.
+pub async fn instance_get(
+    conn: &mut Conn,
+    pin: &str,
+    region: &str,
+    id: &str,
+) -> DbResult<Option<InstanceRow>> {
+    sqlx::query_as("SELECT * FROM instances WHERE id = $1 AND pin = $2 AND region = $3")
+        .bind(id)
+        .bind(pin)
+        .bind(region)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn instance_by_id(conn: &mut Conn, id: &str) -> DbResult<Option<InstanceRow>> {
+    sqlx::query_as("SELECT * FROM instances WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn instance_list(
+    conn: &mut Conn,
+    q: &InstanceQuery,
+) -> DbResult<(Vec<InstanceRow>, i64)> {
+    let build = |select: &str| {
+        let mut qb = QueryBuilder::new(format!("SELECT {select} FROM instances WHERE pin = "));
+        qb.push_bind(q.pin.clone());
+        qb.push(" AND region = ");
+        qb.push_bind(q.region.clone());
+        qb
+    };
+    let filters = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+        push_in(qb, "id", &q.ids);
+        push_in(qb, "status", &q.statuses);
+        push_in(qb, "az", &q.azs);
+        push_in(qb, "image_id", &q.image_ids);
+        push_in(qb, "instance_type", &q.instance_types);
+        push_like_any(qb, "name", &q.names);
+        push_like_any(qb, "private_ip", &q.private_ips);
+        let subnets: Vec<String> = q
+            .subnet_ids
+            .iter()
+            .map(|s| format!("\"subnetId\":\"{s}\""))
+            .collect();
+        push_like_any(qb, "COALESCE(primary_nic, '')", &subnets);
+    };
+    let mut count = build("COUNT(*)");
+    filters(&mut count);
+    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let mut list = build("*");
+    filters(&mut list);
+    list.push(" ORDER BY seq LIMIT ");
+    list.push_bind(q.limit);
+    list.push(" OFFSET ");
+    list.push_bind(q.offset);
+    let rows = list.build_query_as().fetch_all(&mut *conn).await?;
+    Ok((rows, total))
+}
+
+/// Starts an underlay task: sets `task` and the transitional status only if the instance
+/// is idle and in one of `from`. Returns false when someone else got there first.
+pub async fn instance_begin_task(
+    conn: &mut Conn,
+    id: &str,
+    from: &[&str],
+    task: &str,
+    status: &str,
+) -> DbResult<bool> {
+    let mut qb = QueryBuilder::new("UPDATE instances SET task = ");
+    qb.push_bind(task);
+    qb.push(", status = ");
+    qb.push_bind(status);
+    qb.push(" WHERE id = ");
+    qb.push_bind(id);
+    qb.push(" AND task IS NULL AND status IN (");
+    let mut sep = qb.separated(", ");
+    for f in from {
+        sep.push_bind(*f);
+    }
+    sep.push_unseparated(")");
+    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+}
+
+/// Ends the underlay task `task` with a final status.
+pub async fn instance_end_task(
+    conn: &mut Conn,
+    id: &str,
+    task: &str,
+    status: &str,
+) -> DbResult<bool> {
+    let r =
+        sqlx::query("UPDATE instances SET status = $1, task = NULL WHERE id = $2 AND task = $3")
+            .bind(status)
+            .bind(id)
+            .bind(task)
+            .execute(conn)
+            .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn instance_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
+    sqlx::query("DELETE FROM instances WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn instance_count(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE pin = $1 AND region = $2")
+        .bind(pin)
+        .bind(region)
+        .fetch_one(conn)
+        .await
+}
+
+/// Clears the underlay task `task`, leaving the status as it is.
+pub async fn instance_clear_task(conn: &mut Conn, id: &str, task: &str) -> DbResult<()> {
+    sqlx::query("UPDATE instances SET task = NULL WHERE id = $1 AND task = $2")
+        .bind(id)
+        .bind(task)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks an instance failed (`error`) and idle.
+pub async fn instance_set_error(conn: &mut Conn, id: &str) -> DbResult<()> {
+    sqlx::query("UPDATE instances SET status = 'error', task = NULL WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Starts an underlay task without changing the status (attach, detach, createImage):
+/// only if the instance is idle and its status is one of `from`.
+pub async fn instance_set_task(
+    conn: &mut Conn,
+    id: &str,
+    from: &[&str],
+    task: &str,
+) -> DbResult<bool> {
+    let mut qb = QueryBuilder::new("UPDATE instances SET task = ");
+    qb.push_bind(task);
+    qb.push(" WHERE id = ");
+    qb.push_bind(id);
+    qb.push(" AND task IS NULL AND status IN (");
+    let mut sep = qb.separated(", ");
+    for f in from {
+        sep.push_bind(*f);
+    }
+    sep.push_unseparated(")");
+    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+}
+
+/// Instance types of every instance in the account and region (for cpu/memory quotas).
+pub async fn instance_types_in_use(
+    conn: &mut Conn,
+    pin: &str,
+    region: &str,
+) -> DbResult<Vec<String>> {
+    sqlx::query_scalar("SELECT instance_type FROM instances WHERE pin = $1 AND region = $2")
+        .bind(pin)
+        .bind(region)
+        .fetch_all(conn)
+        .await
+}

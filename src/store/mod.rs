@@ -1,0 +1,159 @@
+//! Metadata: the one place that writes SQL.
+//!
+//! Functions take a `&mut Conn` so the service can group several writes in one transaction
+//! (`Store::write`). SQLite allows one writer at a time; taking an in-process gate before
+//! `BEGIN` turns the would-be `SQLITE_BUSY` upgrade failures into a short wait instead.
+//! Placeholders are `$N` so the statements stay valid PostgreSQL.
+
+pub mod account;
+pub mod disk;
+pub mod image;
+pub mod instance;
+pub mod layer;
+pub mod rows;
+pub mod snapshot;
+pub mod task;
+pub mod token;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+pub use rows::*;
+
+pub type Conn = sqlx::SqliteConnection;
+pub type DbResult<T> = Result<T, sqlx::Error>;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    write_gate: Arc<Mutex<()>>,
+    seq: Arc<AtomicI64>,
+}
+
+/// A write transaction holding the writer gate until commit or drop.
+pub struct WriteTx<'a> {
+    pub tx: Transaction<'static, Sqlite>,
+    _gate: MutexGuard<'a, ()>,
+}
+
+impl WriteTx<'_> {
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.tx
+    }
+    pub async fn commit(self) -> DbResult<()> {
+        self.tx.commit().await
+    }
+}
+
+impl Store {
+    /// Opens `<data_dir>/kiln.db`, creating it and applying migrations.
+    pub async fn open(data_dir: &Path) -> DbResult<Store> {
+        let url = format!("sqlite://{}", data_dir.join("kiln.db").display());
+        let opts = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        Ok(Store {
+            pool,
+            write_gate: Arc::new(Mutex::new(())),
+            seq: Arc::new(AtomicI64::new(now_ms() * 1000)),
+        })
+    }
+
+    pub async fn write(&self) -> DbResult<WriteTx<'_>> {
+        let gate = self.write_gate.lock().await;
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
+    pub async fn read(&self) -> DbResult<sqlx::pool::PoolConnection<Sqlite>> {
+        self.pool.acquire().await
+    }
+
+    /// A strictly increasing number for stable listing order.
+    pub fn next_seq(&self) -> i64 {
+        let floor = now_ms() * 1000;
+        let mut cur = self.seq.load(Ordering::Relaxed);
+        loop {
+            let next = cur.max(floor) + 1;
+            match self
+                .seq
+                .compare_exchange(cur, next, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => return next,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Returns the counter's next value (starting at 1).
+pub async fn counter_next(conn: &mut Conn, name: &str) -> DbResult<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO counters(name, value) VALUES ($1, 1)
+         ON CONFLICT(name) DO UPDATE SET value = counters.value + 1
+         RETURNING value",
+    )
+    .bind(name)
+    .fetch_one(conn)
+    .await
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Appends ` AND col IN ($..)` for a non-empty value list.
+pub(crate) fn push_in(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    qb.push(format!(" AND {col} IN ("));
+    let mut sep = qb.separated(", ");
+    for v in values {
+        sep.push_bind(v.clone());
+    }
+    sep.push_unseparated(")");
+}
+
+/// Appends ` AND (col LIKE %v1% OR …)` for a non-empty list of fuzzy patterns.
+pub(crate) fn push_like_any(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, values: &[String]) {
+    if values.is_empty() {
+        return;
+    }
+    qb.push(" AND (");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        let escaped = v
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        qb.push(format!("{col} LIKE "));
+        qb.push_bind(format!("%{escaped}%"));
+        qb.push(" ESCAPE '\\'");
+    }
+    qb.push(")");
+}

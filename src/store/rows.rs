@@ -1,0 +1,130 @@
+//! Rows as stored. The wire views are built from these in `http::views`.
+
+use sqlx::FromRow;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AccountRow {
+    pub pin: String,
+    pub name: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct LayerRow {
+    pub id: String,
+    pub backing_id: Option<String>,
+    pub size_bytes: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct InstanceRow {
+    pub id: String,
+    pub pin: String,
+    pub region: String,
+    pub az: String,
+    pub name: String,
+    pub hostname: String,
+    pub description: String,
+    pub instance_type: String,
+    pub image_id: String,
+    pub status: String,
+    pub task: Option<String>,
+    pub private_ip: String,
+    pub primary_nic: Option<String>,
+    pub charge_mode: String,
+    pub charge_on_stopped: String,
+    pub created_at: i64,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DiskRow {
+    pub id: String,
+    pub pin: String,
+    pub region: String,
+    pub az: String,
+    pub category: String,
+    pub name: String,
+    pub description: String,
+    pub disk_type: String,
+    pub size_gb: i64,
+    pub iops: i64,
+    pub status: String,
+    pub task: Option<String>,
+    pub top_layer_id: String,
+    pub snapshot_id: String,
+    pub multi_attachable: bool,
+    pub encrypted: bool,
+    pub charge_mode: String,
+    pub created_at: i64,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AttachmentRow {
+    pub disk_id: String,
+    pub instance_id: String,
+    pub device_name: String,
+    pub status: String,
+    pub auto_delete: bool,
+    pub attached_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SnapshotRow {
+    pub id: String,
+    pub pin: String,
+    pub region: String,
+    pub disk_id: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub size_gb: i64,
+    pub layer_id: Option<String>,
+    pub encrypted: bool,
+    pub created_at: i64,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ImageRow {
+    pub id: String,
+    pub pin: String,
+    pub region: String,
+    pub name: String,
+    pub description: String,
+    pub image_source: String,
+    pub platform: String,
+    pub os_version: String,
+    pub os_type: String,
+    pub architecture: String,
+    pub system_disk_size_gb: i64,
+    pub status: String,
+    pub root_device_type: String,
+    pub layer_id: Option<String>,
+    pub snapshot_id: String,
+    pub instance_id: String,
+    pub size_mb: i64,
+    pub login_name: String,
+    pub data_disks: String,
+    pub created_at: i64,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct TaskRow {
+    pub id: String,
+    pub kind: String,
+    pub target_id: String,
+    pub step: i64,
+    pub state: String,
+    pub run_after: i64,
+    pub lease_until: i64,
+    pub payload: String,
+    pub error: Option<String>,
+    pub created_at: i64,
+}

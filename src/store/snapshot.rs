@@ -1,0 +1,145 @@
+use sqlx::QueryBuilder;
+
+use super::{push_in, push_like_any, Conn, DbResult, SnapshotRow};
+
+#[derive(Debug, Default, Clone)]
+pub struct SnapshotQuery {
+    pub pin: String,
+    pub region: String,
+    pub ids: Vec<String>,
+    pub disk_ids: Vec<String>,
+    pub statuses: Vec<String>,
+    pub names: Vec<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub async fn snapshot_insert(conn: &mut Conn, s: &SnapshotRow) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO snapshots(id, pin, region, disk_id, name, description, status, size_gb,
+            layer_id, encrypted, created_at, seq)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+    )
+    .bind(&s.id)
+    .bind(&s.pin)
+    .bind(&s.region)
+    .bind(&s.disk_id)
+    .bind(&s.name)
+    .bind(&s.description)
+    .bind(&s.status)
+    .bind(s.size_gb)
+    .bind(&s.layer_id)
+    .bind(s.encrypted)
+    .bind(s.created_at)
+    .bind(s.seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn snapshot_get(
+    conn: &mut Conn,
+    pin: &str,
+    region: &str,
+    id: &str,
+) -> DbResult<Option<SnapshotRow>> {
+    sqlx::query_as("SELECT * FROM snapshots WHERE id = $1 AND pin = $2 AND region = $3")
+        .bind(id)
+        .bind(pin)
+        .bind(region)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn snapshot_by_id(conn: &mut Conn, id: &str) -> DbResult<Option<SnapshotRow>> {
+    sqlx::query_as("SELECT * FROM snapshots WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn snapshot_list(
+    conn: &mut Conn,
+    q: &SnapshotQuery,
+) -> DbResult<(Vec<SnapshotRow>, i64)> {
+    let build = |select: &str| {
+        let mut qb = QueryBuilder::new(format!("SELECT {select} FROM snapshots WHERE pin = "));
+        qb.push_bind(q.pin.clone());
+        qb.push(" AND region = ");
+        qb.push_bind(q.region.clone());
+        qb
+    };
+    let filters = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+        push_in(qb, "id", &q.ids);
+        push_in(qb, "disk_id", &q.disk_ids);
+        push_in(qb, "status", &q.statuses);
+        push_like_any(qb, "name", &q.names);
+    };
+    let mut count = build("COUNT(*)");
+    filters(&mut count);
+    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let mut list = build("*");
+    filters(&mut list);
+    list.push(" ORDER BY seq LIMIT ");
+    list.push_bind(q.limit);
+    list.push(" OFFSET ");
+    list.push_bind(q.offset);
+    Ok((list.build_query_as().fetch_all(&mut *conn).await?, total))
+}
+
+pub async fn snapshot_set_layer(conn: &mut Conn, id: &str, layer_id: &str) -> DbResult<()> {
+    sqlx::query("UPDATE snapshots SET layer_id = $1 WHERE id = $2")
+        .bind(layer_id)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves a snapshot to `status` only from one of `from`; false if it was not there.
+pub async fn snapshot_transition(
+    conn: &mut Conn,
+    id: &str,
+    from: &[&str],
+    status: &str,
+) -> DbResult<bool> {
+    let mut qb = QueryBuilder::new("UPDATE snapshots SET status = ");
+    qb.push_bind(status);
+    qb.push(" WHERE id = ");
+    qb.push_bind(id);
+    qb.push(" AND status IN (");
+    let mut sep = qb.separated(", ");
+    for f in from {
+        sep.push_bind(*f);
+    }
+    sep.push_unseparated(")");
+    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+}
+
+pub async fn snapshot_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
+    sqlx::query("DELETE FROM snapshots WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn snapshot_count(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE pin = $1 AND region = $2")
+        .bind(pin)
+        .bind(region)
+        .fetch_one(conn)
+        .await
+}
+
+/// Private images whose block-device mapping names the snapshot.
+pub async fn snapshot_image_ids(conn: &mut Conn, snapshot_id: &str) -> DbResult<Vec<String>> {
+    let pattern = format!("%\"{snapshot_id}\"%");
+    sqlx::query_scalar(
+        "SELECT id FROM images WHERE snapshot_id = $1 OR data_disks LIKE $2 ORDER BY seq",
+    )
+    .bind(snapshot_id)
+    .bind(pattern)
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,112 @@
+//! Durable tasks: insert, claim under a lease, record progress, finish.
+use super::{now_ms, Conn, DbResult, TaskRow};
+
+pub async fn task_insert(conn: &mut Conn, t: &TaskRow) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO tasks(id, kind, target_id, step, state, run_after, lease_until, payload,
+                           error, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&t.id)
+    .bind(&t.kind)
+    .bind(&t.target_id)
+    .bind(t.step)
+    .bind(&t.state)
+    .bind(t.run_after)
+    .bind(t.lease_until)
+    .bind(&t.payload)
+    .bind(&t.error)
+    .bind(t.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` pending tasks that are due and not leased, leasing them until
+/// `now + lease_ms`. Run inside a write transaction so two claimers never share a task.
+pub async fn task_claim_due(conn: &mut Conn, lease_ms: i64, limit: i64) -> DbResult<Vec<TaskRow>> {
+    let now = now_ms();
+    let rows: Vec<TaskRow> = sqlx::query_as(
+        "SELECT * FROM tasks WHERE state = 'pending' AND run_after <= $1 AND lease_until < $1
+         ORDER BY run_after, id LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    for t in &rows {
+        sqlx::query("UPDATE tasks SET lease_until = $1 WHERE id = $2")
+            .bind(now + lease_ms)
+            .bind(&t.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(rows)
+}
+
+/// Records that the task finished `step - 1` and releases the lease.
+pub async fn task_advance(
+    conn: &mut Conn,
+    id: &str,
+    step: i64,
+    run_after: i64,
+    payload: &str,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE tasks SET step = $1, run_after = $2, payload = $3, lease_until = 0 WHERE id = $4",
+    )
+    .bind(step)
+    .bind(run_after)
+    .bind(payload)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn task_finish(
+    conn: &mut Conn,
+    id: &str,
+    state: &str,
+    error: Option<&str>,
+) -> DbResult<()> {
+    sqlx::query("UPDATE tasks SET state = $1, error = $2, lease_until = 0 WHERE id = $3")
+        .bind(state)
+        .bind(error)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// When the next pending task becomes due (ms), if any.
+pub async fn task_next_due(conn: &mut Conn) -> DbResult<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT MIN(CASE WHEN lease_until > run_after THEN lease_until ELSE run_after END)
+         FROM tasks WHERE state = 'pending'",
+    )
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn task_pending_count(conn: &mut Conn) -> DbResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE state = 'pending'")
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn task_get(conn: &mut Conn, id: &str) -> DbResult<Option<TaskRow>> {
+    sqlx::query_as("SELECT * FROM tasks WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Drops finished tasks older than `age_ms` so the table does not grow without bound.
+pub async fn task_prune(conn: &mut Conn, age_ms: i64) -> DbResult<()> {
+    sqlx::query("DELETE FROM tasks WHERE state <> 'pending' AND created_at < $1")
+        .bind(now_ms() - age_ms)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

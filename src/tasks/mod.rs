@@ -1,0 +1,190 @@
+//! Durable asynchronous work: every lifecycle transition and data-plane operation is a
+//! task row whose steps a worker runs under a lease, recording progress after each step
+//! in the same transaction as the step's own metadata changes. A restart (or an expired
+//! lease) resumes the task at its recorded step; steps are written to be safe to repeat.
+
+mod gc;
+mod steps;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::block::BlockStore;
+use crate::ids;
+use crate::store::{self, now_ms, Conn, DbResult, Store, TaskRow, WriteTx};
+
+pub use gc::collect_layers;
+
+/// Task kinds, one per asynchronous operation.
+pub mod kind {
+    pub const INSTANCE_CREATE: &str = "instance_create";
+    pub const INSTANCE_TRANSITION: &str = "instance_transition";
+    pub const INSTANCE_DELETE: &str = "instance_delete";
+    pub const DISK_CREATE: &str = "disk_create";
+    pub const DISK_DELETE: &str = "disk_delete";
+    pub const DISK_ATTACH: &str = "disk_attach";
+    pub const DISK_DETACH: &str = "disk_detach";
+    pub const SNAPSHOT_CREATE: &str = "snapshot_create";
+    pub const SNAPSHOT_DELETE: &str = "snapshot_delete";
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Delays {
+    /// How long each instance transition (start, stop, attach, …) takes.
+    pub transition: Duration,
+    /// The least time each data-plane task (disk, snapshot, image) takes.
+    pub task: Duration,
+}
+
+#[derive(Clone)]
+pub struct TaskCtx {
+    pub store: Store,
+    pub block: BlockStore,
+    pub delays: Delays,
+    pub wake: Arc<Notify>,
+}
+
+/// What a step asks for next.
+pub enum Outcome {
+    /// Run the next step after this delay.
+    Next(Duration),
+    Done,
+}
+
+const LEASE_MS: i64 = 60_000;
+const MAX_PARALLEL: usize = 32;
+
+/// Records a new task in the caller's transaction; it runs once the transaction commits
+/// (call `TaskCtx::wake` after commit to start it without waiting for the poll).
+pub async fn enqueue(
+    conn: &mut Conn,
+    kind: &str,
+    target_id: &str,
+    payload: Value,
+    delay: Duration,
+) -> DbResult<String> {
+    let now = now_ms();
+    let row = TaskRow {
+        id: ids::task_id(),
+        kind: kind.to_string(),
+        target_id: target_id.to_string(),
+        step: 0,
+        state: "pending".into(),
+        run_after: now + delay.as_millis() as i64,
+        lease_until: 0,
+        payload: payload.to_string(),
+        error: None,
+        created_at: now,
+    };
+    store::task::task_insert(conn, &row).await?;
+    Ok(row.id)
+}
+
+/// Ends the current step inside `tx`: either schedule the next one or mark the task done.
+pub async fn finish_step(tx: &mut WriteTx<'_>, task: &TaskRow, outcome: Outcome) -> DbResult<()> {
+    match outcome {
+        Outcome::Next(delay) => {
+            store::task::task_advance(
+                tx.conn(),
+                &task.id,
+                task.step + 1,
+                now_ms() + delay.as_millis() as i64,
+                &task.payload,
+            )
+            .await
+        }
+        Outcome::Done => store::task::task_finish(tx.conn(), &task.id, "done", None).await,
+    }
+}
+
+impl TaskCtx {
+    /// Runs forever: claims due tasks and runs each on its own tokio task.
+    pub async fn run_worker(self) {
+        let permits = Arc::new(Semaphore::new(MAX_PARALLEL));
+        let mut last_prune = now_ms();
+        loop {
+            match self.claim().await {
+                Ok(tasks) => {
+                    let claimed = tasks.len();
+                    for task in tasks {
+                        let permit = permits.clone().acquire_owned().await.expect("semaphore");
+                        let ctx = self.clone();
+                        tokio::spawn(async move {
+                            ctx.run_one(task).await;
+                            drop(permit);
+                            ctx.wake.notify_one();
+                        });
+                    }
+                    if claimed > 0 {
+                        continue;
+                    }
+                }
+                Err(e) => tracing::warn!("claiming tasks failed: {e}"),
+            }
+            if now_ms() - last_prune > 3_600_000 {
+                last_prune = now_ms();
+                if let Ok(mut tx) = self.store.write().await {
+                    let _ = store::task::task_prune(tx.conn(), 86_400_000).await;
+                    let _ = tx.commit().await;
+                }
+            }
+            let wait = self.until_next_due().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn claim(&self) -> DbResult<Vec<TaskRow>> {
+        let mut tx = self.store.write().await?;
+        let tasks = store::task::task_claim_due(tx.conn(), LEASE_MS, MAX_PARALLEL as i64).await?;
+        tx.commit().await?;
+        Ok(tasks)
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        let next = match self.store.read().await {
+            Ok(mut c) => store::task::task_next_due(&mut c).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let max = Duration::from_secs(1);
+        match next {
+            Some(t) => Duration::from_millis((t - now_ms()).clamp(0, 1000) as u64).min(max),
+            None => max,
+        }
+    }
+
+    async fn run_one(&self, task: TaskRow) {
+        if let Err(e) = steps::run_step(self, &task).await {
+            tracing::error!(task = %task.id, kind = %task.kind, step = task.step, "task failed: {e}");
+            if let Err(e2) = steps::fail(self, &task, &e.to_string()).await {
+                tracing::error!(task = %task.id, "recording the failure failed too: {e2}");
+            }
+        }
+    }
+
+    /// Resets leases left by a previous process of this (single) node so its tasks resume
+    /// at once instead of after the lease runs out.
+    pub async fn release_stale_leases(&self) -> DbResult<()> {
+        let mut tx = self.store.write().await?;
+        sqlx::query("UPDATE tasks SET lease_until = 0 WHERE state = 'pending'")
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await
+    }
+}
+
+/// Errors a step can meet.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Block(#[from] crate::block::BlockError),
+    #[error("{0}")]
+    Invalid(String),
+}
