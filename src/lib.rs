@@ -10,5 +10,6 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod service;
+pub mod signing;
 pub mod store;
 pub mod tasks;

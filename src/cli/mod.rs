@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// snapshot, image. Repeatable.
     #[arg(long = "quota", value_name = "KIND=N")]
     pub quotas: Vec<String>,
+    /// Turn request-signature checks off (every request acts as the first account).
+    /// For quick local experiments only.
+    #[arg(long)]
+    pub no_auth: bool,
     /// The qemu-img program to run.
     #[arg(long, default_value = "qemu-img")]
     pub qemu_img: PathBuf,

@@ -84,8 +84,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.transition_delay,
         args.task_delay
     );
+    if args.no_auth {
+        tracing::warn!(
+            "--no-auth: request signatures are NOT checked; every caller acts as account {}",
+            boot.account.pin
+        );
+        eprintln!("WARNING: kiln serve --no-auth: authentication is OFF. Anyone who can reach {} can act as account {}.", args.listen, boot.account.pin);
+    }
     let store = svc.store().clone();
-    axum::serve(listener, crate::http::router(Arc::new(svc)))
+    let state = crate::http::AppState {
+        service: svc,
+        verify_signatures: !args.no_auth,
+    };
+    axum::serve(listener, crate::http::router(Arc::new(state)))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     store.close().await;

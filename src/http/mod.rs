@@ -1,6 +1,7 @@
 //! The wire: JD Cloud paths, parameters and envelopes. Handlers parse, call one service
 //! method, and render the result; they know no rules and open no transactions.
 
+mod auth;
 pub mod endpoint;
 mod handlers;
 pub mod params;
@@ -25,11 +26,18 @@ use params::Params;
 /// The gateway's body limit (100 MB).
 pub const MAX_BODY: usize = 100 * 1024 * 1024;
 
-pub fn router(service: Arc<Service>) -> Router {
+/// What every request handler shares.
+pub struct AppState {
+    pub service: Service,
+    /// False only with `--no-auth`: requests act as the first account, unsigned.
+    pub verify_signatures: bool,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
         .fallback(dispatch)
-        .with_state(service)
+        .with_state(state)
 }
 
 /// What a handler answers: a `result` object, or nothing (actions like stopInstance).
@@ -44,16 +52,17 @@ pub struct Call {
     pub params: Params,
 }
 
-async fn dispatch(State(svc): State<Arc<Service>>, req: Request) -> Response {
+async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let request_id = ids::request_id();
-    let outcome = handle(&svc, req).await;
+    let outcome = handle(&state, req).await;
     if let Err(ApiError::Internal(detail)) = &outcome {
         tracing::error!(%request_id, "internal error: {detail}");
     }
     envelope(&request_id, outcome)
 }
 
-async fn handle(svc: &Service, req: Request) -> ApiResult<Reply> {
+async fn handle(state: &AppState, req: Request) -> ApiResult<Reply> {
+    let svc = &state.service;
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     let auth = header_str(headers, header::AUTHORIZATION.as_str());
@@ -72,11 +81,13 @@ async fn handle(svc: &Service, req: Request) -> ApiResult<Reply> {
         params = from_body;
     }
     catalog::check_region(&route.region)?;
-    let account = svc
-        .account_for_key(auth.and_then(access_key_from_authorization))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::AccessError("Invalid accessKey".into()))?;
+    let account = if state.verify_signatures {
+        auth::authenticate(svc, &parts, &body).await?
+    } else {
+        svc.account_for_key(auth.and_then(access_key_from_authorization))
+            .await?
+            .ok_or_else(|| ApiError::AccessError("Invalid accessKey".into()))?
+    };
     let call = Call {
         scope: Scope {
             pin: account.pin,

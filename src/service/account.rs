@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::error::ApiResult;
 use crate::ids::random_suffix;
 use crate::store::{self, now_ms, AccountRow};
 
@@ -72,12 +73,13 @@ impl Service {
         })
     }
 
-    /// The account an access key belongs to. Until signatures are verified, a request
-    /// without a known key acts as the first account.
-    pub async fn account_for_key(
-        &self,
-        access_key: Option<&str>,
-    ) -> anyhow::Result<Option<AccountRow>> {
+    pub async fn account_by_access_key(&self, access_key: &str) -> ApiResult<Option<AccountRow>> {
+        let mut conn = self.store.read().await?;
+        Ok(store::account::account_by_access_key(&mut conn, access_key).await?)
+    }
+
+    /// With `--no-auth`: the account a (unverified) access key names, else the first one.
+    pub async fn account_for_key(&self, access_key: Option<&str>) -> ApiResult<Option<AccountRow>> {
         let mut conn = self.store.read().await?;
         if let Some(ak) = access_key {
             if let Some(a) = store::account::account_by_access_key(&mut conn, ak).await? {
