@@ -116,8 +116,8 @@ CREATE TABLE images (
     instance_id      TEXT NOT NULL DEFAULT '',
     size_mb          INTEGER NOT NULL DEFAULT 0,
     login_name       TEXT NOT NULL DEFAULT '',
-    -- block-device mapping of a private image, as JSON (InstanceDiskAttachment[])
-    data_disks       TEXT NOT NULL DEFAULT '[]',
+    -- block-device mapping of a private image (vda first), JSON of ImageBlockDevice[]
+    block_devices    TEXT NOT NULL DEFAULT '[]',
     created_at       INTEGER NOT NULL,
     seq              INTEGER NOT NULL
 );

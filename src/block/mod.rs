@@ -122,6 +122,28 @@ impl BlockStore {
         self.publish(&tmp, layer_id).await
     }
 
+    /// A standalone copy of the disk seen through `source_id` (its whole backing chain
+    /// flattened), sparse: only allocated data is copied. Returns the bytes the new file
+    /// takes on disk.
+    pub async fn flatten(&self, layer_id: &str, source_id: &str) -> BlockResult<u64> {
+        let tmp = self.tmp_name(layer_id);
+        let src = Self::layer_file_name(source_id);
+        self.qemu_img(&["convert", "-q", "-f", "qcow2", "-O", "qcow2", &src, &tmp])
+            .await?;
+        self.publish(&tmp, layer_id).await?;
+        self.allocated_bytes(layer_id).await
+    }
+
+    /// Bytes a layer file occupies on disk (its allocated blocks, not its virtual size).
+    pub async fn allocated_bytes(&self, layer_id: &str) -> BlockResult<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.layer_path(layer_id);
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|source| BlockError::Io { path, source })?;
+        Ok(meta.blocks() * 512)
+    }
+
     /// Deletes a layer file; a missing file is not an error (deletion is idempotent).
     pub async fn remove(&self, layer_id: &str) -> BlockResult<()> {
         let path = self.layer_path(layer_id);

@@ -17,7 +17,9 @@ pub enum Endpoint {
     RebootInstance { instance_id: String },
     AttachDisk { instance_id: String },
     DetachDisk { instance_id: String },
+    CreateImage { instance_id: String },
     DescribeImages,
+    DeleteImage { image_id: String },
     DescribeImage { image_id: String },
     DescribeQuotas,
     // disk
@@ -82,7 +84,9 @@ impl Route {
             }
             ("POST", "instances", Some(i), Some("attachDisk")) => AttachDisk { instance_id: i },
             ("POST", "instances", Some(i), Some("detachDisk")) => DetachDisk { instance_id: i },
+            ("POST", "instances", Some(i), Some("createImage")) => CreateImage { instance_id: i },
             ("GET", "images", None, None) => DescribeImages,
+            ("DELETE", "images", Some(i), None) => DeleteImage { image_id: i },
             ("GET", "images", Some(i), None) => DescribeImage { image_id: i },
             ("GET", "quotas", None, None) => match service {
                 Some(ServiceName::Disk) => DescribeQuota,

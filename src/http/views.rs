@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use crate::service::disk::DiskDetail;
 use crate::service::instance::InstanceDetail;
 use crate::service::snapshot::SnapshotDetail;
-use crate::store::{AttachmentRow, DiskRow, ImageRow};
+use crate::store::{AttachmentRow, DiskRow, ImageBlockDevice, ImageRow};
 
 /// `createTime`/`launchTime`: `YYYY-MM-DD HH:MM:SS` in UTC+8, no zone marker.
 pub fn local_time(ms: i64) -> String {
@@ -189,29 +189,46 @@ pub fn snapshot(s: &SnapshotDetail) -> Value {
     })
 }
 
+/// A block device of an image, as an InstanceDiskAttachment.
+fn image_device(d: &ImageBlockDevice) -> Value {
+    let mut v = json!({
+        "diskCategory": d.disk_category,
+        "autoDelete": d.auto_delete,
+        "deviceName": d.device_name,
+        "status": "",
+    });
+    if d.disk_category == "local" {
+        v["localDisk"] = json!({"diskType": d.disk_type, "diskSizeGB": d.disk_size_gb});
+    } else {
+        v["cloudDisk"] = json!({
+            "diskType": d.disk_type,
+            "diskSizeGB": d.disk_size_gb,
+            "iops": d.iops,
+            "snapshotId": d.snapshot_id,
+            "encrypt": d.encrypted,
+            "encrypted": d.encrypted,
+        });
+    }
+    v
+}
+
 pub fn image(i: &ImageRow) -> Value {
-    let system = if i.root_device_type == "localDisk" {
-        json!({
+    let devices = i.devices();
+    let system = match devices.iter().find(|d| d.device_name == "vda") {
+        Some(d) => image_device(d),
+        None => json!({
             "diskCategory": "local",
             "autoDelete": true,
             "deviceName": "vda",
+            "status": "",
             "localDisk": {"diskType": "local", "diskSizeGB": i.system_disk_size_gb},
-        })
-    } else {
-        json!({
-            "diskCategory": "cloud",
-            "autoDelete": true,
-            "deviceName": "vda",
-            "cloudDisk": {
-                "diskSizeGB": i.system_disk_size_gb,
-                "diskType": "ssd.gp1",
-                "snapshotId": i.snapshot_id,
-                "encrypt": false,
-                "encrypted": false,
-            },
-        })
+        }),
     };
-    let data_disks: Value = serde_json::from_str(&i.data_disks).unwrap_or_else(|_| json!([]));
+    let data_disks: Vec<Value> = devices
+        .iter()
+        .filter(|d| d.device_name != "vda")
+        .map(image_device)
+        .collect();
     let progress = if i.status == "ready" { "100" } else { "0" };
     let mut v = Map::new();
     for (k, val) in [
@@ -238,7 +255,7 @@ pub fn image(i: &ImageRow) -> Value {
             }),
         ),
         ("systemDisk", system),
-        ("dataDisks", data_disks),
+        ("dataDisks", json!(data_disks)),
         ("snapshotId", json!(i.snapshot_id)),
         ("rootDeviceType", json!(i.root_device_type)),
         ("progress", json!(progress)),

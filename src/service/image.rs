@@ -1,9 +1,12 @@
 //! Images: describeImage and describeImages (public catalog and private images).
 
+use serde_json::json;
+
 use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::store::image::ImageQuery;
 use crate::store::{self, ImageRow};
+use crate::tasks::{self, kind};
 
 pub const IMAGE_SOURCES: &[&str] = &["public", "thirdparty", "private", "shared", "community"];
 
@@ -87,5 +90,57 @@ impl Service {
         q.architectures = input.architecture.into_iter().collect();
         let mut conn = self.store.read().await?;
         Ok(store::image::image_list(&mut conn, &q).await?)
+    }
+}
+
+impl Service {
+    /// deleteImage: private `ready`/`error` images only; with `delete_snapshot` its
+    /// snapshots go too (those no other image uses).
+    pub async fn image_delete(
+        &self,
+        scope: &Scope,
+        id: &str,
+        delete_snapshot: bool,
+    ) -> ApiResult<()> {
+        let mut tx = self.store.write().await?;
+        let c = tx.conn();
+        let image = store::image::image_get_visible(c, &scope.pin, &scope.region, id)
+            .await?
+            .ok_or_else(|| ApiError::image_not_found(id))?;
+        if image.image_source != "private" {
+            return Err(ApiError::FailedPrecondition(
+                "Can't delete this image".into(),
+            ));
+        }
+        if !["ready", "error"].contains(&image.status.as_str()) {
+            // Packer deletes the image it just made and relies on this refusal.
+            return Err(ApiError::FailedPrecondition(format!(
+                "The image '{id}' is busy"
+            )));
+        }
+        if image.root_device_type == "localDisk"
+            && store::image::image_instance_count(c, id).await? > 0
+        {
+            return Err(ApiError::FailedPrecondition(
+                "Local-System-Disk image cannot be deleted if it has been used to create instances"
+                    .into(),
+            ));
+        }
+        if !store::image::image_transition(c, id, &["ready", "error"], "deleting").await? {
+            return Err(ApiError::FailedPrecondition(format!(
+                "The image '{id}' is busy"
+            )));
+        }
+        tasks::enqueue(
+            c,
+            kind::IMAGE_DELETE,
+            id,
+            json!({"deleteSnapshot": delete_snapshot}),
+            self.cfg.delays.task,
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake_tasks();
+        Ok(())
     }
 }

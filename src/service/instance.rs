@@ -371,7 +371,16 @@ impl Service {
             });
         } else {
             let cds = sys.cloud_disk_spec.clone().unwrap_or_default();
-            let disk_type = cds.disk_type.clone().unwrap_or_else(|| "ssd.gp1".into());
+            let image_type = image
+                .devices()
+                .into_iter()
+                .find(|d| d.device_name == "vda" && d.disk_category == "cloud")
+                .map(|d| d.disk_type);
+            let disk_type = cds
+                .disk_type
+                .clone()
+                .or(image_type)
+                .unwrap_or_else(|| "ssd.gp1".into());
             if !spec::is_disk_type(&disk_type) {
                 return Err(ApiError::InvalidArgument(format!(
                     "Invalid disk type '{disk_type}'"
@@ -413,8 +422,48 @@ impl Service {
                 description: String::new(),
             });
         }
-        let mut used: HashSet<String> = plan.iter().map(|d| d.device.clone()).collect();
+        // The image's own data disks, unless the launch names their device (to drop it
+        // with noDevice, or to replace it).
+        let launch_devices: HashSet<&str> = spec
+            .data_disks
+            .iter()
+            .filter_map(|d| d.device_name.as_deref())
+            .collect();
         let mut cloud_data = 0usize;
+        for dev in image
+            .devices()
+            .into_iter()
+            .filter(|d| d.device_name != "vda")
+        {
+            if launch_devices.contains(dev.device_name.as_str()) {
+                continue;
+            }
+            let backing = if dev.snapshot_id.is_empty() {
+                None
+            } else {
+                let snap = store::snapshot::snapshot_by_id(conn, &dev.snapshot_id)
+                    .await?
+                    .filter(|s| s.pin == image.pin || image.pin.is_empty())
+                    .ok_or_else(|| ApiError::snapshot_not_found(&dev.snapshot_id))?;
+                Some(snap.layer_id.ok_or_else(|| {
+                    ApiError::FailedPrecondition(format!("Image '{}' not ready", image.id))
+                })?)
+            };
+            cloud_data += 1;
+            plan.push(PlannedDisk {
+                device: dev.device_name,
+                category: "cloud",
+                disk_type: dev.disk_type,
+                size_gb: dev.disk_size_gb,
+                iops: dev.iops,
+                auto_delete: dev.auto_delete,
+                backing_layer: backing,
+                snapshot_id: dev.snapshot_id,
+                name: String::new(),
+                description: String::new(),
+            });
+        }
+        let mut used: HashSet<String> = plan.iter().map(|d| d.device.clone()).collect();
         for dd in &spec.data_disks {
             if dd.no_device == Some(true) {
                 continue;

@@ -6,6 +6,7 @@ pub mod account;
 pub mod catalog;
 pub mod disk;
 pub mod image;
+pub mod image_create;
 pub mod instance;
 pub mod quota;
 pub mod snapshot;
@@ -143,7 +144,7 @@ impl Service {
                         instance_id: String::new(),
                         size_mb: catalog::PUBLIC_IMAGE_SIZE_GB * 1024,
                         login_name: img.login_name.into(),
-                        data_disks: "[]".into(),
+                        block_devices: "[]".into(),
                         created_at: now_ms(),
                         seq: self.store.next_seq(),
                     },

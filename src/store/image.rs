@@ -23,7 +23,7 @@ pub async fn image_insert(conn: &mut Conn, i: &ImageRow) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO images(id, pin, region, name, description, image_source, platform,
             os_version, os_type, architecture, system_disk_size_gb, status, root_device_type,
-            layer_id, snapshot_id, instance_id, size_mb, login_name, data_disks, created_at, seq)
+            layer_id, snapshot_id, instance_id, size_mb, login_name, block_devices, created_at, seq)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
     )
     .bind(&i.id)
@@ -44,7 +44,7 @@ pub async fn image_insert(conn: &mut Conn, i: &ImageRow) -> DbResult<()> {
     .bind(&i.instance_id)
     .bind(i.size_mb)
     .bind(&i.login_name)
-    .bind(&i.data_disks)
+    .bind(&i.block_devices)
     .bind(i.created_at)
     .bind(i.seq)
     .execute(conn)
@@ -113,6 +113,64 @@ pub async fn image_count_private(conn: &mut Conn, pin: &str, region: &str) -> Db
 
 pub async fn image_public_count(conn: &mut Conn) -> DbResult<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE image_source = 'public'")
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn image_by_id(conn: &mut Conn, id: &str) -> DbResult<Option<ImageRow>> {
+    sqlx::query_as("SELECT * FROM images WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn image_set_layer(
+    conn: &mut Conn,
+    id: &str,
+    layer_id: Option<&str>,
+    size_mb: i64,
+) -> DbResult<()> {
+    sqlx::query("UPDATE images SET layer_id = $1, size_mb = $2 WHERE id = $3")
+        .bind(layer_id)
+        .bind(size_mb)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves an image to `status` only from one of `from`; false if it was not there.
+pub async fn image_transition(
+    conn: &mut Conn,
+    id: &str,
+    from: &[&str],
+    status: &str,
+) -> DbResult<bool> {
+    let mut qb = QueryBuilder::new("UPDATE images SET status = ");
+    qb.push_bind(status);
+    qb.push(" WHERE id = ");
+    qb.push_bind(id);
+    qb.push(" AND status IN (");
+    let mut sep = qb.separated(", ");
+    for f in from {
+        sep.push_bind(*f);
+    }
+    sep.push_unseparated(")");
+    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+}
+
+pub async fn image_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
+    sqlx::query("DELETE FROM images WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many instances were launched from the image and still exist.
+pub async fn image_instance_count(conn: &mut Conn, id: &str) -> DbResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE image_id = $1")
+        .bind(id)
         .fetch_one(conn)
         .await
 }

@@ -1,5 +1,6 @@
 //! Rows as stored. The wire views are built from these in `http::views`.
 
+use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 #[derive(Debug, Clone, FromRow)]
@@ -110,7 +111,8 @@ pub struct ImageRow {
     pub instance_id: String,
     pub size_mb: i64,
     pub login_name: String,
-    pub data_disks: String,
+    /// JSON of `Vec<ImageBlockDevice>`.
+    pub block_devices: String,
     pub created_at: i64,
     pub seq: i64,
 }
@@ -127,4 +129,27 @@ pub struct TaskRow {
     pub payload: String,
     pub error: Option<String>,
     pub created_at: i64,
+}
+
+/// One disk of a private image's block-device mapping (system disk `vda` first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageBlockDevice {
+    pub device_name: String,
+    /// `local` or `cloud`.
+    pub disk_category: String,
+    pub disk_type: String,
+    pub disk_size_gb: i64,
+    pub iops: i64,
+    /// The snapshot the disk is made from; empty for a blank inserted disk and for a
+    /// local system disk (whose data is the image's own layer).
+    pub snapshot_id: String,
+    pub auto_delete: bool,
+    pub encrypted: bool,
+}
+
+impl ImageRow {
+    pub fn devices(&self) -> Vec<ImageBlockDevice> {
+        serde_json::from_str(&self.block_devices).unwrap_or_default()
+    }
 }

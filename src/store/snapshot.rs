@@ -136,7 +136,7 @@ pub async fn snapshot_count(conn: &mut Conn, pin: &str, region: &str) -> DbResul
 pub async fn snapshot_image_ids(conn: &mut Conn, snapshot_id: &str) -> DbResult<Vec<String>> {
     let pattern = format!("%\"{snapshot_id}\"%");
     sqlx::query_scalar(
-        "SELECT id FROM images WHERE snapshot_id = $1 OR data_disks LIKE $2 ORDER BY seq",
+        "SELECT id FROM images WHERE snapshot_id = $1 OR block_devices LIKE $2 ORDER BY seq",
     )
     .bind(snapshot_id)
     .bind(pattern)

@@ -4,6 +4,7 @@
 //! lease) resumes the task at its recorded step; steps are written to be safe to repeat.
 
 mod gc;
+mod image_steps;
 mod steps;
 
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub mod kind {
     pub const DISK_DETACH: &str = "disk_detach";
     pub const SNAPSHOT_CREATE: &str = "snapshot_create";
     pub const SNAPSHOT_DELETE: &str = "snapshot_delete";
+    pub const IMAGE_CREATE: &str = "image_create";
+    pub const IMAGE_DELETE: &str = "image_delete";
 }
 
 #[derive(Debug, Clone, Copy)]

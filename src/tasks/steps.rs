@@ -25,13 +25,17 @@ pub(super) async fn run_step(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         (kind::SNAPSHOT_CREATE, 0) => snapshot_freeze_top_layer(ctx, task).await,
         (kind::SNAPSHOT_CREATE, _) => snapshot_create_finish(ctx, task).await,
         (kind::SNAPSHOT_DELETE, _) => snapshot_delete(ctx, task).await,
+        (kind::IMAGE_CREATE, 0) => super::image_steps::freeze_disks(ctx, task).await,
+        (kind::IMAGE_CREATE, 1) => super::image_steps::copy_local_system_disk(ctx, task).await,
+        (kind::IMAGE_CREATE, _) => super::image_steps::finish_image(ctx, task).await,
+        (kind::IMAGE_DELETE, _) => super::image_steps::delete_image(ctx, task).await,
         (other, step) => Err(StepError::Invalid(format!(
             "unknown task {other} step {step}"
         ))),
     }
 }
 
-fn payload_str(task: &TaskRow, key: &str) -> Result<String, StepError> {
+pub(super) fn payload_str(task: &TaskRow, key: &str) -> Result<String, StepError> {
     let v: Value = serde_json::from_str(&task.payload)
         .map_err(|e| StepError::Invalid(format!("task payload: {e}")))?;
     v.get(key)
@@ -288,6 +292,12 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
         kind::SNAPSHOT_DELETE => {
             snapshot::snapshot_transition(c, &task.target_id, &["deleting"], "error_delete")
                 .await?;
+        }
+        kind::IMAGE_CREATE => {
+            return super::image_steps::fail_image(ctx, task, error).await;
+        }
+        kind::IMAGE_DELETE => {
+            store::image::image_transition(c, &task.target_id, &["deleting"], "error").await?;
         }
         _ => {}
     }

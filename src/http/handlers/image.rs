@@ -1,9 +1,10 @@
 use serde_json::json;
 
-use super::{Call, Reply};
+use super::{attachment_spec, Call, Reply};
 use crate::error::ApiResult;
 use crate::http::views;
 use crate::service::image::ImageListInput;
+use crate::service::image_create::CreateImageInput;
 use crate::service::Service;
 
 pub async fn describe_image(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
@@ -34,4 +35,25 @@ pub async fn describe_images(svc: &Service, call: Call) -> ApiResult<Reply> {
         "images": list.iter().map(views::image).collect::<Vec<_>>(),
         "totalCount": total,
     })))
+}
+
+pub async fn create_image(svc: &Service, call: Call, instance_id: &str) -> ApiResult<Reply> {
+    let p = &call.params;
+    let input = CreateImageInput {
+        name: p.str("name")?,
+        description: p.str("description")?,
+        data_disks: p
+            .list("dataDisks")?
+            .iter()
+            .map(attachment_spec)
+            .collect::<ApiResult<_>>()?,
+    };
+    let id = svc.image_create(&call.scope, instance_id, input).await?;
+    Ok(Reply::Result(json!({ "imageId": id })))
+}
+
+pub async fn delete_image(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    let delete_snapshot = call.params.bool("deleteSnapshot")?.unwrap_or(false);
+    svc.image_delete(&call.scope, id, delete_snapshot).await?;
+    Ok(Reply::Empty)
 }

@@ -1,0 +1,400 @@
+//! createImage, as `seed/createImage.zh.md` says. Every precondition and error row is
+//! checked here, before anything changes; the data work (freezing every disk at one
+//! instant, copying a local system disk) is the `image_create` task.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use super::quota::QuotaKind;
+use super::spec::{self, AttachmentSpecInput};
+use super::{Scope, Service};
+use crate::error::{ApiError, ApiResult};
+use crate::ids;
+use crate::store::{
+    self, now_ms, AttachmentRow, Conn, DiskRow, ImageBlockDevice, ImageRow, SnapshotRow,
+};
+use crate::tasks::{self, kind};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateImageInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub data_disks: Vec<AttachmentSpecInput>,
+}
+
+/// A disk of the instance whose current data goes into the image.
+struct Capture {
+    disk: DiskRow,
+    device: String,
+    auto_delete: bool,
+}
+
+impl Service {
+    pub async fn image_create(
+        &self,
+        scope: &Scope,
+        instance_id: &str,
+        input: CreateImageInput,
+    ) -> ApiResult<String> {
+        let name = input
+            .name
+            .ok_or_else(|| ApiError::InvalidArgument("Parameter name missing".into()))?;
+        if !spec::image_name_ok(&name) {
+            return Err(ApiError::InvalidArgument(format!(
+                "Invalid image name '{name}'"
+            )));
+        }
+        let description = input.description.unwrap_or_default();
+        if !spec::description_ok(&description) {
+            return Err(ApiError::InvalidArgument(
+                "Invalid image description: at most 256 characters".into(),
+            ));
+        }
+
+        let mut tx = self.store.write().await?;
+        let c = tx.conn();
+        let inst = store::instance::instance_get(c, &scope.pin, &scope.region, instance_id)
+            .await?
+            .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
+        if let Some(task) = &inst.task {
+            return Err(ApiError::underlay_conflict(task));
+        }
+        let disks = store::disk::attachments_of_instance(c, instance_id).await?;
+        let (sys_att, sys_disk) = disks
+            .iter()
+            .find(|(a, _)| a.device_name == "vda")
+            .ok_or_else(|| ApiError::FailedPrecondition("System disk not found".into()))?;
+        if sys_att.status != "attached" {
+            return Err(ApiError::FailedPrecondition(
+                "Invalid system disk mount state".into(),
+            ));
+        }
+        let local_system = sys_disk.category == "local";
+        match (local_system, inst.status.as_str()) {
+            (true, "stopped") | (false, "running" | "stopped") => {}
+            (true, "running") => {
+                return Err(ApiError::FailedPrecondition(
+                    "Please stop the instance first".into(),
+                ))
+            }
+            (_, other) => return Err(ApiError::invalid_instance_status(other)),
+        }
+
+        // The system disk, then by default every attached cloud data disk; local data
+        // disks never. `dataDisks` excludes (noDevice), replaces (known deviceName) or
+        // inserts (new deviceName).
+        let mut captures = vec![Capture {
+            disk: sys_disk.clone(),
+            device: "vda".into(),
+            auto_delete: sys_att.auto_delete,
+        }];
+        let mut devices: Vec<ImageBlockDevice> = Vec::new();
+        let instance_devices: Vec<&(AttachmentRow, DiskRow)> = disks
+            .iter()
+            .filter(|(a, _)| a.device_name != "vda")
+            .collect();
+        let mut seen = HashSet::new();
+        let mut specified = HashSet::new();
+        for dd in &input.data_disks {
+            if let Some(dev) = &dd.device_name {
+                if !seen.insert(dev.clone()) {
+                    return Err(ApiError::Duplicate("Duplicate deviceName".into()));
+                }
+                if !spec::is_data_device_name(dev) {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "Invalid deviceName '{dev}'"
+                    )));
+                }
+                specified.insert(dev.clone());
+            }
+        }
+        for (a, d) in &instance_devices {
+            if d.category == "cloud"
+                && a.status == "attached"
+                && !specified.contains(&a.device_name)
+            {
+                captures.push(Capture {
+                    disk: d.clone(),
+                    device: a.device_name.clone(),
+                    auto_delete: a.auto_delete,
+                });
+            }
+        }
+        let mut taken: HashSet<String> = instance_devices
+            .iter()
+            .map(|(a, _)| a.device_name.clone())
+            .collect();
+        taken.insert("vda".into());
+        let mut free_names =
+            spec::data_device_names().filter(|n| !taken.contains(n) && !specified.contains(n));
+        for dd in &input.data_disks {
+            if dd.no_device == Some(true) {
+                if dd.device_name.is_none() {
+                    return Err(ApiError::InvalidArgument(
+                        "Parameter DataDisks.DeviceName missing".into(),
+                    ));
+                }
+                continue;
+            }
+            let original = dd
+                .device_name
+                .as_ref()
+                .and_then(|dev| instance_devices.iter().find(|(a, _)| &a.device_name == dev))
+                .map(|(_, d)| d.clone());
+            let device = match &dd.device_name {
+                Some(d) => d.clone(),
+                None => free_names
+                    .next()
+                    .ok_or_else(|| ApiError::OutOfRange("DataDisks out of range".into()))?,
+            };
+            devices.push(inserted_device(c, scope, dd, device, original.as_ref()).await?);
+        }
+
+        // Every disk to freeze must be idle and attached.
+        for cap in &captures {
+            if let Some(task) = &cap.disk.task {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "Disk '{}' busy in '{task}'",
+                    cap.disk.id
+                )));
+            }
+            if cap.disk.category == "cloud" && cap.disk.status != "in-use" {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "Invalid Disk '{}' status '{}'",
+                    cap.disk.id, cap.disk.status
+                )));
+            }
+        }
+        let snapshots: Vec<&Capture> = captures
+            .iter()
+            .filter(|c| c.disk.category == "cloud")
+            .collect();
+        self.quota_check(c, scope, QuotaKind::Image, 1).await?;
+        self.quota_check(c, scope, QuotaKind::Snapshot, snapshots.len() as i64)
+            .await?;
+
+        let image_id = ids::image_id();
+        let now = now_ms();
+        let mut freeze = Vec::new();
+        let mut system_snapshot = String::new();
+        let mut captured_devices = Vec::new();
+        for cap in &captures {
+            let new_layer = ids::layer_id();
+            let snapshot_id = if cap.disk.category == "cloud" {
+                let sid = ids::snapshot_id();
+                store::snapshot::snapshot_insert(
+                    c,
+                    &SnapshotRow {
+                        id: sid.clone(),
+                        pin: scope.pin.clone(),
+                        region: scope.region.clone(),
+                        disk_id: cap.disk.id.clone(),
+                        name: format!("{image_id}-{}", cap.device),
+                        description: format!("Created by createImage {image_id}"),
+                        status: "creating".into(),
+                        size_gb: cap.disk.size_gb,
+                        layer_id: None,
+                        encrypted: cap.disk.encrypted,
+                        created_at: now,
+                        seq: self.store.next_seq(),
+                    },
+                )
+                .await?;
+                sid
+            } else {
+                String::new()
+            };
+            if cap.device == "vda" {
+                system_snapshot = snapshot_id.clone();
+            }
+            if !store::disk::disk_set_task(
+                c,
+                &cap.disk.id,
+                &[cap.disk.status.as_str()],
+                "createImage",
+            )
+            .await?
+            {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "Disk '{}' busy in 'createImage'",
+                    cap.disk.id
+                )));
+            }
+            freeze.push(
+                json!({"diskId": cap.disk.id, "newLayerId": new_layer, "snapshotId": snapshot_id}),
+            );
+            captured_devices.push(ImageBlockDevice {
+                device_name: cap.device.clone(),
+                disk_category: cap.disk.category.clone(),
+                disk_type: cap.disk.disk_type.clone(),
+                disk_size_gb: cap.disk.size_gb,
+                iops: cap.disk.iops,
+                snapshot_id,
+                auto_delete: cap.auto_delete,
+                encrypted: cap.disk.encrypted,
+            });
+        }
+        captured_devices.extend(devices);
+        captured_devices[1..]
+            .sort_by(|a, b| device_order(&a.device_name).cmp(&device_order(&b.device_name)));
+        let source_image =
+            store::image::image_get_visible(c, &scope.pin, &scope.region, &inst.image_id).await?;
+        store::image::image_insert(
+            c,
+            &ImageRow {
+                id: image_id.clone(),
+                pin: scope.pin.clone(),
+                region: scope.region.clone(),
+                name,
+                description,
+                image_source: "private".into(),
+                platform: source_image
+                    .as_ref()
+                    .map_or("Other Linux".into(), |i| i.platform.clone()),
+                os_version: source_image
+                    .as_ref()
+                    .map_or(String::new(), |i| i.os_version.clone()),
+                os_type: source_image
+                    .as_ref()
+                    .map_or("linux".into(), |i| i.os_type.clone()),
+                architecture: source_image
+                    .as_ref()
+                    .map_or("x86_64".into(), |i| i.architecture.clone()),
+                system_disk_size_gb: sys_disk.size_gb,
+                status: "pending".into(),
+                root_device_type: if local_system {
+                    "localDisk"
+                } else {
+                    "cloudDisk"
+                }
+                .into(),
+                layer_id: None,
+                snapshot_id: system_snapshot,
+                instance_id: instance_id.to_string(),
+                size_mb: 0,
+                login_name: source_image
+                    .as_ref()
+                    .map_or(String::new(), |i| i.login_name.clone()),
+                block_devices: serde_json::to_string(&captured_devices)
+                    .map_err(ApiError::internal)?,
+                created_at: now,
+                seq: self.store.next_seq(),
+            },
+        )
+        .await?;
+        if !store::instance::instance_set_task(
+            c,
+            instance_id,
+            &["running", "stopped"],
+            "createImage",
+        )
+        .await?
+        {
+            return Err(ApiError::underlay_conflict("createImage"));
+        }
+        tasks::enqueue(
+            c,
+            kind::IMAGE_CREATE,
+            &image_id,
+            json!({"instanceId": instance_id, "freeze": freeze}),
+            Default::default(),
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake_tasks();
+        Ok(image_id)
+    }
+}
+
+/// A disk the image gets from the request rather than from the instance: a replacement
+/// for an instance disk (`original`), or a new disk, blank or from a snapshot.
+async fn inserted_device(
+    c: &mut Conn,
+    scope: &Scope,
+    dd: &AttachmentSpecInput,
+    device: String,
+    original: Option<&DiskRow>,
+) -> ApiResult<ImageBlockDevice> {
+    if let Some(cat) = &dd.disk_category {
+        if cat != "cloud" {
+            return Err(ApiError::InvalidArgument(format!(
+                "Invalid DataDisks.DiskCategory '{cat}': data disks can only be cloud"
+            )));
+        }
+    }
+    let spec = dd.cloud_disk_spec.clone().unwrap_or_default();
+    let mut snap_size = 0;
+    if let Some(sid) = &spec.snapshot_id {
+        let snap = store::snapshot::snapshot_get(c, &scope.pin, &scope.region, sid)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("Snapshot '{sid}' not found")))?;
+        if snap.status != "available" {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Invalid snapshot '{sid}' status '{}'",
+                snap.status
+            )));
+        }
+        snap_size = snap.size_gb;
+    }
+    let disk_type = match (&spec.disk_type, original) {
+        (Some(t), _) => t.clone(),
+        (None, Some(o)) => o.disk_type.clone(),
+        (None, None) if spec.snapshot_id.is_some() => "ssd.gp1".into(),
+        (None, None) => {
+            return Err(ApiError::InvalidArgument(
+                "Parameter DataDisks.CloudDiskSpec.DiskType missing".into(),
+            ))
+        }
+    };
+    if !spec::is_disk_type(&disk_type) {
+        return Err(ApiError::InvalidArgument(format!(
+            "Invalid disk type '{disk_type}'"
+        )));
+    }
+    let size = spec
+        .disk_size_gb
+        .or(original.map(|o| o.size_gb))
+        .or((snap_size > 0).then_some(snap_size))
+        .ok_or_else(|| {
+            ApiError::OutOfRange("DataDisks.CloudDiskSpec.DiskSizeGB out of range".into())
+        })?;
+    if !spec::size_ok(&disk_type, size) || size < snap_size {
+        return Err(ApiError::OutOfRange(
+            "DataDisks.CloudDiskSpec.DiskSizeGB out of range".into(),
+        ));
+    }
+    if let Some(o) = original {
+        if size < o.size_gb {
+            return Err(ApiError::OutOfRange(format!(
+                "Device '{device}' size can only be larger than the original size"
+            )));
+        }
+    }
+    let iops = match spec.iops {
+        Some(i) if disk_type == "ssd.io1" => {
+            if !spec::iops_ok(size, i) {
+                return Err(ApiError::OutOfRange(
+                    "DataDisks.CloudDiskSpec.Iops out of range.".into(),
+                ));
+            }
+            i
+        }
+        _ => spec::default_iops(&disk_type, size),
+    };
+    Ok(ImageBlockDevice {
+        device_name: device,
+        disk_category: "cloud".into(),
+        disk_type,
+        disk_size_gb: size,
+        iops,
+        snapshot_id: spec.snapshot_id.unwrap_or_default(),
+        auto_delete: dd.auto_delete.unwrap_or(false),
+        encrypted: spec.encrypt.unwrap_or(false),
+    })
+}
+
+/// `vdb` < `vdz` < `vdaa` < `vdbm`.
+fn device_order(name: &str) -> (usize, String) {
+    (name.len(), name.to_string())
+}

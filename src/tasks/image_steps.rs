@@ -1,0 +1,225 @@
+//! The `image_create` and `image_delete` tasks.
+//!
+//! image_create: (0) freeze every captured disk at one instant — overlay files first,
+//! then one transaction switches every disk to its overlay and hands the frozen layers to
+//! the image's snapshots; (1) for a localDisk image, flatten the frozen system disk into a
+//! standalone layer; (2) after `--task-delay`, snapshots `available`, image `ready`,
+//! instance and disks idle.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::steps::payload_str;
+use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
+use crate::block::GIB;
+use crate::store::{self, disk, image, instance, snapshot, LayerRow, TaskRow};
+
+type StepResult = Result<(), StepError>;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Freeze {
+    disk_id: String,
+    new_layer_id: String,
+    snapshot_id: String,
+}
+
+fn freezes(task: &TaskRow) -> Result<Vec<Freeze>, StepError> {
+    let v: Value =
+        serde_json::from_str(&task.payload).map_err(|e| StepError::Invalid(e.to_string()))?;
+    serde_json::from_value(v["freeze"].clone()).map_err(|e| StepError::Invalid(e.to_string()))
+}
+
+/// The standalone layer of a localDisk image; named after the image so a retried copy
+/// overwrites its own earlier attempt.
+fn image_layer_id(image_id: &str) -> String {
+    format!("lyr-{image_id}")
+}
+
+pub(super) async fn freeze_disks(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let plan = freezes(task)?;
+    let mut conn = ctx.store.read().await?;
+    let mut pending = Vec::new();
+    for f in &plan {
+        let d = disk::disk_by_id(&mut conn, &f.disk_id)
+            .await?
+            .ok_or_else(|| StepError::Invalid(format!("disk {} vanished", f.disk_id)))?;
+        if d.top_layer_id != f.new_layer_id {
+            pending.push((f, d));
+        }
+    }
+    drop(conn);
+    for (f, d) in &pending {
+        ctx.block
+            .create_overlay(
+                &f.new_layer_id,
+                &d.top_layer_id,
+                Some(d.size_gb as u64 * GIB),
+            )
+            .await?;
+    }
+    // The instant of the image: every disk switches in this one transaction.
+    let mut tx = ctx.store.write().await?;
+    for (f, d) in &pending {
+        store::layer::layer_insert(
+            tx.conn(),
+            &LayerRow {
+                id: f.new_layer_id.clone(),
+                backing_id: Some(d.top_layer_id.clone()),
+                size_bytes: d.size_gb * GIB as i64,
+                created_at: store::now_ms(),
+            },
+        )
+        .await?;
+        disk::disk_set_top_layer(tx.conn(), &d.id, &f.new_layer_id).await?;
+        if !f.snapshot_id.is_empty() {
+            snapshot::snapshot_set_layer(tx.conn(), &f.snapshot_id, &d.top_layer_id).await?;
+        }
+    }
+    finish_step(&mut tx, task, Outcome::Next(Default::default())).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let plan = freezes(task)?;
+    let mut conn = ctx.store.read().await?;
+    let img = image::image_by_id(&mut conn, &task.target_id)
+        .await?
+        .ok_or_else(|| StepError::Invalid(format!("image {} vanished", task.target_id)))?;
+    let mut copied = None;
+    if img.root_device_type == "localDisk" && img.layer_id.is_none() {
+        // The local system disk is the one frozen without a snapshot.
+        let f = plan
+            .iter()
+            .find(|f| f.snapshot_id.is_empty())
+            .ok_or_else(|| StepError::Invalid("no local system disk to copy".into()))?;
+        let overlay = store::layer::layer_get(&mut conn, &f.new_layer_id)
+            .await?
+            .ok_or_else(|| StepError::Invalid("frozen overlay has no record".into()))?;
+        let frozen = overlay
+            .backing_id
+            .ok_or_else(|| StepError::Invalid("frozen overlay has no backing".into()))?;
+        let size = store::layer::layer_get(&mut conn, &frozen)
+            .await?
+            .map_or(img.system_disk_size_gb * GIB as i64, |l| l.size_bytes);
+        drop(conn);
+        let layer = image_layer_id(&img.id);
+        let bytes = ctx.block.flatten(&layer, &frozen).await?;
+        copied = Some((layer, size, bytes));
+    } else {
+        drop(conn);
+    }
+    let mut tx = ctx.store.write().await?;
+    if let Some((layer, size, bytes)) = copied {
+        if store::layer::layer_get(tx.conn(), &layer).await?.is_none() {
+            store::layer::layer_insert(
+                tx.conn(),
+                &LayerRow {
+                    id: layer.clone(),
+                    backing_id: None,
+                    size_bytes: size,
+                    created_at: store::now_ms(),
+                },
+            )
+            .await?;
+        }
+        let size_mb = (bytes as i64 + (1 << 20) - 1) >> 20;
+        image::image_set_layer(tx.conn(), &img.id, Some(&layer), size_mb).await?;
+    }
+    finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn finish_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let plan = freezes(task)?;
+    let instance_id = payload_str(task, "instanceId")?;
+    let mut tx = ctx.store.write().await?;
+    let c = tx.conn();
+    for f in &plan {
+        if !f.snapshot_id.is_empty() {
+            snapshot::snapshot_transition(c, &f.snapshot_id, &["creating"], "available").await?;
+        }
+        disk::disk_clear_task(c, &f.disk_id, "createImage").await?;
+    }
+    image::image_transition(c, &task.target_id, &["pending"], "ready").await?;
+    instance::instance_clear_task(c, &instance_id, "createImage").await?;
+    finish_step(&mut tx, task, Outcome::Done).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A failed image ends `error` with nothing of it left: its snapshots and its copy are
+/// removed, and the instance and disks are idle again.
+pub(super) async fn fail_image(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResult {
+    let plan = freezes(task).unwrap_or_default();
+    let instance_id = payload_str(task, "instanceId").unwrap_or_default();
+    let mut freed = Vec::new();
+    let mut tx = ctx.store.write().await?;
+    let c = tx.conn();
+    for f in &plan {
+        if !f.snapshot_id.is_empty() {
+            if let Some(s) = snapshot::snapshot_by_id(c, &f.snapshot_id).await? {
+                snapshot::snapshot_delete(c, &s.id).await?;
+                freed.extend(s.layer_id);
+            }
+        }
+        disk::disk_clear_task(c, &f.disk_id, "createImage").await?;
+    }
+    if let Some(img) = image::image_by_id(c, &task.target_id).await? {
+        if let Some(l) = img.layer_id {
+            image::image_set_layer(c, &img.id, None, 0).await?;
+            freed.push(l);
+        }
+    }
+    image::image_transition(c, &task.target_id, &["pending"], "error").await?;
+    instance::instance_clear_task(c, &instance_id, "createImage").await?;
+    store::task::task_finish(c, &task.id, "failed", Some(error)).await?;
+    tx.commit().await?;
+    // A copy that failed before it was recorded may have left its file behind.
+    let layer = image_layer_id(&task.target_id);
+    let mut conn = ctx.store.read().await?;
+    if store::layer::layer_get(&mut conn, &layer).await?.is_none() {
+        ctx.block.remove(&layer).await?;
+    }
+    drop(conn);
+    collect_layers(ctx, freed).await?;
+    Ok(())
+}
+
+pub(super) async fn delete_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let v: Value =
+        serde_json::from_str(&task.payload).map_err(|e| StepError::Invalid(e.to_string()))?;
+    let delete_snapshots = v["deleteSnapshot"].as_bool().unwrap_or(false);
+    let mut freed = Vec::new();
+    let mut tx = ctx.store.write().await?;
+    let c = tx.conn();
+    if let Some(img) = image::image_by_id(c, &task.target_id).await? {
+        image::image_delete(c, &img.id).await?;
+        freed.extend(img.layer_id.clone());
+        if delete_snapshots {
+            for d in img.devices() {
+                if d.snapshot_id.is_empty() {
+                    continue;
+                }
+                let still_used = !snapshot::snapshot_image_ids(c, &d.snapshot_id)
+                    .await?
+                    .is_empty();
+                if still_used {
+                    continue;
+                }
+                if let Some(s) = snapshot::snapshot_by_id(c, &d.snapshot_id).await? {
+                    if s.pin == img.pin {
+                        snapshot::snapshot_delete(c, &s.id).await?;
+                        freed.extend(s.layer_id);
+                    }
+                }
+            }
+        }
+    }
+    finish_step(&mut tx, task, Outcome::Done).await?;
+    tx.commit().await?;
+    collect_layers(ctx, freed).await?;
+    Ok(())
+}
