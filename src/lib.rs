@@ -6,6 +6,7 @@
 
 pub mod block;
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod http;
 pub mod ids;

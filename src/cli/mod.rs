@@ -1,5 +1,6 @@
 //! The `kiln` binary: `serve`, and admin commands that work on a data directory.
 
+mod demo;
 mod serve;
 
 use std::path::PathBuf;
@@ -25,6 +26,14 @@ enum Command {
     ///
     /// Example: kiln serve --listen 127.0.0.1:8700 --data-dir ./kiln-data --task-delay 500ms
     Serve(ServeArgs),
+    /// Run the main job end to end against an embedded server in a temporary directory:
+    /// launch an instance, write guest data, bake a private image (one data disk excluded,
+    /// one inserted), wait for `ready`, launch from it and verify the bytes.
+    Demo {
+        /// Keep the temporary data directory afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Operator commands on a data directory.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -93,6 +102,7 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Demo { keep } => demo::run(keep).await,
             Command::Admin(AdminCommand::DiskPath {
                 data_dir,
                 id,

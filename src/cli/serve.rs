@@ -20,14 +20,16 @@ pub fn default_config() -> Config {
     }
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KILN_LOG")
-                .unwrap_or_else(|_| "kiln=info,warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+/// A server ready to accept requests.
+pub struct Prepared {
+    pub listener: TcpListener,
+    pub state: crate::http::AppState,
+    pub account: crate::store::AccountRow,
+}
+
+/// Opens the data directory, makes sure the catalog and the account exist, starts the
+/// task worker and binds the listener.
+pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Prepared> {
     let mut quotas = Quotas::default();
     for q in &args.quotas {
         quotas
@@ -47,14 +49,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     svc.ensure_public_catalog()
         .await
         .context("creating the public catalog")?;
-    let keys = SuppliedKeys {
-        access_key: std::env::var("KILN_ACCESS_KEY")
-            .ok()
-            .filter(|s| !s.is_empty()),
-        secret_key: std::env::var("KILN_SECRET_KEY")
-            .ok()
-            .filter(|s| !s.is_empty()),
-    };
     if keys.access_key.is_some() != keys.secret_key.is_some() {
         anyhow::bail!("set both KILN_ACCESS_KEY and KILN_SECRET_KEY, or neither");
     }
@@ -69,34 +63,55 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.join("credentials").display()
         );
     }
-
     let tasks = svc.task_ctx();
     tasks.release_stale_leases().await?;
     tokio::spawn(tasks.run_worker());
-
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
+    Ok(Prepared {
+        listener,
+        state: crate::http::AppState {
+            service: svc,
+            verify_signatures: !args.no_auth,
+        },
+        account: boot.account,
+    })
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KILN_LOG")
+                .unwrap_or_else(|_| "kiln=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let keys = SuppliedKeys {
+        access_key: std::env::var("KILN_ACCESS_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        secret_key: std::env::var("KILN_SECRET_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    };
+    let p = prepare(&args, keys).await?;
     tracing::info!(
         "kiln listening on http://{} (data in {}, transition delay {:?}, task delay {:?})",
-        listener.local_addr()?,
+        p.listener.local_addr()?,
         args.data_dir.display(),
         args.transition_delay,
         args.task_delay
     );
     if args.no_auth {
-        tracing::warn!(
-            "--no-auth: request signatures are NOT checked; every caller acts as account {}",
-            boot.account.pin
+        tracing::warn!("--no-auth: request signatures are NOT checked");
+        eprintln!(
+            "WARNING: kiln serve --no-auth: authentication is OFF. Anyone who can reach {} can act as account {}.",
+            args.listen, p.account.pin
         );
-        eprintln!("WARNING: kiln serve --no-auth: authentication is OFF. Anyone who can reach {} can act as account {}.", args.listen, boot.account.pin);
     }
-    let store = svc.store().clone();
-    let state = crate::http::AppState {
-        service: svc,
-        verify_signatures: !args.no_auth,
-    };
-    axum::serve(listener, crate::http::router(Arc::new(state)))
+    let store = p.state.service.store().clone();
+    axum::serve(p.listener, crate::http::router(Arc::new(p.state)))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     store.close().await;

@@ -176,11 +176,10 @@ impl Service {
 
         let image_id = ids::image_id();
         let now = now_ms();
-        let mut freeze = Vec::new();
         let mut system_snapshot = String::new();
         let mut captured_devices = Vec::new();
+        let mut snapshot_ids = Vec::new();
         for cap in &captures {
-            let new_layer = ids::layer_id();
             let snapshot_id = if cap.disk.category == "cloud" {
                 let sid = ids::snapshot_id();
                 store::snapshot::snapshot_insert(
@@ -221,9 +220,7 @@ impl Service {
                     cap.disk.id
                 )));
             }
-            freeze.push(
-                json!({"diskId": cap.disk.id, "newLayerId": new_layer, "snapshotId": snapshot_id}),
-            );
+            snapshot_ids.push(snapshot_id.clone());
             captured_devices.push(ImageBlockDevice {
                 device_name: cap.device.clone(),
                 disk_category: cap.disk.category.clone(),
@@ -234,6 +231,18 @@ impl Service {
                 auto_delete: cap.auto_delete,
                 encrypted: cap.disk.encrypted,
             });
+        }
+        // The image's instant: every captured disk is frozen in this transaction.
+        let capture_disks: Vec<DiskRow> = captures.iter().map(|c| c.disk.clone()).collect();
+        let frozen = self.freeze_top_layers(c, &capture_disks).await?;
+        let mut freeze = Vec::new();
+        for (f, sid) in frozen.iter().zip(&snapshot_ids) {
+            if !sid.is_empty() {
+                store::snapshot::snapshot_set_layer(c, sid, &f.frozen_layer).await?;
+            }
+            freeze.push(
+                json!({"diskId": f.disk_id, "frozenLayerId": f.frozen_layer, "snapshotId": sid}),
+            );
         }
         captured_devices.extend(devices);
         captured_devices[1..]

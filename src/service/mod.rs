@@ -180,3 +180,85 @@ impl Service {
         Ok(self.block.layer_path(&layer))
     }
 }
+
+/// A disk's top layer frozen by `freeze_top_layers`.
+pub(crate) struct Frozen {
+    pub disk_id: String,
+    /// The layer that became read-only (owned by a snapshot or copied into an image).
+    pub frozen_layer: String,
+    /// The new empty overlay that is now the disk's writable top.
+    pub new_top: String,
+}
+
+impl Service {
+    /// Freezes the current top layer of every disk at one instant: the overlay files are
+    /// created first (constant time each, concurrently), then the caller's transaction
+    /// switches every disk to its overlay. Writes after that commit land in the overlays,
+    /// so the frozen layers hold exactly the data of the call. If anything fails the new
+    /// files are removed and nothing is switched.
+    pub(crate) async fn freeze_top_layers(
+        &self,
+        conn: &mut store::Conn,
+        disks: &[store::DiskRow],
+    ) -> ApiResult<Vec<Frozen>> {
+        let plan: Vec<Frozen> = disks
+            .iter()
+            .map(|d| Frozen {
+                disk_id: d.id.clone(),
+                frozen_layer: d.top_layer_id.clone(),
+                new_top: crate::ids::layer_id(),
+            })
+            .collect();
+        let mut jobs = tokio::task::JoinSet::new();
+        for (f, d) in plan.iter().zip(disks) {
+            let block = self.block.clone();
+            let (new_top, frozen, size) = (
+                f.new_top.clone(),
+                f.frozen_layer.clone(),
+                d.size_gb as u64 * GIB,
+            );
+            jobs.spawn(async move { block.create_overlay(&new_top, &frozen, Some(size)).await });
+        }
+        let mut failure = None;
+        while let Some(r) = jobs.join_next().await {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = Some(crate::error::ApiError::from(e)),
+                Err(e) => failure = Some(crate::error::ApiError::internal(e)),
+            }
+        }
+        let switched = match failure {
+            Some(e) => Err(e),
+            None => self.switch_tops(conn, &plan, disks).await,
+        };
+        if let Err(e) = switched {
+            for f in &plan {
+                let _ = self.block.remove(&f.new_top).await;
+            }
+            return Err(e);
+        }
+        Ok(plan)
+    }
+
+    async fn switch_tops(
+        &self,
+        conn: &mut store::Conn,
+        plan: &[Frozen],
+        disks: &[store::DiskRow],
+    ) -> ApiResult<()> {
+        for (f, d) in plan.iter().zip(disks) {
+            store::layer::layer_insert(
+                conn,
+                &store::LayerRow {
+                    id: f.new_top.clone(),
+                    backing_id: Some(f.frozen_layer.clone()),
+                    size_bytes: d.size_gb * GIB as i64,
+                    created_at: now_ms(),
+                },
+            )
+            .await?;
+            store::disk::disk_set_top_layer(conn, &d.id, &f.new_top).await?;
+        }
+        Ok(())
+    }
+}

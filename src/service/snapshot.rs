@@ -137,6 +137,10 @@ impl Service {
                 "Disk '{disk_id}' busy in 'createSnapshot'"
             )));
         }
+        // The snapshot's instant: the disk's top layer is frozen now, in this transaction.
+        let frozen = self
+            .freeze_top_layers(tx.conn(), std::slice::from_ref(&disk))
+            .await?;
         let id = ids::snapshot_id();
         store::snapshot::snapshot_insert(
             tx.conn(),
@@ -149,7 +153,7 @@ impl Service {
                 description,
                 status: "creating".into(),
                 size_gb: disk.size_gb,
-                layer_id: None,
+                layer_id: Some(frozen[0].frozen_layer.clone()),
                 encrypted: disk.encrypted,
                 created_at: now_ms(),
                 seq: self.store.next_seq(),
@@ -160,8 +164,8 @@ impl Service {
             tx.conn(),
             kind::SNAPSHOT_CREATE,
             &id,
-            json!({"newLayerId": ids::layer_id()}),
-            Default::default(),
+            json!({}),
+            self.cfg.delays.task,
         )
         .await?;
         if let Some(t) = &input.client_token {

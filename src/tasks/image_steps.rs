@@ -1,10 +1,8 @@
 //! The `image_create` and `image_delete` tasks.
 //!
-//! image_create: (0) freeze every captured disk at one instant — overlay files first,
-//! then one transaction switches every disk to its overlay and hands the frozen layers to
-//! the image's snapshots; (1) for a localDisk image, flatten the frozen system disk into a
-//! standalone layer; (2) after `--task-delay`, snapshots `available`, image `ready`,
-//! instance and disks idle.
+//! image_create (the disks were frozen by the createImage call itself):
+//! (0) for a localDisk image, flatten the frozen system disk into a standalone layer;
+//! (1) after `--task-delay`, snapshots `available`, image `ready`, instance and disks idle.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,7 +18,7 @@ type StepResult = Result<(), StepError>;
 #[serde(rename_all = "camelCase")]
 struct Freeze {
     disk_id: String,
-    new_layer_id: String,
+    frozen_layer_id: String,
     snapshot_id: String,
 }
 
@@ -36,51 +34,6 @@ fn image_layer_id(image_id: &str) -> String {
     format!("lyr-{image_id}")
 }
 
-pub(super) async fn freeze_disks(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let plan = freezes(task)?;
-    let mut conn = ctx.store.read().await?;
-    let mut pending = Vec::new();
-    for f in &plan {
-        let d = disk::disk_by_id(&mut conn, &f.disk_id)
-            .await?
-            .ok_or_else(|| StepError::Invalid(format!("disk {} vanished", f.disk_id)))?;
-        if d.top_layer_id != f.new_layer_id {
-            pending.push((f, d));
-        }
-    }
-    drop(conn);
-    for (f, d) in &pending {
-        ctx.block
-            .create_overlay(
-                &f.new_layer_id,
-                &d.top_layer_id,
-                Some(d.size_gb as u64 * GIB),
-            )
-            .await?;
-    }
-    // The instant of the image: every disk switches in this one transaction.
-    let mut tx = ctx.store.write().await?;
-    for (f, d) in &pending {
-        store::layer::layer_insert(
-            tx.conn(),
-            &LayerRow {
-                id: f.new_layer_id.clone(),
-                backing_id: Some(d.top_layer_id.clone()),
-                size_bytes: d.size_gb * GIB as i64,
-                created_at: store::now_ms(),
-            },
-        )
-        .await?;
-        disk::disk_set_top_layer(tx.conn(), &d.id, &f.new_layer_id).await?;
-        if !f.snapshot_id.is_empty() {
-            snapshot::snapshot_set_layer(tx.conn(), &f.snapshot_id, &d.top_layer_id).await?;
-        }
-    }
-    finish_step(&mut tx, task, Outcome::Next(Default::default())).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let plan = freezes(task)?;
     let mut conn = ctx.store.read().await?;
@@ -94,12 +47,7 @@ pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> Ste
             .iter()
             .find(|f| f.snapshot_id.is_empty())
             .ok_or_else(|| StepError::Invalid("no local system disk to copy".into()))?;
-        let overlay = store::layer::layer_get(&mut conn, &f.new_layer_id)
-            .await?
-            .ok_or_else(|| StepError::Invalid("frozen overlay has no record".into()))?;
-        let frozen = overlay
-            .backing_id
-            .ok_or_else(|| StepError::Invalid("frozen overlay has no backing".into()))?;
+        let frozen = f.frozen_layer_id.clone();
         let size = store::layer::layer_get(&mut conn, &frozen)
             .await?
             .map_or(img.system_disk_size_gb * GIB as i64, |l| l.size_bytes);

@@ -6,7 +6,6 @@
 use serde_json::Value;
 
 use super::{collect_layers, finish_step, kind, Outcome, StepError, TaskCtx};
-use crate::block::GIB;
 use crate::store::{self, disk, instance, snapshot, TaskRow};
 
 type StepResult = Result<(), StepError>;
@@ -22,11 +21,9 @@ pub(super) async fn run_step(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         (kind::DISK_DELETE, _) => disk_delete(ctx, task).await,
         (kind::DISK_ATTACH, _) => disk_attach_finish(ctx, task).await,
         (kind::DISK_DETACH, _) => disk_detach_finish(ctx, task).await,
-        (kind::SNAPSHOT_CREATE, 0) => snapshot_freeze_top_layer(ctx, task).await,
         (kind::SNAPSHOT_CREATE, _) => snapshot_create_finish(ctx, task).await,
         (kind::SNAPSHOT_DELETE, _) => snapshot_delete(ctx, task).await,
-        (kind::IMAGE_CREATE, 0) => super::image_steps::freeze_disks(ctx, task).await,
-        (kind::IMAGE_CREATE, 1) => super::image_steps::copy_local_system_disk(ctx, task).await,
+        (kind::IMAGE_CREATE, 0) => super::image_steps::copy_local_system_disk(ctx, task).await,
         (kind::IMAGE_CREATE, _) => super::image_steps::finish_image(ctx, task).await,
         (kind::IMAGE_DELETE, _) => super::image_steps::delete_image(ctx, task).await,
         (other, step) => Err(StepError::Invalid(format!(
@@ -187,46 +184,6 @@ async fn disk_detach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     Ok(())
 }
 
-/// The snapshot's point in time: the disk's current top layer becomes read-only and owned
-/// by the snapshot, and an empty overlay on it becomes the disk's new top. Constant time.
-async fn snapshot_freeze_top_layer(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let new_top = payload_str(task, "newLayerId")?;
-    let mut conn = ctx.store.read().await?;
-    let snap = snapshot::snapshot_by_id(&mut conn, &task.target_id)
-        .await?
-        .ok_or_else(|| StepError::Invalid(format!("snapshot {} vanished", task.target_id)))?;
-    let d = disk::disk_by_id(&mut conn, &snap.disk_id)
-        .await?
-        .ok_or_else(|| StepError::Invalid(format!("disk {} vanished", snap.disk_id)))?;
-    drop(conn);
-    if snap.layer_id.is_none() && d.top_layer_id != new_top {
-        let size = d.size_gb as u64 * GIB;
-        ctx.block
-            .create_overlay(&new_top, &d.top_layer_id, Some(size))
-            .await?;
-        let mut tx = ctx.store.write().await?;
-        store::layer::layer_insert(
-            tx.conn(),
-            &store::LayerRow {
-                id: new_top.clone(),
-                backing_id: Some(d.top_layer_id.clone()),
-                size_bytes: size as i64,
-                created_at: store::now_ms(),
-            },
-        )
-        .await?;
-        disk::disk_set_top_layer(tx.conn(), &d.id, &new_top).await?;
-        snapshot::snapshot_set_layer(tx.conn(), &snap.id, &d.top_layer_id).await?;
-        finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
-        tx.commit().await?;
-    } else {
-        let mut tx = ctx.store.write().await?;
-        finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
 async fn snapshot_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
     if let Some(snap) = snapshot::snapshot_by_id(tx.conn(), &task.target_id).await? {
@@ -303,14 +260,5 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
     }
     store::task::task_finish(tx.conn(), &task.id, "failed", Some(error)).await?;
     tx.commit().await?;
-    // A freeze that failed before its commit may have left its new overlay behind.
-    if task.kind == kind::SNAPSHOT_CREATE && task.step == 0 {
-        if let Ok(layer) = payload_str(task, "newLayerId") {
-            let mut conn = ctx.store.read().await?;
-            if store::layer::layer_get(&mut conn, &layer).await?.is_none() {
-                ctx.block.remove(&layer).await?;
-            }
-        }
-    }
     Ok(())
 }

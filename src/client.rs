@@ -1,0 +1,110 @@
+//! A small JD Cloud API client that signs like the official SDKs (JDCLOUD2), for Kiln's own
+//! commands (`kiln demo`, and later the resource subcommands).
+
+use serde_json::Value;
+
+use crate::signing;
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// `http://host:port`
+    endpoint: String,
+    access_key: String,
+    secret_key: String,
+    pub region: String,
+}
+
+/// An error answer: the JD envelope's fields.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status}: {message} (requestId {request_id})")]
+pub struct CallError {
+    pub code: u16,
+    pub status: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+impl Client {
+    pub fn new(endpoint: &str, access_key: &str, secret_key: &str, region: &str) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            region: region.into(),
+        }
+    }
+
+    /// Calls `METHOD /v1/regions/{region}{path}?{query}` on `service` (`vm` or `disk`) and
+    /// returns the `result` object (or `null` for actions without one).
+    pub async fn call(
+        &self,
+        service: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CallError> {
+        let full_path = format!("/v1/regions/{}{}", self.region, path);
+        let body_bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let host = self
+            .endpoint
+            .split("://")
+            .nth(1)
+            .unwrap_or(&self.endpoint)
+            .to_string();
+        let headers = signing::sign_headers(
+            &self.access_key,
+            &self.secret_key,
+            service,
+            &self.region,
+            method.as_str(),
+            &host,
+            &full_path,
+            query,
+            &body_bytes,
+        );
+        let url = if query.is_empty() {
+            format!("{}{}", self.endpoint, full_path)
+        } else {
+            format!("{}{}?{}", self.endpoint, full_path, query)
+        };
+        let mut req = self.http.request(method, url).body(body_bytes);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let transport = |e: reqwest::Error| CallError {
+            code: 0,
+            status: "TRANSPORT".into(),
+            message: e.to_string(),
+            request_id: String::new(),
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let v: Value = resp.json().await.map_err(transport)?;
+        if let Some(e) = v.get("error") {
+            return Err(CallError {
+                code: e["code"].as_u64().unwrap_or(0) as u16,
+                status: e["status"].as_str().unwrap_or("").into(),
+                message: e["message"].as_str().unwrap_or("").into(),
+                request_id: v["requestId"].as_str().unwrap_or("").into(),
+            });
+        }
+        Ok(v.get("result").cloned().unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, service: &str, path: &str, query: &str) -> Result<Value, CallError> {
+        self.call(service, reqwest::Method::GET, path, query, None)
+            .await
+    }
+
+    pub async fn post(&self, service: &str, path: &str, body: &Value) -> Result<Value, CallError> {
+        self.call(service, reqwest::Method::POST, path, "", Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, service: &str, path: &str, query: &str) -> Result<Value, CallError> {
+        self.call(service, reqwest::Method::DELETE, path, query, None)
+            .await
+    }
+}
