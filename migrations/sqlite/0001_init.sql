@@ -116,6 +116,7 @@ CREATE TABLE images (
     instance_id      TEXT NOT NULL DEFAULT '',
     size_mb          INTEGER NOT NULL DEFAULT 0,
     login_name       TEXT NOT NULL DEFAULT '',
+    imported         INTEGER NOT NULL DEFAULT 0,
     -- block-device mapping of a private image (vda first), JSON of ImageBlockDevice[]
     block_devices    TEXT NOT NULL DEFAULT '[]',
     created_at       INTEGER NOT NULL,
@@ -123,6 +124,25 @@ CREATE TABLE images (
 );
 CREATE INDEX images_owner ON images(pin, region, seq);
 CREATE INDEX images_layer ON images(layer_id);
+
+-- importImage/exportImage as clients see them (imageTasks); ids are decimal strings.
+CREATE TABLE image_tasks (
+    id           TEXT PRIMARY KEY,
+    pin          TEXT NOT NULL,
+    region       TEXT NOT NULL,
+    action       TEXT NOT NULL,             -- ImportImage | ExportImage
+    status       TEXT NOT NULL,             -- pending | running | failed | finished
+    progress     INTEGER NOT NULL DEFAULT 0,
+    image_id     TEXT NOT NULL,
+    image_name   TEXT NOT NULL DEFAULT '',
+    url          TEXT NOT NULL DEFAULT '',  -- imageUrl (import) or ossUrl (export)
+    objects      TEXT NOT NULL DEFAULT '[]',-- exported files, JSON array
+    error        TEXT NOT NULL DEFAULT '',
+    created_at   INTEGER NOT NULL,
+    finished_at  INTEGER NOT NULL DEFAULT 0,
+    seq          INTEGER NOT NULL
+);
+CREATE INDEX image_tasks_owner ON image_tasks(pin, region, seq);
 
 -- Durable asynchronous work. A worker claims a due task under a lease and runs its
 -- current step; `step` records progress so a restart resumes where it stopped.

@@ -134,6 +134,83 @@ impl BlockStore {
         self.allocated_bytes(layer_id).await
     }
 
+    /// A standalone qcow2 layer from an image file in any format qemu-img reads (`qcow2`,
+    /// `raw`, `vmdk`, `vpc` for VHD), grown to `size` bytes when the source is smaller.
+    /// Fails if the source's virtual size is larger than `size`.
+    pub async fn import(
+        &self,
+        layer_id: &str,
+        source: &Path,
+        format: &str,
+        size: u64,
+    ) -> BlockResult<()> {
+        let virtual_size = self.virtual_size(source, format).await?;
+        if virtual_size > size {
+            return Err(BlockError::Failed {
+                command: "import".into(),
+                status: "rejected".into(),
+                stderr: format!(
+                    "image is {virtual_size} bytes, larger than the {size} bytes asked for"
+                ),
+            });
+        }
+        let tmp = self.tmp_name(layer_id);
+        let src = source.to_string_lossy().into_owned();
+        self.qemu_img(&["convert", "-q", "-f", format, "-O", "qcow2", &src, &tmp])
+            .await?;
+        if virtual_size < size {
+            self.qemu_img(&["resize", "-q", "-f", "qcow2", &tmp, &size.to_string()])
+                .await?;
+        }
+        self.publish(&tmp, layer_id).await
+    }
+
+    /// Writes the disk seen through `layer_id` (chain flattened) to `dest` as qcow2; the
+    /// file appears under its name only when complete.
+    pub async fn export(&self, layer_id: &str, dest: &Path) -> BlockResult<()> {
+        let tmp = dest.with_extension("qcow2.part");
+        let tmp_s = tmp.to_string_lossy().into_owned();
+        let src = Self::layer_file_name(layer_id);
+        self.qemu_img(&["convert", "-q", "-f", "qcow2", "-O", "qcow2", &src, &tmp_s])
+            .await?;
+        tokio::fs::rename(&tmp, dest)
+            .await
+            .map_err(|source| BlockError::Io {
+                path: dest.to_path_buf(),
+                source,
+            })
+    }
+
+    async fn virtual_size(&self, source: &Path, format: &str) -> BlockResult<u64> {
+        let program = self.qemu_img.to_string_lossy().into_owned();
+        let out = Command::new(&self.qemu_img)
+            .args(["info", "--output=json", "-f", format])
+            .arg(source)
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|source| BlockError::Spawn {
+                program: program.clone(),
+                source,
+            })?;
+        let failed = |stderr: String| BlockError::Failed {
+            command: format!("{program} info {}", source.display()),
+            status: out.status.to_string(),
+            stderr,
+        };
+        if !out.status.success() {
+            return Err(failed(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| failed(format!("unreadable qemu-img info output: {e}")))?;
+        v["virtual-size"]
+            .as_u64()
+            .ok_or_else(|| failed("no virtual-size".into()))
+    }
+
     /// Bytes a layer file occupies on disk (its allocated blocks, not its virtual size).
     pub async fn allocated_bytes(&self, layer_id: &str) -> BlockResult<u64> {
         use std::os::unix::fs::MetadataExt;

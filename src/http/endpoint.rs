@@ -20,6 +20,9 @@ pub enum Endpoint {
     CreateImage { instance_id: String },
     DescribeImages,
     DeleteImage { image_id: String },
+    ImportImage,
+    ExportImage { image_id: String },
+    ImageTasks,
     DescribeImage { image_id: String },
     DescribeQuotas,
     // disk
@@ -87,6 +90,9 @@ impl Route {
             ("POST", "instances", Some(i), Some("createImage")) => CreateImage { instance_id: i },
             ("GET", "images", None, None) => DescribeImages,
             ("DELETE", "images", Some(i), None) => DeleteImage { image_id: i },
+            ("POST", "images", None, Some("import")) => ImportImage,
+            ("POST", "images", Some(i), Some("exportImage")) => ExportImage { image_id: i },
+            ("GET", "imageTasks", None, None) => ImageTasks,
             ("GET", "images", Some(i), None) => DescribeImage { image_id: i },
             ("GET", "quotas", None, None) => match service {
                 Some(ServiceName::Disk) => DescribeQuota,

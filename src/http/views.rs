@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use crate::service::disk::DiskDetail;
 use crate::service::instance::InstanceDetail;
 use crate::service::snapshot::SnapshotDetail;
-use crate::store::{AttachmentRow, DiskRow, ImageBlockDevice, ImageRow};
+use crate::store::{AttachmentRow, DiskRow, ImageBlockDevice, ImageRow, ImageTaskRow};
 
 /// `createTime`/`launchTime`: `YYYY-MM-DD HH:MM:SS` in UTC+8, no zone marker.
 pub fn local_time(ms: i64) -> String {
@@ -261,7 +261,7 @@ pub fn image(i: &ImageRow) -> Value {
         ("progress", json!(progress)),
         ("offline", json!(false)),
         ("serviceCode", json!("")),
-        ("imported", json!(false)),
+        ("imported", json!(i.imported)),
         ("expiredTime", json!("")),
         ("instanceId", json!(i.instance_id)),
         ("bootMode", json!("bios")),
@@ -270,6 +270,41 @@ pub fn image(i: &ImageRow) -> Value {
         v.insert(k.to_string(), val);
     }
     Value::Object(v)
+}
+
+/// TaskInfo (imageTasks).
+pub fn image_task(t: &ImageTaskRow) -> Value {
+    let objects: Vec<String> = serde_json::from_str(&t.objects).unwrap_or_default();
+    let (oss_url, image_url) = if t.action == "ExportImage" {
+        (t.url.as_str(), "")
+    } else {
+        ("", t.url.as_str())
+    };
+    json!({
+        "taskId": t.id,
+        "action": t.action,
+        "taskStatus": t.status,
+        "progress": t.progress,
+        "errorInfo": t.error,
+        "message": t.error,
+        "createdTime": local_time(t.created_at),
+        "finishedTime": if t.finished_at > 0 { local_time(t.finished_at) } else { String::new() },
+        "imageId": t.image_id,
+        "imageName": t.image_name,
+        "imageUrl": image_url,
+        "ossUrl": oss_url,
+        "ossObject": objects.first().cloned().unwrap_or_default(),
+        "ossObjects": objects,
+    })
+}
+
+/// Parses `YYYY-MM-DD HH:MM:SS` in UTC+8 (the form the docs use for times) to ms.
+pub fn parse_local_time(s: &str) -> Option<i64> {
+    let naive = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
+    let tz = FixedOffset::east_opt(8 * 3600)?;
+    tz.from_local_datetime(&naive)
+        .single()
+        .map(|t| t.timestamp_millis())
 }
 
 #[cfg(test)]
@@ -282,6 +317,8 @@ mod tests {
         let ms = 1_626_697_997_000;
         assert_eq!(local_time(ms), "2021-07-19 20:33:17");
         assert_eq!(iso_time(ms), "2021-07-19T12:33:17Z");
+        assert_eq!(parse_local_time("2021-07-19 20:33:17"), Some(ms));
+        assert_eq!(parse_local_time("yesterday"), None);
     }
 
     #[test]

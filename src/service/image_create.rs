@@ -245,8 +245,7 @@ impl Service {
             );
         }
         captured_devices.extend(devices);
-        captured_devices[1..]
-            .sort_by(|a, b| device_order(&a.device_name).cmp(&device_order(&b.device_name)));
+        captured_devices[1..].sort_by_key(|d| device_order(&d.device_name));
         let source_image =
             store::image::image_get_visible(c, &scope.pin, &scope.region, &inst.image_id).await?;
         store::image::image_insert(
@@ -285,6 +284,7 @@ impl Service {
                 login_name: source_image
                     .as_ref()
                     .map_or(String::new(), |i| i.login_name.clone()),
+                imported: false,
                 block_devices: serde_json::to_string(&captured_devices)
                     .map_err(ApiError::internal)?,
                 created_at: now,

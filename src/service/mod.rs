@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod disk;
 pub mod image;
 pub mod image_create;
+pub mod image_transfer;
 pub mod instance;
 pub mod quota;
 pub mod snapshot;
@@ -63,6 +64,7 @@ impl Service {
     pub fn task_ctx(&self) -> TaskCtx {
         TaskCtx {
             store: self.store.clone(),
+            scratch: self.block.dir().with_file_name("tmp"),
             block: self.block.clone(),
             delays: self.cfg.delays,
             wake: self.wake.clone(),
@@ -144,6 +146,7 @@ impl Service {
                         instance_id: String::new(),
                         size_mb: catalog::PUBLIC_IMAGE_SIZE_GB * 1024,
                         login_name: img.login_name.into(),
+                        imported: false,
                         block_devices: "[]".into(),
                         created_at: now_ms(),
                         seq: self.store.next_seq(),

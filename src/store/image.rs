@@ -23,8 +23,9 @@ pub async fn image_insert(conn: &mut Conn, i: &ImageRow) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO images(id, pin, region, name, description, image_source, platform,
             os_version, os_type, architecture, system_disk_size_gb, status, root_device_type,
-            layer_id, snapshot_id, instance_id, size_mb, login_name, block_devices, created_at, seq)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+            layer_id, snapshot_id, instance_id, size_mb, login_name, block_devices, created_at, seq,
+            imported)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)",
     )
     .bind(&i.id)
     .bind(&i.pin)
@@ -47,6 +48,7 @@ pub async fn image_insert(conn: &mut Conn, i: &ImageRow) -> DbResult<()> {
     .bind(&i.block_devices)
     .bind(i.created_at)
     .bind(i.seq)
+    .bind(i.imported)
     .execute(conn)
     .await?;
     Ok(())
@@ -173,4 +175,13 @@ pub async fn image_instance_count(conn: &mut Conn, id: &str) -> DbResult<i64> {
         .bind(id)
         .fetch_one(conn)
         .await
+}
+
+pub async fn image_set_size(conn: &mut Conn, id: &str, size_mb: i64) -> DbResult<()> {
+    sqlx::query("UPDATE images SET size_mb = $1 WHERE id = $2")
+        .bind(size_mb)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod disk;
 pub mod image;
+pub mod image_task;
 pub mod instance;
 pub mod layer;
 pub mod rows;

@@ -111,9 +111,28 @@ pub struct ImageRow {
     pub instance_id: String,
     pub size_mb: i64,
     pub login_name: String,
+    pub imported: bool,
     /// JSON of `Vec<ImageBlockDevice>`.
     pub block_devices: String,
     pub created_at: i64,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ImageTaskRow {
+    pub id: String,
+    pub pin: String,
+    pub region: String,
+    pub action: String,
+    pub status: String,
+    pub progress: i64,
+    pub image_id: String,
+    pub image_name: String,
+    pub url: String,
+    pub objects: String,
+    pub error: String,
+    pub created_at: i64,
+    pub finished_at: i64,
     pub seq: i64,
 }
 

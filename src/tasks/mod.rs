@@ -6,6 +6,7 @@
 mod gc;
 mod image_steps;
 mod steps;
+mod transfer_steps;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,8 @@ pub mod kind {
     pub const SNAPSHOT_DELETE: &str = "snapshot_delete";
     pub const IMAGE_CREATE: &str = "image_create";
     pub const IMAGE_DELETE: &str = "image_delete";
+    pub const IMAGE_IMPORT: &str = "image_import";
+    pub const IMAGE_EXPORT: &str = "image_export";
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +48,8 @@ pub struct Delays {
 #[derive(Clone)]
 pub struct TaskCtx {
     pub store: Store,
+    /// Where downloads are staged (`<data-dir>/tmp`).
+    pub scratch: std::path::PathBuf,
     pub block: BlockStore,
     pub delays: Delays,
     pub wake: Arc<Notify>,

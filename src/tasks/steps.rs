@@ -25,6 +25,10 @@ pub(super) async fn run_step(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         (kind::SNAPSHOT_DELETE, _) => snapshot_delete(ctx, task).await,
         (kind::IMAGE_CREATE, 0) => super::image_steps::copy_local_system_disk(ctx, task).await,
         (kind::IMAGE_CREATE, _) => super::image_steps::finish_image(ctx, task).await,
+        (kind::IMAGE_IMPORT, 0) => super::transfer_steps::import_layers(ctx, task).await,
+        (kind::IMAGE_IMPORT, _) => super::transfer_steps::finish_import(ctx, task).await,
+        (kind::IMAGE_EXPORT, 0) => super::transfer_steps::export_files(ctx, task).await,
+        (kind::IMAGE_EXPORT, _) => super::transfer_steps::finish_export(ctx, task).await,
         (kind::IMAGE_DELETE, _) => super::image_steps::delete_image(ctx, task).await,
         (other, step) => Err(StepError::Invalid(format!(
             "unknown task {other} step {step}"
@@ -213,6 +217,14 @@ async fn snapshot_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 /// Leaves the resources of a failed task in their documented error state, idle, and
 /// removes what the failed step may have half-made.
 pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResult {
+    // These open their own transactions (the writer gate is not re-entrant).
+    match task.kind.as_str() {
+        kind::IMAGE_CREATE => return super::image_steps::fail_image(ctx, task, error).await,
+        kind::IMAGE_IMPORT | kind::IMAGE_EXPORT => {
+            return super::transfer_steps::fail_transfer(ctx, task, error).await
+        }
+        _ => {}
+    }
     let mut tx = ctx.store.write().await?;
     let c = tx.conn();
     match task.kind.as_str() {
@@ -249,9 +261,6 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
         kind::SNAPSHOT_DELETE => {
             snapshot::snapshot_transition(c, &task.target_id, &["deleting"], "error_delete")
                 .await?;
-        }
-        kind::IMAGE_CREATE => {
-            return super::image_steps::fail_image(ctx, task, error).await;
         }
         kind::IMAGE_DELETE => {
             store::image::image_transition(c, &task.target_id, &["deleting"], "error").await?;

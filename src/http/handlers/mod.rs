@@ -2,6 +2,7 @@
 
 mod disk;
 mod image;
+mod image_transfer;
 mod instance;
 mod quota;
 mod snapshot;
@@ -30,6 +31,9 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
         CreateImage { instance_id } => image::create_image(svc, call, &instance_id).await,
         DescribeImages => image::describe_images(svc, call).await,
         DeleteImage { image_id } => image::delete_image(svc, call, &image_id).await,
+        ImportImage => image_transfer::import_image(svc, call).await,
+        ExportImage { image_id } => image_transfer::export_image(svc, call, &image_id).await,
+        ImageTasks => image_transfer::image_tasks(svc, call).await,
         DescribeImage { image_id } => image::describe_image(svc, call, &image_id).await,
         DescribeQuotas => quota::describe_quotas(svc, call).await,
         CreateDisks => disk::create_disks(svc, call).await,

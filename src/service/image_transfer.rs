@@ -1,0 +1,452 @@
+//! importImage, exportImage and imageTasks. Kiln has no object storage: images come from
+//! `file:///absolute/path` or `http://` URLs and are exported into a `file:///directory`.
+
+use serde_json::json;
+
+use super::quota::QuotaKind;
+use super::spec;
+use super::{Scope, Service};
+use crate::error::{ApiError, ApiResult};
+use crate::ids;
+use crate::store::image_task::ImageTaskQuery;
+use crate::store::{self, now_ms, ImageBlockDevice, ImageRow, ImageTaskRow, SnapshotRow};
+use crate::tasks::{self, kind};
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportDataDisk {
+    pub disk_format: Option<String>,
+    pub size_gb: Option<i64>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportImageInput {
+    pub architecture: Option<String>,
+    pub os_type: Option<String>,
+    pub platform: Option<String>,
+    pub disk_format: Option<String>,
+    pub system_disk_size_gb: Option<i64>,
+    pub image_url: Option<String>,
+    pub os_version: Option<String>,
+    pub image_name: Option<String>,
+    pub description: Option<String>,
+    pub data_disks: Vec<ImportDataDisk>,
+    pub client_token: Option<String>,
+    pub boot_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExportImageInput {
+    pub role_name: Option<String>,
+    pub oss_url: Option<String>,
+    pub oss_prefix: Option<String>,
+    pub client_token: Option<String>,
+    pub all_disks: bool,
+}
+
+const IMPORT_OP: &str = "importImage";
+const EXPORT_OP: &str = "exportImage";
+
+fn required<T>(v: Option<T>, name: &str) -> ApiResult<T> {
+    v.ok_or_else(|| ApiError::InvalidArgument(format!("Parameter {name} missing")))
+}
+
+fn one_of(v: &str, allowed: &[&str], name: &str) -> ApiResult<()> {
+    if allowed.contains(&v) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidArgument(format!("Invalid {name} '{v}'")))
+    }
+}
+
+/// `file:///absolute/path` or `http://…`; anything else is refused.
+pub fn check_source_url(url: &str) -> ApiResult<()> {
+    let ok = url
+        .strip_prefix("file://")
+        .is_some_and(|p| p.starts_with('/'))
+        || url.starts_with("http://");
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidArgument(format!(
+            "Invalid imageUrl '{url}': use file:///absolute/path or http://"
+        )))
+    }
+}
+
+/// qemu-img's name for a JD disk format.
+pub fn qemu_format(disk_format: &str) -> &'static str {
+    match disk_format {
+        "vhd" => "vpc",
+        "vmdk" => "vmdk",
+        "raw" => "raw",
+        _ => "qcow2",
+    }
+}
+
+/// Import names (公共参数规范): Chinese, digits, letters, `_`, `-`; 1–32 characters.
+fn import_name_ok(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=32).contains(&n)
+        && name.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || c == '_'
+                || c == '-'
+                || ('\u{4e00}'..='\u{9fa5}').contains(&c)
+        })
+}
+
+impl Service {
+    pub async fn image_import(
+        &self,
+        scope: &Scope,
+        input: ImportImageInput,
+    ) -> ApiResult<(String, String)> {
+        let architecture = required(input.architecture, "architecture")?;
+        one_of(&architecture, &["x86_64", "arm64", "i386"], "architecture")?;
+        let os_type = required(input.os_type, "osType")?;
+        one_of(&os_type, &["linux", "windows"], "osType")?;
+        let platform = required(input.platform, "platform")?;
+        one_of(
+            &platform,
+            &[
+                "Ubuntu",
+                "CentOS",
+                "Windows Server",
+                "Other Linux",
+                "Other Windows",
+            ],
+            "platform",
+        )?;
+        let disk_format = required(input.disk_format, "diskFormat")?;
+        one_of(&disk_format, &["qcow2", "vhd", "vmdk", "raw"], "diskFormat")?;
+        let size = required(input.system_disk_size_gb, "systemDiskSizeGB")?;
+        if size % 10 != 0 {
+            return Err(ApiError::OutOfRange(
+                "SystemDiskSizeGB must be multiple of 10".into(),
+            ));
+        }
+        if !(40..=500).contains(&size) {
+            return Err(ApiError::OutOfRange("SystemDiskSizeGB out of range".into()));
+        }
+        let url = required(input.image_url, "imageUrl")?;
+        check_source_url(&url)?;
+        let name = required(input.image_name, "imageName")?;
+        if !import_name_ok(&name) {
+            return Err(ApiError::InvalidArgument(format!(
+                "Invalid imageName '{name}'"
+            )));
+        }
+        let description = input.description.unwrap_or_default();
+        if !spec::description_ok(&description) {
+            return Err(ApiError::InvalidArgument(
+                "Invalid description: at most 256 characters".into(),
+            ));
+        }
+        if let Some(b) = &input.boot_mode {
+            one_of(b, &["bios", "uefi"], "bootMode")?;
+        }
+        let mut sources = vec![(url.clone(), disk_format.clone(), size, "vda".to_string())];
+        for (i, dd) in input.data_disks.iter().enumerate() {
+            let u = required(dd.url.clone(), "dataDisks.imageUrl")?;
+            check_source_url(&u)?;
+            let f = dd.disk_format.clone().unwrap_or_else(|| "qcow2".into());
+            one_of(&f, &["qcow2", "vhd", "vmdk", "raw"], "dataDisks.diskFormat")?;
+            let s = required(dd.size_gb, "dataDisks.dataDiskSizeGB")?;
+            if !spec::size_ok("ssd.gp1", s) {
+                return Err(ApiError::OutOfRange(
+                    "DataDisks.DataDiskSizeGB out of range".into(),
+                ));
+            }
+            let device = spec::data_device_names()
+                .nth(i)
+                .ok_or_else(|| ApiError::OutOfRange("DataDisks out of range".into()))?;
+            sources.push((u, f, s, device));
+        }
+        if let Some(t) = &input.client_token {
+            if !spec::client_token_ok(t) {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Malformed client token '{t}'"
+                )));
+            }
+        }
+
+        let mut tx = self.store.write().await?;
+        let c = tx.conn();
+        if let Some(t) = &input.client_token {
+            if let Some(r) =
+                store::token::token_get(c, &scope.pin, &scope.region, IMPORT_OP, t).await?
+            {
+                let (img, task) = r.split_once(',').unwrap_or((&r, ""));
+                return Ok((img.to_string(), task.to_string()));
+            }
+        }
+        self.quota_check(c, scope, QuotaKind::Image, 1).await?;
+        self.quota_check(c, scope, QuotaKind::Snapshot, sources.len() as i64)
+            .await?;
+        let image_id = ids::image_id();
+        let now = now_ms();
+        let mut devices = Vec::new();
+        let mut plan = Vec::new();
+        for (u, f, s, device) in &sources {
+            let sid = ids::snapshot_id();
+            store::snapshot::snapshot_insert(
+                c,
+                &SnapshotRow {
+                    id: sid.clone(),
+                    pin: scope.pin.clone(),
+                    region: scope.region.clone(),
+                    disk_id: String::new(),
+                    name: format!("{image_id}-{device}"),
+                    description: format!("Imported for {image_id}"),
+                    status: "creating".into(),
+                    size_gb: *s,
+                    layer_id: None,
+                    encrypted: false,
+                    created_at: now,
+                    seq: self.store.next_seq(),
+                },
+            )
+            .await?;
+            devices.push(ImageBlockDevice {
+                device_name: device.clone(),
+                disk_category: "cloud".into(),
+                disk_type: "ssd.gp1".into(),
+                disk_size_gb: *s,
+                iops: spec::default_iops("ssd.gp1", *s),
+                snapshot_id: sid.clone(),
+                auto_delete: device == "vda",
+                encrypted: false,
+            });
+            plan.push(json!({"snapshotId": sid, "url": u, "format": qemu_format(f), "sizeGb": s, "layerId": ids::layer_id()}));
+        }
+        store::image::image_insert(
+            c,
+            &ImageRow {
+                id: image_id.clone(),
+                pin: scope.pin.clone(),
+                region: scope.region.clone(),
+                name: name.clone(),
+                description,
+                image_source: "private".into(),
+                platform,
+                os_version: input.os_version.unwrap_or_default(),
+                os_type: os_type.clone(),
+                architecture,
+                system_disk_size_gb: size,
+                status: "pending".into(),
+                root_device_type: "cloudDisk".into(),
+                layer_id: None,
+                snapshot_id: devices[0].snapshot_id.clone(),
+                instance_id: String::new(),
+                size_mb: 0,
+                login_name: if os_type == "windows" {
+                    "Administrator"
+                } else {
+                    "root"
+                }
+                .into(),
+                imported: true,
+                block_devices: serde_json::to_string(&devices).map_err(ApiError::internal)?,
+                created_at: now,
+                seq: self.store.next_seq(),
+            },
+        )
+        .await?;
+        let task_id = store::counter_next(c, "image_task").await?.to_string();
+        store::image_task::image_task_insert(
+            c,
+            &ImageTaskRow {
+                id: task_id.clone(),
+                pin: scope.pin.clone(),
+                region: scope.region.clone(),
+                action: "ImportImage".into(),
+                status: "pending".into(),
+                progress: 0,
+                image_id: image_id.clone(),
+                image_name: name,
+                url,
+                objects: "[]".into(),
+                error: String::new(),
+                created_at: now,
+                finished_at: 0,
+                seq: self.store.next_seq(),
+            },
+        )
+        .await?;
+        tasks::enqueue(
+            c,
+            kind::IMAGE_IMPORT,
+            &image_id,
+            json!({"imageTaskId": task_id, "sources": plan}),
+            Default::default(),
+        )
+        .await?;
+        if let Some(t) = &input.client_token {
+            store::token::token_put(
+                c,
+                &scope.pin,
+                &scope.region,
+                IMPORT_OP,
+                t,
+                &format!("{image_id},{task_id}"),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.wake_tasks();
+        Ok((image_id, task_id))
+    }
+
+    pub async fn image_export(
+        &self,
+        scope: &Scope,
+        image_id: &str,
+        input: ExportImageInput,
+    ) -> ApiResult<String> {
+        let role = required(input.role_name, "roleName")?;
+        if role.trim().is_empty() {
+            return Err(ApiError::InvalidArgument(
+                "Parameter roleName missing".into(),
+            ));
+        }
+        let oss_url = required(input.oss_url, "ossUrl")?;
+        let dir = oss_url
+            .strip_prefix("file://")
+            .filter(|p| p.starts_with('/'))
+            .ok_or_else(|| {
+                ApiError::InvalidArgument(format!(
+                    "Invalid ossUrl '{oss_url}': Kiln exports into file:///absolute/directory"
+                ))
+            })?
+            .to_string();
+        let prefix = input.oss_prefix.unwrap_or_default();
+        if prefix.chars().count() > 32 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ApiError::InvalidArgument(format!(
+                "Invalid ossPrefix '{prefix}'"
+            )));
+        }
+        if let Some(t) = &input.client_token {
+            if !spec::client_token_ok(t) {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Malformed client token '{t}'"
+                )));
+            }
+        }
+        let mut tx = self.store.write().await?;
+        let c = tx.conn();
+        if let Some(t) = &input.client_token {
+            if let Some(r) =
+                store::token::token_get(c, &scope.pin, &scope.region, EXPORT_OP, t).await?
+            {
+                return Ok(r);
+            }
+        }
+        let image = store::image::image_get_visible(c, &scope.pin, &scope.region, image_id)
+            .await?
+            .ok_or_else(|| ApiError::image_not_found(image_id))?;
+        if image.image_source != "private" {
+            return Err(ApiError::FailedPrecondition("Can't use this image".into()));
+        }
+        if image.status != "ready" {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Invalid image status '{}'",
+                image.status
+            )));
+        }
+        if image.root_device_type != "cloudDisk" {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Invalid image type '{}'",
+                image.root_device_type
+            )));
+        }
+        if image.platform == "Windows Server" && !image.imported {
+            return Err(ApiError::FailedPrecondition(
+                "Windows image can't export".into(),
+            ));
+        }
+        let mut files = Vec::new();
+        for d in image.devices() {
+            if d.device_name != "vda" && !input.all_disks {
+                continue;
+            }
+            if d.snapshot_id.is_empty() {
+                continue;
+            }
+            let snap = store::snapshot::snapshot_by_id(c, &d.snapshot_id)
+                .await?
+                .and_then(|s| s.layer_id)
+                .ok_or_else(|| ApiError::FailedPrecondition("Can't use this image".into()))?;
+            let file = if d.device_name == "vda" {
+                format!("{prefix}{image_id}.qcow2")
+            } else {
+                format!("{prefix}{image_id}-{}.qcow2", d.device_name)
+            };
+            files.push(json!({"layerId": snap, "dest": format!("{}/{file}", dir.trim_end_matches('/')), "object": file}));
+        }
+        let task_id = store::counter_next(c, "image_task").await?.to_string();
+        store::image_task::image_task_insert(
+            c,
+            &ImageTaskRow {
+                id: task_id.clone(),
+                pin: scope.pin.clone(),
+                region: scope.region.clone(),
+                action: "ExportImage".into(),
+                status: "pending".into(),
+                progress: 0,
+                image_id: image_id.to_string(),
+                image_name: image.name.clone(),
+                url: oss_url,
+                objects: "[]".into(),
+                error: String::new(),
+                created_at: now_ms(),
+                finished_at: 0,
+                seq: self.store.next_seq(),
+            },
+        )
+        .await?;
+        tasks::enqueue(
+            c,
+            kind::IMAGE_EXPORT,
+            image_id,
+            json!({"imageTaskId": task_id, "files": files}),
+            Default::default(),
+        )
+        .await?;
+        if let Some(t) = &input.client_token {
+            store::token::token_put(c, &scope.pin, &scope.region, EXPORT_OP, t, &task_id).await?;
+        }
+        tx.commit().await?;
+        self.wake_tasks();
+        Ok(task_id)
+    }
+
+    pub async fn image_tasks(&self, q: ImageTaskQuery) -> ApiResult<(Vec<ImageTaskRow>, i64)> {
+        for a in &q.actions {
+            one_of(a, &["ImportImage", "ExportImage"], "taskAction")?;
+        }
+        for s in &q.statuses {
+            one_of(
+                s,
+                &["pending", "running", "failed", "finished"],
+                "taskStatus",
+            )?;
+        }
+        let mut conn = self.store.read().await?;
+        Ok(store::image_task::image_task_list(&mut conn, &q).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_urls() {
+        assert!(check_source_url("file:///tmp/a.qcow2").is_ok());
+        assert!(check_source_url("http://127.0.0.1:9/a.raw").is_ok());
+        assert!(check_source_url("file://relative").is_err());
+        assert!(check_source_url("https://oss.example/a").is_err());
+        assert_eq!(qemu_format("vhd"), "vpc");
+    }
+}

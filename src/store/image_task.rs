@@ -1,0 +1,113 @@
+//! importImage/exportImage records (imageTasks).
+use sqlx::QueryBuilder;
+
+use super::{push_in, Conn, DbResult, ImageTaskRow};
+
+#[derive(Debug, Default, Clone)]
+pub struct ImageTaskQuery {
+    pub pin: String,
+    pub region: String,
+    pub actions: Vec<String>,
+    pub ids: Vec<String>,
+    pub statuses: Vec<String>,
+    pub created_from: Option<i64>,
+    pub created_to: Option<i64>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub async fn image_task_insert(conn: &mut Conn, t: &ImageTaskRow) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO image_tasks(id, pin, region, action, status, progress, image_id, image_name,
+            url, objects, error, created_at, finished_at, seq)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+    )
+    .bind(&t.id)
+    .bind(&t.pin)
+    .bind(&t.region)
+    .bind(&t.action)
+    .bind(&t.status)
+    .bind(t.progress)
+    .bind(&t.image_id)
+    .bind(&t.image_name)
+    .bind(&t.url)
+    .bind(&t.objects)
+    .bind(&t.error)
+    .bind(t.created_at)
+    .bind(t.finished_at)
+    .bind(t.seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn image_task_update(
+    conn: &mut Conn,
+    id: &str,
+    status: &str,
+    progress: i64,
+    objects: Option<&str>,
+    error: &str,
+    finished_at: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE image_tasks SET status = $1, progress = $2, objects = COALESCE($3, objects),
+             error = $4, finished_at = $5 WHERE id = $6",
+    )
+    .bind(status)
+    .bind(progress)
+    .bind(objects)
+    .bind(error)
+    .bind(finished_at)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Unfinished import/export tasks on an image.
+pub async fn image_task_active_for(conn: &mut Conn, image_id: &str) -> DbResult<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT id FROM image_tasks WHERE image_id = $1 AND status IN ('pending', 'running')
+         ORDER BY seq LIMIT 1",
+    )
+    .bind(image_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn image_task_list(
+    conn: &mut Conn,
+    q: &ImageTaskQuery,
+) -> DbResult<(Vec<ImageTaskRow>, i64)> {
+    let build = |select: &str| {
+        let mut qb = QueryBuilder::new(format!("SELECT {select} FROM image_tasks WHERE pin = "));
+        qb.push_bind(q.pin.clone());
+        qb.push(" AND region = ");
+        qb.push_bind(q.region.clone());
+        qb
+    };
+    let filters = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+        push_in(qb, "action", &q.actions);
+        push_in(qb, "id", &q.ids);
+        push_in(qb, "status", &q.statuses);
+        if let Some(t) = q.created_from {
+            qb.push(" AND created_at >= ");
+            qb.push_bind(t);
+        }
+        if let Some(t) = q.created_to {
+            qb.push(" AND created_at <= ");
+            qb.push_bind(t);
+        }
+    };
+    let mut count = build("COUNT(*)");
+    filters(&mut count);
+    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let mut list = build("*");
+    filters(&mut list);
+    list.push(" ORDER BY seq DESC LIMIT ");
+    list.push_bind(q.limit);
+    list.push(" OFFSET ");
+    list.push_bind(q.offset);
+    Ok((list.build_query_as().fetch_all(&mut *conn).await?, total))
+}

@@ -1,0 +1,225 @@
+//! The `image_import` and `image_export` tasks, reported to clients through imageTasks.
+//!
+//! import: (0) fetch each source (`file://` read in place, `http://` downloaded to the
+//! scratch directory), convert it into a standalone qcow2 layer owned by the image's
+//! snapshot; (1) after `--task-delay`, snapshots `available`, image `ready`.
+//! export: (0) flatten each snapshot layer into `<dir>/<prefix><image>.qcow2`; (1) finish.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
+use crate::block::GIB;
+use crate::store::{self, image, image_task, now_ms, snapshot, LayerRow, TaskRow};
+
+type StepResult = Result<(), StepError>;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportSource {
+    snapshot_id: String,
+    url: String,
+    format: String,
+    size_gb: i64,
+    layer_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportFile {
+    layer_id: String,
+    dest: String,
+    object: String,
+}
+
+fn payload(task: &TaskRow) -> Result<Value, StepError> {
+    serde_json::from_str(&task.payload).map_err(|e| StepError::Invalid(e.to_string()))
+}
+
+fn image_task_id(task: &TaskRow) -> Result<String, StepError> {
+    payload(task)?["imageTaskId"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| StepError::Invalid("no imageTaskId".into()))
+}
+
+async fn set_progress(ctx: &TaskCtx, id: &str, progress: i64) -> StepResult {
+    let mut tx = ctx.store.write().await?;
+    image_task::image_task_update(tx.conn(), id, "running", progress, None, "", 0).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A local path holding the source: the file itself, or a download of the URL.
+async fn fetch(ctx: &TaskCtx, url: &str, name: &str) -> Result<(PathBuf, bool), StepError> {
+    if let Some(path) = url.strip_prefix("file://") {
+        let p = PathBuf::from(path);
+        if !p.is_file() {
+            return Err(StepError::Invalid(format!("imageUrl {url}: no such file")));
+        }
+        return Ok((p, false));
+    }
+    tokio::fs::create_dir_all(&ctx.scratch)
+        .await
+        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    let dest = ctx.scratch.join(format!("{name}.download"));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3600))
+        .build()
+        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    let fail = |e: &dyn std::fmt::Display| StepError::Invalid(format!("downloading {url}: {e}"));
+    let mut resp = client.get(url).send().await.map_err(|e| fail(&e))?;
+    if !resp.status().is_success() {
+        return Err(fail(&resp.status()));
+    }
+    let mut file = tokio::fs::File::create(&dest).await.map_err(|e| fail(&e))?;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| fail(&e))? {
+        file.write_all(&chunk).await.map_err(|e| fail(&e))?;
+    }
+    file.flush().await.map_err(|e| fail(&e))?;
+    Ok((dest, true))
+}
+
+pub(super) async fn import_layers(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let it = image_task_id(task)?;
+    let sources: Vec<ImportSource> = serde_json::from_value(payload(task)?["sources"].clone())
+        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    set_progress(ctx, &it, 5).await?;
+    let total = sources.len() as i64;
+    for (i, s) in sources.iter().enumerate() {
+        if !ctx.block.exists(&s.layer_id) {
+            let (path, downloaded) = fetch(ctx, &s.url, &s.layer_id).await?;
+            let result = ctx
+                .block
+                .import(&s.layer_id, &path, &s.format, s.size_gb as u64 * GIB)
+                .await;
+            if downloaded {
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+            result?;
+        }
+        set_progress(ctx, &it, 5 + 90 * (i as i64 + 1) / total).await?;
+    }
+    let mut tx = ctx.store.write().await?;
+    for s in &sources {
+        if store::layer::layer_get(tx.conn(), &s.layer_id)
+            .await?
+            .is_none()
+        {
+            store::layer::layer_insert(
+                tx.conn(),
+                &LayerRow {
+                    id: s.layer_id.clone(),
+                    backing_id: None,
+                    size_bytes: s.size_gb * GIB as i64,
+                    created_at: now_ms(),
+                },
+            )
+            .await?;
+        }
+        snapshot::snapshot_set_layer(tx.conn(), &s.snapshot_id, &s.layer_id).await?;
+    }
+    finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn finish_import(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let it = image_task_id(task)?;
+    let sources: Vec<ImportSource> = serde_json::from_value(payload(task)?["sources"].clone())
+        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    let mut bytes = 0u64;
+    for s in &sources {
+        bytes += ctx.block.allocated_bytes(&s.layer_id).await.unwrap_or(0);
+    }
+    let mut tx = ctx.store.write().await?;
+    let c = tx.conn();
+    for s in &sources {
+        snapshot::snapshot_transition(c, &s.snapshot_id, &["creating"], "available").await?;
+    }
+    image::image_set_size(c, &task.target_id, (bytes as i64 + (1 << 20) - 1) >> 20).await?;
+    image::image_transition(c, &task.target_id, &["pending"], "ready").await?;
+    image_task::image_task_update(c, &it, "finished", 100, None, "", now_ms()).await?;
+    finish_step(&mut tx, task, Outcome::Done).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn export_files(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let it = image_task_id(task)?;
+    let files: Vec<ExportFile> = serde_json::from_value(payload(task)?["files"].clone())
+        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    set_progress(ctx, &it, 5).await?;
+    let total = files.len().max(1) as i64;
+    for (i, f) in files.iter().enumerate() {
+        let dest = Path::new(&f.dest);
+        match dest.parent() {
+            Some(dir) if dir.is_dir() => {}
+            _ => {
+                return Err(StepError::Invalid(format!(
+                    "ossUrl: directory of {} does not exist",
+                    f.dest
+                )))
+            }
+        }
+        ctx.block.export(&f.layer_id, dest).await?;
+        set_progress(ctx, &it, 5 + 90 * (i as i64 + 1) / total).await?;
+    }
+    let objects: Vec<&str> = files.iter().map(|f| f.object.as_str()).collect();
+    let mut tx = ctx.store.write().await?;
+    let objects = serde_json::to_string(&objects).map_err(|e| StepError::Invalid(e.to_string()))?;
+    image_task::image_task_update(tx.conn(), &it, "running", 95, Some(&objects), "", 0).await?;
+    finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn finish_export(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let it = image_task_id(task)?;
+    let mut tx = ctx.store.write().await?;
+    image_task::image_task_update(tx.conn(), &it, "finished", 100, None, "", now_ms()).await?;
+    finish_step(&mut tx, task, Outcome::Done).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A failed import leaves an `error` image with nothing behind it; a failed export leaves
+/// no partial file. Either way the image task says `failed` and why.
+pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResult {
+    let p = payload(task).unwrap_or_default();
+    let it = p["imageTaskId"].as_str().unwrap_or_default().to_string();
+    let mut freed = Vec::new();
+    let mut tx = ctx.store.write().await?;
+    let c = tx.conn();
+    if task.kind == super::kind::IMAGE_IMPORT {
+        let sources: Vec<ImportSource> =
+            serde_json::from_value(p["sources"].clone()).unwrap_or_default();
+        for s in &sources {
+            snapshot::snapshot_delete(c, &s.snapshot_id).await?;
+            freed.push(s.layer_id.clone());
+        }
+        image::image_transition(c, &task.target_id, &["pending"], "error").await?;
+    } else {
+        let files: Vec<ExportFile> = serde_json::from_value(p["files"].clone()).unwrap_or_default();
+        for f in &files {
+            let _ = tokio::fs::remove_file(Path::new(&f.dest).with_extension("qcow2.part")).await;
+        }
+    }
+    let message: String = error.chars().take(500).collect();
+    image_task::image_task_update(c, &it, "failed", 0, None, &message, now_ms()).await?;
+    store::task::task_finish(c, &task.id, "failed", Some(error)).await?;
+    tx.commit().await?;
+    for l in &freed {
+        let mut conn = ctx.store.read().await?;
+        let recorded = store::layer::layer_get(&mut conn, l).await?.is_some();
+        drop(conn);
+        if !recorded {
+            ctx.block.remove(l).await?;
+        }
+    }
+    collect_layers(ctx, freed).await?;
+    Ok(())
+}
