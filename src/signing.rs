@@ -470,7 +470,7 @@ mod tests {
             headers: &py,
             payload_hash: &hash,
         };
-        let mut scope = Scope {
+        let scope = Scope {
             algorithm: Algorithm::V3,
             date: "20240101",
             timestamp: "20240101T000000Z",
@@ -503,7 +503,6 @@ mod tests {
             auth.ends_with("d24b03369fd9b30fd2e6efb87bfd8235cb26f0c6ccd95f65eab2f7b22b9f3a59"),
             "{auth}"
         );
-        scope.algorithm = Algorithm::V2;
         let parsed = parse_authorization(auth).unwrap();
         assert_eq!(parsed.access_key, "TESTAK");
         assert_eq!(parsed.service, "vm");

@@ -124,19 +124,8 @@ pub async fn disk_begin_task(
     task: &str,
     status: &str,
 ) -> DbResult<bool> {
-    let mut qb = QueryBuilder::new("UPDATE disks SET task = ");
-    qb.push_bind(task);
-    qb.push(", status = ");
-    qb.push_bind(status);
-    qb.push(" WHERE id = ");
-    qb.push_bind(id);
-    qb.push(" AND task IS NULL AND status IN (");
-    let mut sep = qb.separated(", ");
-    for f in from {
-        sep.push_bind(*f);
-    }
-    sep.push_unseparated(")");
-    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+    let sets = [("task", Some(task)), ("status", Some(status))];
+    super::guarded_update(conn, "disks", id, &sets, true, from).await
 }
 
 pub async fn disk_set_state(
@@ -261,17 +250,7 @@ pub async fn disk_clear_task(conn: &mut Conn, id: &str, task: &str) -> DbResult<
 
 /// Sets the task on an idle disk without changing its status.
 pub async fn disk_set_task(conn: &mut Conn, id: &str, from: &[&str], task: &str) -> DbResult<bool> {
-    let mut qb = QueryBuilder::new("UPDATE disks SET task = ");
-    qb.push_bind(task);
-    qb.push(" WHERE id = ");
-    qb.push_bind(id);
-    qb.push(" AND task IS NULL AND status IN (");
-    let mut sep = qb.separated(", ");
-    for f in from {
-        sep.push_bind(*f);
-    }
-    sep.push_unseparated(")");
-    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+    super::guarded_update(conn, "disks", id, &[("task", Some(task))], true, from).await
 }
 
 /// Total GiB of local disks in the account and region.

@@ -148,17 +148,7 @@ pub async fn image_transition(
     from: &[&str],
     status: &str,
 ) -> DbResult<bool> {
-    let mut qb = QueryBuilder::new("UPDATE images SET status = ");
-    qb.push_bind(status);
-    qb.push(" WHERE id = ");
-    qb.push_bind(id);
-    qb.push(" AND status IN (");
-    let mut sep = qb.separated(", ");
-    for f in from {
-        sep.push_bind(*f);
-    }
-    sep.push_unseparated(")");
-    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+    super::guarded_update(conn, "images", id, &[("status", Some(status))], false, from).await
 }
 
 pub async fn image_delete(conn: &mut Conn, id: &str) -> DbResult<()> {

@@ -118,19 +118,8 @@ pub async fn instance_begin_task(
     task: &str,
     status: &str,
 ) -> DbResult<bool> {
-    let mut qb = QueryBuilder::new("UPDATE instances SET task = ");
-    qb.push_bind(task);
-    qb.push(", status = ");
-    qb.push_bind(status);
-    qb.push(" WHERE id = ");
-    qb.push_bind(id);
-    qb.push(" AND task IS NULL AND status IN (");
-    let mut sep = qb.separated(", ");
-    for f in from {
-        sep.push_bind(*f);
-    }
-    sep.push_unseparated(")");
-    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+    let sets = [("task", Some(task)), ("status", Some(status))];
+    super::guarded_update(conn, "instances", id, &sets, true, from).await
 }
 
 /// Ends the underlay task `task` with a final status.
@@ -187,23 +176,8 @@ pub async fn instance_set_error(conn: &mut Conn, id: &str) -> DbResult<()> {
 
 /// Starts an underlay task without changing the status (attach, detach, createImage):
 /// only if the instance is idle and its status is one of `from`.
-pub async fn instance_set_task(
-    conn: &mut Conn,
-    id: &str,
-    from: &[&str],
-    task: &str,
-) -> DbResult<bool> {
-    let mut qb = QueryBuilder::new("UPDATE instances SET task = ");
-    qb.push_bind(task);
-    qb.push(" WHERE id = ");
-    qb.push_bind(id);
-    qb.push(" AND task IS NULL AND status IN (");
-    let mut sep = qb.separated(", ");
-    for f in from {
-        sep.push_bind(*f);
-    }
-    sep.push_unseparated(")");
-    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+pub async fn instance_set_task(conn: &mut Conn, id: &str, from: &[&str], task: &str) -> DbResult<bool> {
+    super::guarded_update(conn, "instances", id, &[("task", Some(task))], true, from).await
 }
 
 /// Instance types of every instance in the account and region (for cpu/memory quotas).

@@ -158,3 +158,36 @@ pub(crate) fn push_like_any(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, 
     }
     qb.push(")");
 }
+
+/// The one shape of every guarded state change:
+/// `UPDATE table SET col = value, … WHERE id = $id [AND task IS NULL] AND status IN (from)`.
+/// A `None` value sets NULL. Returns whether the row was in an allowed state (and changed).
+pub(crate) async fn guarded_update(
+    conn: &mut Conn,
+    table: &str,
+    id: &str,
+    sets: &[(&str, Option<&str>)],
+    idle_only: bool,
+    from: &[&str],
+) -> DbResult<bool> {
+    let mut qb = sqlx::QueryBuilder::<Sqlite>::new(format!("UPDATE {table} SET "));
+    for (i, (col, value)) in sets.iter().enumerate() {
+        if i > 0 {
+            qb.push(", ");
+        }
+        qb.push(format!("{col} = "));
+        qb.push_bind(value.map(str::to_string));
+    }
+    qb.push(" WHERE id = ");
+    qb.push_bind(id.to_string());
+    if idle_only {
+        qb.push(" AND task IS NULL");
+    }
+    qb.push(" AND status IN (");
+    let mut sep = qb.separated(", ");
+    for f in from {
+        sep.push_bind(f.to_string());
+    }
+    sep.push_unseparated(")");
+    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+}

@@ -103,17 +103,7 @@ pub async fn snapshot_transition(
     from: &[&str],
     status: &str,
 ) -> DbResult<bool> {
-    let mut qb = QueryBuilder::new("UPDATE snapshots SET status = ");
-    qb.push_bind(status);
-    qb.push(" WHERE id = ");
-    qb.push_bind(id);
-    qb.push(" AND status IN (");
-    let mut sep = qb.separated(", ");
-    for f in from {
-        sep.push_bind(*f);
-    }
-    sep.push_unseparated(")");
-    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+    super::guarded_update(conn, "snapshots", id, &[("status", Some(status))], false, from).await
 }
 
 pub async fn snapshot_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
