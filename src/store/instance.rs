@@ -176,7 +176,12 @@ pub async fn instance_set_error(conn: &mut Conn, id: &str) -> DbResult<()> {
 
 /// Starts an underlay task without changing the status (attach, detach, createImage):
 /// only if the instance is idle and its status is one of `from`.
-pub async fn instance_set_task(conn: &mut Conn, id: &str, from: &[&str], task: &str) -> DbResult<bool> {
+pub async fn instance_set_task(
+    conn: &mut Conn,
+    id: &str,
+    from: &[&str],
+    task: &str,
+) -> DbResult<bool> {
     super::guarded_update(conn, "instances", id, &[("task", Some(task))], true, from).await
 }
 

@@ -103,7 +103,15 @@ pub async fn snapshot_transition(
     from: &[&str],
     status: &str,
 ) -> DbResult<bool> {
-    super::guarded_update(conn, "snapshots", id, &[("status", Some(status))], false, from).await
+    super::guarded_update(
+        conn,
+        "snapshots",
+        id,
+        &[("status", Some(status))],
+        false,
+        from,
+    )
+    .await
 }
 
 pub async fn snapshot_delete(conn: &mut Conn, id: &str) -> DbResult<()> {

@@ -37,7 +37,7 @@ SECRET_KEY = "kiln-test-secret-key-0001"
 HEALTH_TIMEOUT = 20.0
 
 _SDK_LOG = collections.deque(maxlen=60)
-_STATE = {"server_log": None}
+_STATE = {"server_logs": {}}
 
 
 class RecordingLogger(Logger):
@@ -94,45 +94,95 @@ def _healthy(url):
         return False
 
 
-@pytest.fixture(scope="session")
-def kiln_server(tmp_path_factory):
+def _start_kiln(base, extra_args=(), label="kiln"):
+    """Start `$KILN_BIN serve` on a free 127.0.0.1 port with a fresh data dir under `base`.
+
+    Delays default to 200ms (transition and task) unless `extra_args` sets them, e.g.
+    ("--task-delay", "3s", "--quota", "image=1").
+    """
     bin_path = kiln_bin()
     if not bin_path.is_file():
         pytest.fail("kiln binary not found at %s (build it with `cargo build`, or set KILN_BIN)" % bin_path,
                     pytrace=False)
-    base = tmp_path_factory.mktemp("kiln")
     data_dir = base / "data"
     data_dir.mkdir()
     log_path = base / "server.log"
     port = _free_port()
-    cmd = [str(bin_path), "serve", "--listen", "127.0.0.1:%d" % port, "--data-dir", str(data_dir),
-           "--transition-delay", "200ms", "--task-delay", "200ms"]
+    cmd = [str(bin_path), "serve", "--listen", "127.0.0.1:%d" % port, "--data-dir", str(data_dir)]
+    for flag in ("--transition-delay", "--task-delay"):
+        if flag not in extra_args:
+            cmd += [flag, "200ms"]
+    cmd += list(extra_args)
     env = dict(os.environ, KILN_ACCESS_KEY=ACCESS_KEY, KILN_SECRET_KEY=SECRET_KEY)
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                             cwd=str(REPO_ROOT))
-    _STATE["server_log"] = str(log_path)
+    log.close()  # the child keeps its own descriptor
+    _STATE["server_logs"][label] = str(log_path)
     server = KilnServer(bin_path, port, data_dir, log_path, proc)
+    deadline = time.monotonic() + HEALTH_TIMEOUT
+    while not _healthy(server.base_url + "/healthz"):
+        if proc.poll() is not None:
+            pytest.fail("kiln serve exited with %s before becoming healthy:\n%s\n%s"
+                        % (proc.returncode, " ".join(cmd), _tail(log_path)), pytrace=False)
+        if time.monotonic() > deadline:
+            _stop_kiln(server)
+            pytest.fail("kiln serve not healthy after %.0fs at %s/healthz:\n%s"
+                        % (HEALTH_TIMEOUT, server.base_url, _tail(log_path)), pytrace=False)
+        time.sleep(0.1)
+    return server
+
+
+def _stop_kiln(server, label=None):
+    proc = server.proc
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    if label is not None:
+        _STATE["server_logs"].pop(label, None)
+
+
+@pytest.fixture(scope="session")
+def kiln_server(tmp_path_factory):
+    server = _start_kiln(tmp_path_factory.mktemp("kiln"), label="kiln")
     try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT
-        while not _healthy(server.base_url + "/healthz"):
-            if proc.poll() is not None:
-                pytest.fail("kiln serve exited with %s before becoming healthy:\n%s\n%s"
-                            % (proc.returncode, " ".join(cmd), _tail(log_path)), pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail("kiln serve not healthy after %.0fs at %s/healthz:\n%s"
-                            % (HEALTH_TIMEOUT, server.base_url, _tail(log_path)), pytrace=False)
-            time.sleep(0.1)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        log.close()
+        _stop_kiln(server)
+
+
+class KilnEnv(object):
+    """An extra server with its own clients (see `spawn_kiln`)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.data_dir = server.data_dir
+        cred = Credential(server.access_key, server.secret_key)
+        self.credential = cred
+        self.vm = VmClient(cred, _config(server), RecordingLogger("vm@%d" % server.port))
+        self.disk = DiskClient(cred, _config(server), RecordingLogger("disk@%d" % server.port))
+
+
+@pytest.fixture(scope="module")
+def spawn_kiln(tmp_path_factory):
+    """spawn_kiln(*extra_serve_args) -> KilnEnv: a further `kiln serve` (own port and data dir) for
+    settings the shared server must not have (small quotas, long task delay, a wrapped qemu-img).
+    Every server it started is stopped when the module ends."""
+    started = []
+
+    def spawn(*extra_args):
+        label = "kiln#%d" % (len(started) + 1)
+        server = _start_kiln(tmp_path_factory.mktemp("kiln-extra"), extra_args, label=label)
+        started.append((server, label))
+        return KilnEnv(server)
+
+    yield spawn
+    for server, label in started:
+        _stop_kiln(server, label)
 
 
 @pytest.fixture(scope="session")
@@ -199,6 +249,6 @@ def pytest_runtest_makereport(item, call):
     if rep.failed:
         if _SDK_LOG:
             rep.sections.append(("kiln: last SDK exchanges", "\n".join(_SDK_LOG)))
-        if _STATE["server_log"]:
-            rep.sections.append(("kiln: server log tail", _tail(_STATE["server_log"], 40)))
+        for label, path in list(_STATE["server_logs"].items()):
+            rep.sections.append(("%s: server log tail" % label, _tail(path, 40)))
     return rep

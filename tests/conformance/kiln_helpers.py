@@ -10,12 +10,19 @@ SDK facts these helpers rely on (see SDK_NOTES.md):
 - The SDK never looks at the HTTP status code of a JSON response: only the body decides.
 """
 
+import json
 import os
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
+import requests
+
+from jdcloud_sdk.core.jdcloudresponse import JDCloudResponse
+from jdcloud_sdk.core.logger import Logger
+from jdcloud_sdk.core.signer import Signer
+from jdcloud_sdk.core.version import VERSION as SDK_CORE_VERSION
 from jdcloud_sdk.services.common.models.Filter import Filter
 from jdcloud_sdk.services.disk.apis.CreateDisksRequest import CreateDisksParameters, CreateDisksRequest
 from jdcloud_sdk.services.disk.apis.CreateSnapshotRequest import CreateSnapshotParameters, CreateSnapshotRequest
@@ -25,10 +32,14 @@ from jdcloud_sdk.services.disk.apis.DescribeDiskRequest import DescribeDiskParam
 from jdcloud_sdk.services.disk.apis.DescribeSnapshotRequest import DescribeSnapshotParameters, DescribeSnapshotRequest
 from jdcloud_sdk.services.disk.models.DiskSpec import DiskSpec
 from jdcloud_sdk.services.disk.models.SnapshotSpec import SnapshotSpec
+from jdcloud_sdk.services.vm.apis.CreateImageRequest import CreateImageParameters, CreateImageRequest
 from jdcloud_sdk.services.vm.apis.CreateInstancesRequest import CreateInstancesParameters, CreateInstancesRequest
+from jdcloud_sdk.services.vm.apis.DeleteImageRequest import DeleteImageParameters, DeleteImageRequest
 from jdcloud_sdk.services.vm.apis.DeleteInstanceRequest import DeleteInstanceParameters, DeleteInstanceRequest
+from jdcloud_sdk.services.vm.apis.DescribeImageRequest import DescribeImageParameters, DescribeImageRequest
 from jdcloud_sdk.services.vm.apis.DescribeImagesRequest import DescribeImagesParameters, DescribeImagesRequest
 from jdcloud_sdk.services.vm.apis.DescribeInstanceRequest import DescribeInstanceParameters, DescribeInstanceRequest
+from jdcloud_sdk.services.vm.apis.StopInstanceRequest import StopInstanceParameters, StopInstanceRequest
 from jdcloud_sdk.services.vm.models.InstanceDiskAttachmentSpec import InstanceDiskAttachmentSpec
 from jdcloud_sdk.services.vm.models.InstanceSpec import InstanceSpec
 
@@ -217,6 +228,88 @@ def wait_snapshot_status(disk, snapshot_id, status, timeout=MAX_WAIT):
                     what="snapshot %s status %r" % (snapshot_id, status))
 
 
+def create_image_resp(vm, instance_id, name, description=None, data_disks=None):
+    """vm createImage; `data_disks` is a list of InstanceDiskAttachmentSpec objects or plain dicts."""
+    p = CreateImageParameters(REGION, instance_id, name)
+    if description is not None:
+        p.setDescription(description)
+    if data_disks is not None:
+        p.setDataDisks(data_disks)
+    return vm.send(CreateImageRequest(p))
+
+
+def describe_image(vm, image_id, region=REGION):
+    return vm.send(DescribeImageRequest(DescribeImageParameters(region, image_id)))
+
+
+def describe_images_resp(vm, **setters):
+    """describeImages with the given DescribeImagesParameters attributes (imageSource=..., ids=[...], ...)."""
+    p = DescribeImagesParameters(REGION)
+    for k, v in setters.items():
+        assert hasattr(p, k), "DescribeImagesParameters has no %r" % k
+        setattr(p, k, v)
+    return vm.send(DescribeImagesRequest(p))
+
+
+def delete_image_resp(vm, image_id, delete_snapshot=None):
+    p = DeleteImageParameters(REGION, image_id)
+    if delete_snapshot is not None:
+        p.setDeleteSnapshot(delete_snapshot)
+    return vm.send(DeleteImageRequest(p))
+
+
+def image_status(vm, image_id):
+    """Current image status, or None when the image is gone (404)."""
+    resp = describe_image(vm, image_id)
+    if is_not_found(resp):
+        return None
+    return ok(resp)["image"]["status"]
+
+
+def wait_image_status(vm, image_id, status, timeout=MAX_WAIT):
+    wait_for(lambda: image_status(vm, image_id), lambda s: s == status, timeout,
+             what="image %s status %r" % (image_id, status))
+    return ok(describe_image(vm, image_id))["image"]
+
+
+def wait_image_gone(vm, image_id, timeout=MAX_WAIT):
+    return wait_for(lambda: image_status(vm, image_id), lambda s: s is None, timeout,
+                    what="image %s to be gone (404)" % image_id)
+
+
+def stop_instance_resp(vm, instance_id):
+    return vm.send(StopInstanceRequest(StopInstanceParameters(REGION, instance_id)))
+
+
+class _QuietLogger(Logger):
+    def log(self, level, message):
+        pass
+
+
+def raw_signed_request(server, method, path, body="", service="vm", region=REGION, timeout=20):
+    """Send `body` byte for byte (no re-serialisation) to `server` at `path` (e.g.
+    "/v1/regions/cn-north-1/instances/i-x:createImage"), signed exactly as the SDK signs (its own
+    `Signer`, JDCLOUD3, SignedHeaders=content-type;host) and with the SDK's headers.
+
+    Returns (requests.Response, JDCloudResponse parsed by the SDK's own response parser)."""
+    url = server.base_url + path
+    headers = {"User-Agent": "JdcloudSdkPython/%s %s/raw" % (SDK_CORE_VERSION, service),
+               "Content-Type": "application/json"}
+    cred = _Cred(server.access_key, server.secret_key)
+    Signer(_QuietLogger(0)).sign(method=method, service=service, region=region, uri=url, headers=headers,
+                                 data=body, credential=cred, security_token="")
+    raw = requests.request(method, url, data=body.encode("utf-8"), headers=headers, timeout=timeout)
+    parsed = JDCloudResponse()
+    parsed.fill_value(raw.content.decode("utf-8"))
+    return raw, parsed
+
+
+class _Cred(object):
+    def __init__(self, access_key, secret_key):
+        self.access_key = access_key
+        self.secret_key = secret_key
+
+
 def public_images(vm, **kw):
     p = DescribeImagesParameters(REGION)
     p.setImageSource("public")
@@ -310,7 +403,8 @@ def instance_cloud_disk_ids(instance):
 
 class Tracker(object):
     """Records what a test created and removes it afterwards (best effort, bounded), so the
-    session-wide server stays under its quotas (instance 20, snapshot 15) and tests stay independent."""
+    session-wide server stays under its quotas (instance 20, snapshot 15, image 20) and tests stay
+    independent. Images are deleted with deleteSnapshot=True."""
 
     def __init__(self, vm, disk):
         self.vm = vm
@@ -318,6 +412,7 @@ class Tracker(object):
         self.instances = []
         self.disks = []
         self.snapshots = []
+        self.images = []
 
     def instance(self, *ids):
         self.instances.extend(i for i in ids if i not in self.instances)
@@ -331,8 +426,19 @@ class Tracker(object):
         self.snapshots.extend(i for i in ids if i not in self.snapshots)
         return ids[0] if len(ids) == 1 else ids
 
+    def image(self, *ids):
+        self.images.extend(i for i in ids if i not in self.images)
+        return ids[0] if len(ids) == 1 else ids
+
     def cleanup(self):
         problems = []
+        # A pending image keeps its instance busy (deleteInstance would be refused): let it settle.
+        for img in self.images:
+            try:
+                wait_for(lambda: image_status(self.vm, img), lambda s: s != "pending", 15,
+                         what="image %s to settle" % img)
+            except Exception as e:
+                problems.append("image %s: %s" % (img, e))
         stable = ("running", "stopped", "error", None)
         for iid in self.instances:
             try:
@@ -350,6 +456,17 @@ class Tracker(object):
                 wait_instance_gone(self.vm, iid, 15)
             except Exception as e:  # cleanup must not mask the test's own result
                 problems.append("instance %s: %s" % (iid, e))
+        # after the instances (a localDisk image cannot go while instances use it), before the
+        # snapshots (a snapshot an image uses cannot be deleted); the image's snapshots go with it
+        for img in self.images:
+            try:
+                st = wait_for(lambda: image_status(self.vm, img), lambda s: s in ("ready", "error", "deleting", None),
+                              10, what="image %s to settle" % img)
+                if st in ("ready", "error"):
+                    delete_image_resp(self.vm, img, delete_snapshot=True)
+                wait_image_gone(self.vm, img, 15)
+            except Exception as e:
+                problems.append("image %s: %s" % (img, e))
         for did in self.disks:
             try:
                 st = wait_for(lambda: disk_status(self.disk, did),
