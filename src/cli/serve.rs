@@ -65,6 +65,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
     }
     let tasks = svc.task_ctx();
     tasks.release_stale_leases().await?;
+    crate::tasks::sweep_after_restart(&tasks).await?;
     tokio::spawn(tasks.run_worker());
     let listener = TcpListener::bind(&args.listen)
         .await

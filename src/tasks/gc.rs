@@ -29,3 +29,35 @@ pub async fn collect_layers(ctx: &TaskCtx, candidates: Vec<String>) -> DbResult<
     }
     Ok(removed)
 }
+
+/// Start-up clean-up of a single node's data directory after a crash: half-written temp
+/// files, layer files that no metadata row names (an overlay created by a call that never
+/// committed), and layer rows nothing references any more (a delete that committed but
+/// was killed before its collection). Run before the worker starts.
+pub async fn sweep_after_restart(ctx: &TaskCtx) -> DbResult<usize> {
+    let mut conn = ctx.store.read().await?;
+    let known: std::collections::HashSet<String> = store::layer::layer_ids(&mut conn)
+        .await?
+        .into_iter()
+        .collect();
+    drop(conn);
+    let mut removed = 0;
+    if let Ok(mut entries) = tokio::fs::read_dir(ctx.block.dir()).await {
+        while let Ok(Some(e)) = entries.next_entry().await {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let orphan = match name.strip_suffix(".qcow2") {
+                Some(id) => !known.contains(id),
+                None => name.ends_with(".tmp") || name.ends_with(".label.raw"),
+            };
+            if orphan && tokio::fs::remove_file(e.path()).await.is_ok() {
+                tracing::info!("removed orphan file {name}");
+                removed += 1;
+            }
+        }
+    }
+    let _ = tokio::fs::remove_dir_all(&ctx.scratch).await;
+    removed += collect_layers(ctx, known.into_iter().collect())
+        .await?
+        .len();
+    Ok(removed)
+}

@@ -18,7 +18,7 @@ use crate::block::BlockStore;
 use crate::ids;
 use crate::store::{self, now_ms, Conn, DbResult, Store, TaskRow, WriteTx};
 
-pub use gc::collect_layers;
+pub use gc::{collect_layers, sweep_after_restart};
 
 /// Task kinds, one per asynchronous operation.
 pub mod kind {

@@ -183,3 +183,27 @@ async fn generated_credentials_file() {
         "keys are shown once"
     );
 }
+
+/// After a crash the restart removes what no metadata names: half-written temp files and
+/// layer files of calls that never committed. Layers that metadata names stay.
+#[tokio::test]
+async fn restart_sweeps_orphan_files() {
+    let mut s = Server::start(&[]).await;
+    let disk = s.new_disk("keep", 20).await;
+    let top = s.top_layer(&disk, None);
+    let before = s.layer_files();
+    s.kill();
+    let layers = s.data_dir().join("layers");
+    let orphan = layers.join("lyr-orphanoverlay0001.qcow2");
+    std::fs::copy(&top, &orphan).unwrap();
+    std::fs::write(layers.join("lyr-half.qcow2.tmp"), b"partial").unwrap();
+    s.restart().await;
+    assert_eq!(
+        s.layer_files(),
+        before,
+        "orphans must go, known layers stay"
+    );
+    assert!(!layers.join("lyr-half.qcow2.tmp").exists());
+    assert!(top.exists());
+    s.wait_disk(&disk, "available").await;
+}
