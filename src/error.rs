@@ -36,6 +36,12 @@ pub enum ApiError {
     /// 413 from the gateway.
     #[error("Payload too large")]
     PayloadTooLarge,
+    /// 414 from the gateway: the URI is longer than 8 KB.
+    #[error("URI too long")]
+    UriTooLong,
+    /// 429 from the gateway: the account's per-minute request limit.
+    #[error("minute rate limit exceeded, role:ak")]
+    RateLimited,
     /// 429 QUOTA_EXCEEDED.
     #[error("{0}")]
     QuotaExceeded(String),
@@ -56,6 +62,8 @@ impl ApiError {
             ApiError::AccessError(_) => 401,
             ApiError::NotFound(_) | ApiError::NoRoute => 404,
             ApiError::PayloadTooLarge => 413,
+            ApiError::UriTooLong => 414,
+            ApiError::RateLimited => 429,
             ApiError::QuotaExceeded(_) => 429,
             ApiError::Internal(_) => 500,
         }
@@ -72,6 +80,8 @@ impl ApiError {
             ApiError::AccessError(_) => "ACCESS_ERROR",
             ApiError::NotFound(_) | ApiError::NoRoute => "NOT_FOUND",
             ApiError::PayloadTooLarge => "HTTP_REQUEST_ENTITY_TOO_LARGE",
+            ApiError::UriTooLong => "HTTP_URI_TOO_LONG",
+            ApiError::RateLimited => "HTTP_RATE_LIMIT_EXCEEDED",
             ApiError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             ApiError::Internal(_) => "INTERNAL",
         }

@@ -26,6 +26,8 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         task_delay: Duration::from_millis(500),
         quotas: vec![],
         no_auth: false,
+        auth_skew: Duration::from_secs(900),
+        rate_limit: None,
         qemu_img: "qemu-img".into(),
     };
     let keys = SuppliedKeys {

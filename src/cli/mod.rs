@@ -57,6 +57,13 @@ pub struct ServeArgs {
     /// snapshot, image. Repeatable.
     #[arg(long = "quota", value_name = "KIND=N")]
     pub quotas: Vec<String>,
+    /// How far a request's x-jdcloud-date may be from the server clock; a nonce may not be
+    /// reused by the same access key within it.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub auth_skew: Duration,
+    /// Requests per minute per account (429 HTTP_RATE_LIMIT_EXCEEDED beyond). Off by default.
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
     /// Turn request-signature checks off (every request acts as the first account).
     /// For quick local experiments only.
     #[arg(long)]

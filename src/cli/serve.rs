@@ -75,6 +75,10 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         state: crate::http::AppState {
             service: svc,
             verify_signatures: !args.no_auth,
+            gateway: crate::http::gateway::Gateway::new(crate::http::gateway::GatewayConfig {
+                skew: args.auth_skew,
+                rate_limit: args.rate_limit,
+            }),
         },
         account: boot.account,
     })

@@ -20,12 +20,18 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 /// Verifies the request's signature and returns the calling account. Accepts every
 /// official SDK's canonical form (spec §2.3): the client's own `SignedHeaders`, the
 /// encoded (`%3A`) or the raw path, trimmed or collapsed header values.
-pub async fn authenticate(svc: &Service, parts: &Parts, body: &[u8]) -> ApiResult<AccountRow> {
+pub async fn authenticate(
+    svc: &Service,
+    gateway: &super::gateway::Gateway,
+    parts: &Parts,
+    body: &[u8],
+) -> ApiResult<AccountRow> {
     let raw = header(parts, "authorization")
         .ok_or_else(|| access_error("lack of header authorization"))?;
     let auth = signing::parse_authorization(raw).map_err(|e| access_error(e.to_string()))?;
     let timestamp = header(parts, "x-jdcloud-date")
         .ok_or_else(|| access_error("lack of header x-jdcloud-date"))?;
+    gateway.check_fresh(timestamp)?;
     let account = svc
         .account_by_access_key(&auth.access_key)
         .await?
@@ -80,6 +86,10 @@ pub async fn authenticate(svc: &Service, parts: &Parts, body: &[u8]) -> ApiResul
                 };
                 let expected = signing::signature(&account.secret_key, &scope, &c.request());
                 if signing::signatures_equal(&expected, &auth.signature) {
+                    // Only a verified request spends its nonce (no one else can burn it).
+                    if let Some(nonce) = header(parts, "x-jdcloud-nonce") {
+                        gateway.check_nonce(&auth.access_key, nonce)?;
+                    }
                     return Ok(account);
                 }
             }

@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod endpoint;
+pub mod gateway;
 mod handlers;
 pub mod params;
 pub mod views;
@@ -25,12 +26,15 @@ use params::Params;
 
 /// The gateway's body limit (100 MB).
 pub const MAX_BODY: usize = 100 * 1024 * 1024;
+/// The gateway's URI limit (8 KB).
+pub const MAX_URI: usize = 8 * 1024;
 
 /// What every request handler shares.
 pub struct AppState {
     pub service: Service,
     /// False only with `--no-auth`: requests act as the first account, unsigned.
     pub verify_signatures: bool,
+    pub gateway: gateway::Gateway,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -65,6 +69,14 @@ async fn handle(state: &AppState, req: Request) -> ApiResult<Reply> {
     let svc = &state.service;
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
+    if parts.uri.to_string().len() > MAX_URI {
+        return Err(ApiError::UriTooLong);
+    }
+    let declared_length = header_str(headers, header::CONTENT_LENGTH.as_str())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
     let auth = header_str(headers, header::AUTHORIZATION.as_str());
     let query = parts.uri.query().unwrap_or("");
     let mut params = Params::from_query(query);
@@ -82,12 +94,13 @@ async fn handle(state: &AppState, req: Request) -> ApiResult<Reply> {
     }
     catalog::check_region(&route.region)?;
     let account = if state.verify_signatures {
-        auth::authenticate(svc, &parts, &body).await?
+        auth::authenticate(svc, &state.gateway, &parts, &body).await?
     } else {
         svc.account_for_key(auth.and_then(access_key_from_authorization))
             .await?
             .ok_or_else(|| ApiError::AccessError("Invalid accessKey".into()))?
     };
+    state.gateway.check_rate(&account.pin)?;
     let call = Call {
         scope: Scope {
             pin: account.pin,

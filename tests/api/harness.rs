@@ -113,6 +113,10 @@ impl Server {
         s
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.root.path().join("data")
     }

@@ -7,6 +7,7 @@ mod harness;
 
 mod attach;
 mod disks;
+mod gateway;
 mod images;
 mod instances;
 mod persistence;

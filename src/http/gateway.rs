@@ -1,0 +1,150 @@
+//! Gateway protections in front of every API: request freshness (`x-jdcloud-date` within a
+//! skew window), nonce replay, and a per-account request rate limit. In-memory and per
+//! node: state that several nodes must share is the store's job (see issue 7 of 7).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayConfig {
+    /// How far `x-jdcloud-date` may be from the server's clock.
+    pub skew: Duration,
+    /// Requests per minute per account; `None` = unlimited.
+    pub rate_limit: Option<u32>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            skew: Duration::from_secs(15 * 60),
+            rate_limit: None,
+        }
+    }
+}
+
+pub struct Gateway {
+    pub cfg: GatewayConfig,
+    /// (access key, nonce) → when the entry may be forgotten (unix seconds).
+    nonces: Mutex<HashMap<(String, String), i64>>,
+    /// pin → (minute, requests in that minute).
+    rates: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+/// Entries kept before expired nonces are swept (bounds memory under a flood).
+const NONCE_SWEEP_AT: usize = 100_000;
+
+impl Gateway {
+    pub fn new(cfg: GatewayConfig) -> Gateway {
+        Gateway {
+            cfg,
+            nonces: Mutex::new(HashMap::new()),
+            rates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `x-jdcloud-date` (`YYYYMMDDTHHMMSSZ`) must be within the skew window of now.
+    pub fn check_fresh(&self, timestamp: &str) -> ApiResult<()> {
+        let t = NaiveDateTime::parse_from_str(timestamp.trim(), "%Y%m%dT%H%M%SZ")
+            .map_err(|_| ApiError::AccessError("Invalid x-jdcloud-date".into()))?
+            .and_utc()
+            .timestamp();
+        let now = Utc::now().timestamp();
+        if (now - t).unsigned_abs() > self.cfg.skew.as_secs() {
+            return Err(ApiError::AccessError(format!(
+                "x-jdcloud-date is more than {} seconds away from the server time",
+                self.cfg.skew.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records a nonce of a verified request; a second use by the same key inside the
+    /// skew window is a replay.
+    pub fn check_nonce(&self, access_key: &str, nonce: &str) -> ApiResult<()> {
+        let now = Utc::now().timestamp();
+        let keep_until = now + 2 * self.cfg.skew.as_secs() as i64;
+        let mut seen = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= NONCE_SWEEP_AT {
+            seen.retain(|_, until| *until > now);
+        }
+        let key = (access_key.to_string(), nonce.to_string());
+        match seen.get(&key) {
+            Some(until) if *until > now => Err(ApiError::AccessError(
+                "x-jdcloud-nonce has already been used".into(),
+            )),
+            _ => {
+                seen.insert(key, keep_until);
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a request of `pin` against the per-minute limit.
+    pub fn check_rate(&self, pin: &str) -> ApiResult<()> {
+        let Some(limit) = self.cfg.rate_limit else {
+            return Ok(());
+        };
+        let minute = Utc::now().timestamp() / 60;
+        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = rates.entry(pin.to_string()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if entry.1 >= limit {
+            return Err(ApiError::RateLimited);
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(offset_secs: i64) -> String {
+        (Utc::now() + chrono::Duration::seconds(offset_secs))
+            .format("%Y%m%dT%H%M%SZ")
+            .to_string()
+    }
+
+    #[test]
+    fn freshness_window() {
+        let g = Gateway::new(GatewayConfig::default());
+        assert!(g.check_fresh(&stamp(0)).is_ok());
+        assert!(g.check_fresh(&stamp(-14 * 60)).is_ok());
+        assert!(g.check_fresh(&stamp(16 * 60)).is_err());
+        assert!(g.check_fresh(&stamp(-16 * 60)).is_err());
+        assert!(g.check_fresh("yesterday").is_err());
+    }
+
+    #[test]
+    fn nonce_replay_per_key() {
+        let g = Gateway::new(GatewayConfig::default());
+        assert!(g.check_nonce("AK", "n1").is_ok());
+        assert!(g.check_nonce("AK", "n1").is_err());
+        assert!(g.check_nonce("AK2", "n1").is_ok());
+    }
+
+    #[test]
+    fn rate_limit() {
+        let g = Gateway::new(GatewayConfig {
+            rate_limit: Some(2),
+            ..Default::default()
+        });
+        assert!(g.check_rate("a").is_ok());
+        assert!(g.check_rate("a").is_ok());
+        let e = g.check_rate("a").unwrap_err();
+        assert_eq!(e.http_code(), 429);
+        assert_eq!(e.jd_status(), "HTTP_RATE_LIMIT_EXCEEDED");
+        assert!(g.check_rate("b").is_ok());
+        assert!(Gateway::new(GatewayConfig::default())
+            .check_rate("a")
+            .is_ok());
+    }
+}
