@@ -87,6 +87,19 @@ enum AdminCommand {
         id: String,
         device: Option<String>,
     },
+    /// Report every inconsistency between metadata and storage (missing or orphan layer
+    /// files, leaked layers, resources stuck busy or in transition with no task to finish
+    /// them); exit non-zero if any. Run it with the server stopped.
+    ///
+    /// Example: kiln admin fsck --data-dir ./kiln-data --repair
+    Fsck {
+        #[arg(long, default_value = "./kiln-data")]
+        data_dir: PathBuf,
+        /// Fix what can be fixed safely (remove orphan files and leaked layers, mark stuck
+        /// resources failed and idle) and say what was done.
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 /// Durations like `0s`, `500ms`, `3s`, `1m`.
@@ -110,6 +123,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo { keep } => demo::run(keep).await,
+            Command::Admin(AdminCommand::Fsck { data_dir, repair }) => fsck(data_dir, repair).await,
             Command::Admin(AdminCommand::DiskPath {
                 data_dir,
                 id,
@@ -138,5 +152,42 @@ async fn disk_path(data_dir: PathBuf, id: String, device: Option<String>) -> any
         .map_err(|e| anyhow::anyhow!("{}", e.wire_message()))?;
     println!("{}", path.display());
     svc.store().close().await;
+    Ok(())
+}
+
+async fn fsck(data_dir: PathBuf, repair: bool) -> anyhow::Result<()> {
+    if !data_dir.join("kiln.db").exists() {
+        anyhow::bail!("no Kiln data in {}", data_dir.display());
+    }
+    let svc = crate::service::Service::open(&data_dir, "qemu-img".into(), serve::default_config())
+        .await?;
+    let report = svc
+        .fsck(repair)
+        .await
+        .map_err(|e| anyhow::anyhow!("fsck failed: {e:?}"))?;
+    svc.store().close().await;
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    for r in &report.repairs {
+        println!("repaired: {r}");
+    }
+    let remaining = if repair {
+        report.unrepairable
+    } else {
+        report.problems.len()
+    };
+    println!(
+        "fsck: {} problem(s) found, {} repaired, {} remaining",
+        report.problems.len(),
+        report.repairs.len(),
+        remaining
+    );
+    if remaining > 0 {
+        anyhow::bail!(
+            "{remaining} inconsistency(ies) remain in {}",
+            data_dir.display()
+        );
+    }
     Ok(())
 }

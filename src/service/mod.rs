@@ -5,6 +5,7 @@
 pub mod account;
 pub mod catalog;
 pub mod disk;
+pub mod fsck;
 pub mod image;
 pub mod image_create;
 pub mod image_transfer;

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod disk;
+pub mod fsck;
 pub mod image;
 pub mod image_task;
 pub mod instance;

@@ -7,6 +7,7 @@ mod harness;
 
 mod attach;
 mod disks;
+mod fsck;
 mod gateway;
 mod images;
 mod instances;

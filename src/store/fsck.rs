@@ -1,0 +1,71 @@
+//! Queries for `kiln admin fsck`: what metadata references, and what is marked busy or in
+//! transition without a task to finish it.
+use super::{Conn, DbResult};
+
+/// Every layer id some disk, snapshot, image or layer depends on.
+pub async fn referenced_layers(conn: &mut Conn) -> DbResult<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT top_layer_id FROM disks
+         UNION SELECT layer_id FROM snapshots WHERE layer_id IS NOT NULL
+         UNION SELECT layer_id FROM images WHERE layer_id IS NOT NULL
+         UNION SELECT backing_id FROM layers WHERE backing_id IS NOT NULL",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// `(table, id, marker)` for rows busy or in a transitional status while no pending task
+/// names them (as target or in its payload).
+pub async fn stuck_rows(conn: &mut Conn) -> DbResult<Vec<(String, String, String)>> {
+    const ORPHANED: &str = "NOT EXISTS (SELECT 1 FROM tasks t WHERE t.state = 'pending'
+          AND (t.target_id = x.id OR t.payload LIKE '%\"' || x.id || '\"%'))";
+    let mut out = Vec::new();
+    for (table, cond) in [
+        ("instances", "x.task IS NOT NULL OR x.status IN ('pending','starting','stopping','rebooting','deleting')"),
+        ("disks", "x.task IS NOT NULL OR x.status IN ('creating','deleting')"),
+        ("snapshots", "x.status IN ('creating','deleting')"),
+        ("images", "x.status IN ('pending','deleting')"),
+    ] {
+        let task_col = if table == "instances" || table == "disks" { "COALESCE(x.task, '')" } else { "''" };
+        let rows: Vec<(String, String, String)> = sqlx::query_as(&format!(
+            "SELECT '{table}', x.id, x.status || CASE WHEN {task_col} = '' THEN '' ELSE ' (task ' || {task_col} || ')' END
+             FROM {table} x WHERE ({cond}) AND {ORPHANED}"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Snapshots that say `available` but hold no layer; ready images whose data is missing.
+pub async fn hollow_rows(conn: &mut Conn) -> DbResult<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT 'snapshot', id FROM snapshots WHERE status = 'available' AND layer_id IS NULL
+         UNION ALL
+         SELECT 'image', i.id FROM images i WHERE i.status = 'ready' AND i.pin <> ''
+           AND ((i.root_device_type = 'localDisk' AND i.layer_id IS NULL)
+             OR (i.root_device_type = 'cloudDisk' AND NOT EXISTS
+                  (SELECT 1 FROM snapshots s WHERE s.id = i.snapshot_id AND s.layer_id IS NOT NULL)))",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks a stuck row failed and idle, in the error status of its kind.
+pub async fn mark_stuck_failed(conn: &mut Conn, table: &str, id: &str) -> DbResult<()> {
+    let sql = match table {
+        "instances" => "UPDATE instances SET status = 'error', task = NULL WHERE id = $1",
+        "disks" => {
+            "UPDATE disks SET task = NULL, status = CASE status WHEN 'creating' THEN 'error_create'
+                 WHEN 'deleting' THEN 'error_delete' ELSE status END WHERE id = $1"
+        }
+        "snapshots" => {
+            "UPDATE snapshots SET status = CASE status WHEN 'creating' THEN 'error_create'
+                 ELSE 'error_delete' END WHERE id = $1"
+        }
+        _ => "UPDATE images SET status = 'error' WHERE id = $1",
+    };
+    sqlx::query(sql).bind(id).execute(conn).await?;
+    Ok(())
+}
