@@ -38,6 +38,9 @@ pub const GIB: u64 = 1 << 30;
 pub struct BlockStore {
     dir: PathBuf,
     qemu_img: PathBuf,
+    /// A qemu-img run longer than this is killed and counts as failed (a hung NFS mount,
+    /// a stuck process); the operation then ends in its error state.
+    timeout: std::time::Duration,
 }
 
 impl BlockStore {
@@ -48,7 +51,17 @@ impl BlockStore {
             path: dir.clone(),
             source,
         })?;
-        Ok(Self { dir, qemu_img })
+        Ok(Self {
+            dir,
+            qemu_img,
+            timeout: std::time::Duration::from_secs(3600),
+        })
+    }
+
+    /// Sets the longest a single qemu-img run may take.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -249,13 +262,20 @@ impl BlockStore {
 
     async fn qemu_img(&self, args: &[&str]) -> BlockResult<()> {
         let program = self.qemu_img.to_string_lossy().into_owned();
-        let out = Command::new(&self.qemu_img)
+        let run = Command::new(&self.qemu_img)
             .args(args)
             .current_dir(&self.dir)
             .env("LC_ALL", "C")
             .stdin(Stdio::null())
-            .output()
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(self.timeout, run)
             .await
+            .map_err(|_| BlockError::Failed {
+                command: format!("{program} {}", args.join(" ")),
+                status: "killed".into(),
+                stderr: format!("no answer within {:?}", self.timeout),
+            })?
             .map_err(|source| BlockError::Spawn {
                 program: program.clone(),
                 source,

@@ -29,6 +29,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         auth_skew: Duration::from_secs(900),
         rate_limit: None,
         qemu_img: "qemu-img".into(),
+        qemu_img_timeout: Duration::from_secs(600),
     };
     let keys = SuppliedKeys {
         access_key: Some("KILNDEMOACCESSKEY".into()),

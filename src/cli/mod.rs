@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// For quick local experiments only.
     #[arg(long)]
     pub no_auth: bool,
+    /// Kill a qemu-img run that takes longer than this (the operation then fails cleanly).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub qemu_img_timeout: Duration,
     /// The qemu-img program to run.
     #[arg(long, default_value = "qemu-img")]
     pub qemu_img: PathBuf,

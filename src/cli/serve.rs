@@ -17,6 +17,7 @@ pub fn default_config() -> Config {
             task: std::time::Duration::from_secs(2),
         },
         quotas: Quotas::default(),
+        qemu_img_timeout: std::time::Duration::from_secs(3600),
     }
 }
 
@@ -25,6 +26,7 @@ pub struct Prepared {
     pub listener: TcpListener,
     pub state: crate::http::AppState,
     pub account: crate::store::AccountRow,
+    pub worker: crate::tasks::WorkerHandle,
 }
 
 /// Opens the data directory, makes sure the catalog and the account exist, starts the
@@ -42,6 +44,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
             task: args.task_delay,
         },
         quotas,
+        qemu_img_timeout: args.qemu_img_timeout,
     };
     let svc = Service::open(&args.data_dir, args.qemu_img.clone(), cfg)
         .await
@@ -66,7 +69,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
     let tasks = svc.task_ctx();
     tasks.release_stale_leases().await?;
     crate::tasks::sweep_after_restart(&tasks).await?;
-    tokio::spawn(tasks.run_worker());
+    let worker = tasks.spawn_worker();
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -81,6 +84,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
             }),
         },
         account: boot.account,
+        worker,
     })
 }
 
@@ -119,6 +123,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(p.listener, crate::http::router(Arc::new(p.state)))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // No new requests now; let running steps reach their recorded end, then stop.
+    if p.worker.shutdown(std::time::Duration::from_secs(30)).await {
+        tracing::info!("all running task steps finished; the rest resumes at the next start");
+    } else {
+        tracing::warn!("task steps still running after 30s; they resume at the next start");
+    }
     store.close().await;
     Ok(())
 }

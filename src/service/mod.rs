@@ -37,6 +37,8 @@ pub struct Scope {
 pub struct Config {
     pub delays: Delays,
     pub quotas: Quotas,
+    /// The longest one qemu-img run may take.
+    pub qemu_img_timeout: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -52,7 +54,7 @@ impl Service {
     pub async fn open(data_dir: &Path, qemu_img: PathBuf, cfg: Config) -> anyhow::Result<Service> {
         std::fs::create_dir_all(data_dir)?;
         let store = Store::open(data_dir).await?;
-        let block = BlockStore::open(data_dir, qemu_img)?;
+        let block = BlockStore::open(data_dir, qemu_img)?.with_timeout(cfg.qemu_img_timeout);
         let svc = Service {
             store,
             block,

@@ -109,11 +109,26 @@ pub async fn finish_step(tx: &mut WriteTx<'_>, task: &TaskRow, outcome: Outcome)
 }
 
 impl TaskCtx {
-    /// Runs forever: claims due tasks and runs each on its own tokio task.
-    pub async fn run_worker(self) {
+    /// Starts the worker: it claims due tasks and runs each on its own tokio task until
+    /// `WorkerHandle::shutdown`.
+    pub fn spawn_worker(self) -> WorkerHandle {
         let permits = Arc::new(Semaphore::new(MAX_PARALLEL));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let join = tokio::spawn(self.run_worker(permits.clone(), stop_rx));
+        WorkerHandle {
+            stop: stop_tx,
+            permits,
+            join,
+        }
+    }
+
+    async fn run_worker(
+        self,
+        permits: Arc<Semaphore>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut last_prune = now_ms();
-        loop {
+        while !*stop.borrow() {
             match self.claim().await {
                 Ok(tasks) => {
                     let claimed = tasks.len();
@@ -143,6 +158,7 @@ impl TaskCtx {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
             }
         }
     }
@@ -183,6 +199,25 @@ impl TaskCtx {
             .execute(tx.conn())
             .await?;
         tx.commit().await
+    }
+}
+
+/// The running worker, for a graceful stop.
+pub struct WorkerHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    permits: Arc<Semaphore>,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Stops claiming tasks and waits (at most `grace`) until every running step has
+    /// reached its recorded end. What is left is resumed by the next start.
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        let _ = self.stop.send(true);
+        let _ = self.join.await;
+        tokio::time::timeout(grace, self.permits.acquire_many(MAX_PARALLEL as u32))
+            .await
+            .is_ok()
     }
 }
 

@@ -7,8 +7,10 @@ Run (from the repo root, after `cargo build`):
 The session fixture `kiln_server` starts `$KILN_BIN serve` (default target/debug/kiln) as a real
 process on a free 127.0.0.1 port with a fresh data dir and stops it at the end. Every test talks to
 it only through `VmClient` / `DiskClient` (and `kiln admin disk-path` + qemu-io for disk data).
-On a failure the report gets two extra sections: the last SDK exchanges (url, body, response) and
-the tail of the server log.
+Tests that need other server settings (small quotas, a long task delay, a wrapped qemu-img) start
+their own servers with the module fixture `spawn_kiln(*extra_serve_args)`.
+On a failure the report gets extra sections: the last SDK exchanges (url, body, response) and the
+tail of each running server's log.
 """
 
 import collections

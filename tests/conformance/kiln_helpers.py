@@ -458,12 +458,18 @@ class Tracker(object):
                 problems.append("instance %s: %s" % (iid, e))
         # after the instances (a localDisk image cannot go while instances use it), before the
         # snapshots (a snapshot an image uses cannot be deleted); the image's snapshots go with it
+        deleting = []
         for img in self.images:
             try:
                 st = wait_for(lambda: image_status(self.vm, img), lambda s: s in ("ready", "error", "deleting", None),
                               10, what="image %s to settle" % img)
                 if st in ("ready", "error"):
                     delete_image_resp(self.vm, img, delete_snapshot=True)
+                deleting.append(img)
+            except Exception as e:
+                problems.append("image %s: %s" % (img, e))
+        for img in deleting:
+            try:
                 wait_image_gone(self.vm, img, 15)
             except Exception as e:
                 problems.append("image %s: %s" % (img, e))
