@@ -89,6 +89,8 @@ CREATE TABLE snapshots (
     -- the frozen layer, set when the freeze step has run
     layer_id     TEXT REFERENCES layers(id),
     encrypted    INTEGER NOT NULL DEFAULT 0,
+    -- the image whose createImage/importImage made it ('' for createSnapshot)
+    made_for_image TEXT NOT NULL DEFAULT '',
     created_at   INTEGER NOT NULL,
     seq          INTEGER NOT NULL
 );

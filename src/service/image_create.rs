@@ -60,6 +60,10 @@ impl Service {
         if let Some(task) = &inst.task {
             return Err(ApiError::underlay_conflict(task));
         }
+        // The seed table's order: task, status, system disk, mount state, stop first.
+        if !["running", "stopped"].contains(&inst.status.as_str()) {
+            return Err(ApiError::invalid_instance_status(&inst.status));
+        }
         let disks = store::disk::attachments_of_instance(c, instance_id).await?;
         let (sys_att, sys_disk) = disks
             .iter()
@@ -71,14 +75,10 @@ impl Service {
             ));
         }
         let local_system = sys_disk.category == "local";
-        match (local_system, inst.status.as_str()) {
-            (true, "stopped") | (false, "running" | "stopped") => {}
-            (true, "running") => {
-                return Err(ApiError::FailedPrecondition(
-                    "Please stop the instance first".into(),
-                ))
-            }
-            (_, other) => return Err(ApiError::invalid_instance_status(other)),
+        if local_system && inst.status == "running" {
+            return Err(ApiError::FailedPrecondition(
+                "Please stop the instance first".into(),
+            ));
         }
 
         // The system disk, then by default every attached cloud data disk; local data
@@ -195,6 +195,7 @@ impl Service {
                         size_gb: cap.disk.size_gb,
                         layer_id: None,
                         encrypted: cap.disk.encrypted,
+                        made_for_image: image_id.clone(),
                         created_at: now,
                         seq: self.store.next_seq(),
                     },

@@ -203,6 +203,7 @@ impl Service {
                     size_gb: *s,
                     layer_id: None,
                     encrypted: false,
+                    made_for_image: image_id.clone(),
                     created_at: now,
                     seq: self.store.next_seq(),
                 },

@@ -155,6 +155,7 @@ impl Service {
                 size_gb: disk.size_gb,
                 layer_id: Some(frozen[0].frozen_layer.clone()),
                 encrypted: disk.encrypted,
+                made_for_image: String::new(),
                 created_at: now_ms(),
                 seq: self.store.next_seq(),
             },

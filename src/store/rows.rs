@@ -87,6 +87,8 @@ pub struct SnapshotRow {
     pub size_gb: i64,
     pub layer_id: Option<String>,
     pub encrypted: bool,
+    /// The image whose createImage/importImage made the snapshot; empty otherwise.
+    pub made_for_image: String,
     pub created_at: i64,
     pub seq: i64,
 }

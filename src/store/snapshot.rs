@@ -17,8 +17,8 @@ pub struct SnapshotQuery {
 pub async fn snapshot_insert(conn: &mut Conn, s: &SnapshotRow) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO snapshots(id, pin, region, disk_id, name, description, status, size_gb,
-            layer_id, encrypted, created_at, seq)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+            layer_id, encrypted, created_at, seq, made_for_image)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
     )
     .bind(&s.id)
     .bind(&s.pin)
@@ -32,6 +32,7 @@ pub async fn snapshot_insert(conn: &mut Conn, s: &SnapshotRow) -> DbResult<()> {
     .bind(s.encrypted)
     .bind(s.created_at)
     .bind(s.seq)
+    .bind(&s.made_for_image)
     .execute(conn)
     .await?;
     Ok(())

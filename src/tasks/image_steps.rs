@@ -158,7 +158,9 @@ pub(super) async fn delete_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
                     continue;
                 }
                 if let Some(s) = snapshot::snapshot_by_id(c, &d.snapshot_id).await? {
-                    if s.pin == img.pin {
+                    // Only the snapshots this image made; a user's own snapshot named in
+                    // dataDisks stays theirs.
+                    if s.made_for_image == img.id {
                         snapshot::snapshot_delete(c, &s.id).await?;
                         freed.extend(s.layer_id);
                     }
