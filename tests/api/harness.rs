@@ -196,6 +196,30 @@ impl Server {
         }
     }
 
+    /// SIGTERM, and the exit status once the server has stopped on its own (bounded).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("server running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = c.try_wait().expect("wait for kiln") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kiln did not stop within {WAIT:?} of SIGTERM"
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Start again after `terminate` or `kill`.
+    pub async fn start_again(&mut self) {
+        self.spawn().await;
+    }
+
     /// SIGKILL, then start again on the same data directory and port.
     pub async fn restart(&mut self) {
         self.kill();

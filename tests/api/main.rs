@@ -13,5 +13,6 @@ mod images;
 mod instances;
 mod persistence;
 mod quotas;
+mod reliability;
 mod snapshots;
 mod wire;
