@@ -4,6 +4,8 @@
 //! backing file by that short relative name (qcow2 caps backing names at 1023 bytes, and
 //! relative names keep the store movable). Nothing here knows what a disk or an image is.
 
+pub mod qcow2;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -82,31 +84,54 @@ impl BlockStore {
 
     /// An empty layer of `size` bytes with no backing file.
     pub async fn create_blank(&self, layer_id: &str, size: u64) -> BlockResult<()> {
-        let tmp = self.tmp_name(layer_id);
-        self.qemu_img(&["create", "-q", "-f", "qcow2", &tmp, &size.to_string()])
-            .await?;
-        self.publish(&tmp, layer_id).await
+        self.write_empty(layer_id, size, None).await
     }
 
-    /// An empty overlay on `backing_id`: constant time whatever the backing size. `size`
-    /// (bytes) grows the virtual disk beyond the backing's size when given.
+    /// An empty overlay on `backing_id`: constant time whatever the backing size (a few
+    /// kilobytes of metadata, written directly). `size` (bytes) grows the virtual disk
+    /// beyond the backing's size when given; otherwise the backing's size is used.
     pub async fn create_overlay(
         &self,
         layer_id: &str,
         backing_id: &str,
         size: Option<u64>,
     ) -> BlockResult<()> {
-        let tmp = self.tmp_name(layer_id);
         let backing = Self::layer_file_name(backing_id);
-        let mut args = vec![
-            "create", "-q", "-f", "qcow2", "-b", &backing, "-F", "qcow2", &tmp,
-        ];
-        let size_arg = size.map(|s| s.to_string());
-        if let Some(s) = &size_arg {
-            args.push(s);
+        let size = match size {
+            Some(s) => s,
+            None => {
+                self.virtual_size(&self.layer_path(backing_id), "qcow2")
+                    .await?
+            }
+        };
+        if !self.layer_path(backing_id).exists() {
+            return Err(BlockError::Io {
+                path: self.layer_path(backing_id),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "backing layer missing"),
+            });
         }
-        self.qemu_img(&args).await?;
-        self.publish(&tmp, layer_id).await
+        self.write_empty(layer_id, size, Some(backing)).await
+    }
+
+    async fn write_empty(
+        &self,
+        layer_id: &str,
+        size: u64,
+        backing: Option<String>,
+    ) -> BlockResult<()> {
+        let tmp = PathBuf::from(self.tmp_name(layer_id));
+        let path = tmp.clone();
+        tokio::task::spawn_blocking(move || qcow2::write_empty(&path, size, backing.as_deref()))
+            .await
+            .map_err(|e| BlockError::Io {
+                path: tmp.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| BlockError::Io {
+                path: tmp.clone(),
+                source,
+            })?;
+        self.publish(&tmp.to_string_lossy(), layer_id).await
     }
 
     /// A small synthetic base layer: a text label in its first sector, the rest unallocated,
@@ -195,29 +220,16 @@ impl BlockStore {
     }
 
     async fn virtual_size(&self, source: &Path, format: &str) -> BlockResult<u64> {
-        let program = self.qemu_img.to_string_lossy().into_owned();
-        let out = Command::new(&self.qemu_img)
-            .args(["info", "--output=json", "-f", format])
-            .arg(source)
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|source| BlockError::Spawn {
-                program: program.clone(),
-                source,
-            })?;
+        let src = source.to_string_lossy().into_owned();
+        let stdout = self
+            .run(&["info", "--output=json", "-f", format, &src])
+            .await?;
         let failed = |stderr: String| BlockError::Failed {
-            command: format!("{program} info {}", source.display()),
-            status: out.status.to_string(),
+            command: format!("qemu-img info {src}"),
+            status: "unreadable".into(),
             stderr,
         };
-        if !out.status.success() {
-            return Err(failed(
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            ));
-        }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        let v: serde_json::Value = serde_json::from_slice(&stdout)
             .map_err(|e| failed(format!("unreadable qemu-img info output: {e}")))?;
         v["virtual-size"]
             .as_u64()
@@ -261,6 +273,11 @@ impl BlockStore {
     }
 
     async fn qemu_img(&self, args: &[&str]) -> BlockResult<()> {
+        self.run(args).await.map(|_| ())
+    }
+
+    /// Runs qemu-img in the layer directory, killed after the timeout; returns stdout.
+    async fn run(&self, args: &[&str]) -> BlockResult<Vec<u8>> {
         let program = self.qemu_img.to_string_lossy().into_owned();
         let run = Command::new(&self.qemu_img)
             .args(args)
@@ -281,7 +298,7 @@ impl BlockStore {
                 source,
             })?;
         if out.status.success() {
-            Ok(())
+            Ok(out.stdout)
         } else {
             Err(BlockError::Failed {
                 command: format!("{program} {}", args.join(" ")),
@@ -318,13 +335,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failing_qemu_img_is_reported_with_stderr() {
+    async fn failures_are_reported_and_leave_no_layer() {
         let (_d, bs) = store();
+        // qemu-img (asked for the backing's size) fails, with its stderr in the error.
         let err = bs
             .create_overlay("lyr-b", "missing", None)
             .await
             .unwrap_err();
         assert!(matches!(err, BlockError::Failed { .. }), "{err}");
+        // The native writer refuses a missing backing too.
+        let err = bs
+            .create_overlay("lyr-b", "missing", Some(GIB))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BlockError::Io { .. }), "{err}");
         assert!(!bs.exists("lyr-b"));
     }
 

@@ -196,67 +196,114 @@ async fn qemu_img_failures_end_cleanly() {
     let qemu = faulty_qemu_img(faults.path());
     let qemu_s = qemu.to_str().unwrap().to_string();
     let s = Server::start(&["--qemu-img", &qemu_s, "--qemu-img-timeout", "1s"]).await;
-    let inst = running_cloud_instance(&s).await;
-    let disk = s.new_disk("before", 20).await;
+    // A stopped instance with a local system disk: its image is a full copy (qemu-img).
+    let inst = s
+        .launch(json!({"az": AZ, "instanceType": "g.n2.medium", "imageId": IMAGE, "name": "local",
+                       "systemDisk": {"diskCategory": "local"},
+                       "dataDisks": [{"cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 20}}]}))
+        .await;
+    s.wait_instance(&inst, "running").await;
+    s.post(
+        &format!("{}/{inst}:stopInstance", instances_path()),
+        json!({}),
+    )
+    .await
+    .ok();
+    s.wait_instance(&inst, "stopped").await;
     let layers_before = s.layer_files();
 
-    // Storage full: a snapshot (frozen in the call) is refused whole.
+    // Storage full while copying: the image ends `error` with nothing of it left.
     std::fs::write(faults.path().join("fail"), b"").unwrap();
-    let r = s
-        .post(
-            &format!("/v1/regions/{REGION}/snapshots"),
-            json!({"snapshotSpec": {"name": "s", "diskId": disk}}),
-        )
-        .await;
-    r.err(500, "INTERNAL", "Internal server error");
-    // createImage is refused whole too: nothing pending, nothing busy.
     let r = s
         .post(
             &format!("{}/{inst}:createImage", instances_path()),
             json!({"name": "full"}),
         )
         .await;
-    r.err(500, "INTERNAL", "Internal server error");
-    // A disk whose data cannot be made ends error_create.
-    let bad = s.create_disk("broken", 20).await;
-    s.wait_disk(&bad, "error_create").await;
-    assert_eq!(
-        s.layer_files(),
-        layers_before,
-        "a failed operation leaves no file"
-    );
+    let image = r.ok()["imageId"].as_str().unwrap().to_string();
+    s.wait_status(
+        &format!("/v1/regions/{REGION}/images/{image}"),
+        "/result/image/status",
+        "error",
+        WAIT,
+    )
+    .await;
     let snaps = s.get(&format!("/v1/regions/{REGION}/snapshots")).await;
-    assert_eq!(snaps.ok()["totalCount"], 0);
-    let images = s
-        .get(&format!("/v1/regions/{REGION}/images?imageSource=private"))
+    assert_eq!(
+        snaps.ok()["totalCount"],
+        0,
+        "the image's snapshot of vdb is gone"
+    );
+    assert_eq!(s.instance(&inst).await["status"], "stopped");
+    let q = s
+        .get(&format!("/v1/regions/{REGION}/quotas?type=snapshot"))
         .await;
-    assert_eq!(images.ok()["totalCount"], 0);
-    assert_eq!(s.instance(&inst).await["status"], "running");
-    assert_eq!(s.disk(&disk).await["status"], "available");
+    assert_eq!(q.ok()["quota"]["used"], 0);
+    // Freezing added one overlay per captured disk (vda, vdb); the copy left no file.
+    assert_eq!(
+        s.layer_files().len(),
+        layers_before.len() + 2,
+        "{:?}",
+        s.layer_files()
+    );
+    s.delete(&format!("/v1/regions/{REGION}/images/{image}"))
+        .await
+        .ok();
+    s.wait_gone(&format!("/v1/regions/{REGION}/images/{image}"))
+        .await;
 
-    // A hung qemu-img is killed after --qemu-img-timeout.
+    // A hung qemu-img (an import) is killed after --qemu-img-timeout; the task says why.
     std::fs::remove_file(faults.path().join("fail")).unwrap();
     std::fs::write(faults.path().join("hang"), b"").unwrap();
-    let hung = s.create_disk("hung", 20).await;
-    s.wait_disk(&hung, "error_create").await;
+    let src = faults.path().join("src.qcow2");
+    std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&src)
+        .arg("1G")
+        .status()
+        .unwrap();
+    let r = s
+        .post(
+            &format!("/v1/regions/{REGION}/images:import"),
+            json!({"architecture": "x86_64", "osType": "linux", "platform": "Ubuntu", "diskFormat": "qcow2",
+                   "systemDiskSizeGB": 40, "imageUrl": format!("file://{}", src.display()), "imageName": "hung"}),
+        )
+        .await;
+    let hung = r.ok()["imageId"].as_str().unwrap().to_string();
+    s.wait_status(
+        &format!("/v1/regions/{REGION}/images/{hung}"),
+        "/result/image/status",
+        "error",
+        WAIT,
+    )
+    .await;
+    let tasks = s
+        .get(&format!(
+            "/v1/regions/{REGION}/imageTasks?taskStatus=failed"
+        ))
+        .await;
+    let info = tasks.ok()["taskSet"][0]["errorInfo"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(info.contains("no answer within"), "{info}");
 
-    // Healthy again: the same operations now work, and the failed disks can be deleted.
+    // Healthy again: the same operations now work.
     std::fs::remove_file(faults.path().join("hang")).unwrap();
     let r = s
         .post(
-            &format!("/v1/regions/{REGION}/snapshots"),
-            json!({"snapshotSpec": {"name": "s", "diskId": disk}}),
+            &format!("{}/{inst}:createImage", instances_path()),
+            json!({"name": "fine"}),
         )
         .await;
-    let snap = r.ok()["snapshotId"].as_str().unwrap().to_string();
-    s.wait_snapshot(&snap, "available").await;
-    for d in [bad, hung] {
-        s.delete(&format!("/v1/regions/{REGION}/disks/{d}"))
-            .await
-            .ok();
-        s.wait_gone(&format!("/v1/regions/{REGION}/disks/{d}"))
-            .await;
-    }
+    let image = r.ok()["imageId"].as_str().unwrap().to_string();
+    s.wait_status(
+        &format!("/v1/regions/{REGION}/images/{image}"),
+        "/result/image/status",
+        "ready",
+        WAIT,
+    )
+    .await;
 }
 
 #[tokio::test]
