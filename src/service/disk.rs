@@ -135,13 +135,7 @@ impl Service {
                 "Malformed disk description '{description}'"
             )));
         }
-        if let Some(t) = &input.client_token {
-            if !spec::client_token_ok(t) {
-                return Err(ApiError::InvalidArgument(format!(
-                    "Malformed client token '{t}'"
-                )));
-            }
-        }
+        super::idempotency::check_token(input.client_token.as_deref())?;
         if !catalog::is_zone_of(&scope.region, &az) {
             return Err(ApiError::InvalidArgument(format!(
                 "Invalid availability zone '{az}'"
@@ -188,12 +182,11 @@ impl Service {
         }
 
         let mut tx = self.store.write().await?;
-        if let Some(t) = &input.client_token {
-            if let Some(r) =
-                store::token::token_get(tx.conn(), &scope.pin, &scope.region, TOKEN_OP, t).await?
-            {
-                return Ok(r.split(',').map(str::to_string).collect());
-            }
+        if let Some(r) =
+            super::idempotency::replay(tx.conn(), scope, TOKEN_OP, input.client_token.as_deref())
+                .await?
+        {
+            return Ok(r.split(',').map(str::to_string).collect());
         }
         let mut backing = None;
         if let Some(sid) = &spec.snapshot_id {
@@ -270,17 +263,14 @@ impl Service {
             .await?;
             out.push(id);
         }
-        if let Some(t) = &input.client_token {
-            store::token::token_put(
-                tx.conn(),
-                &scope.pin,
-                &scope.region,
-                TOKEN_OP,
-                t,
-                &out.join(","),
-            )
-            .await?;
-        }
+        super::idempotency::remember(
+            tx.conn(),
+            scope,
+            TOKEN_OP,
+            input.client_token.as_deref(),
+            &out.join(","),
+        )
+        .await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok(out)

@@ -163,23 +163,15 @@ impl Service {
                 .ok_or_else(|| ApiError::OutOfRange("DataDisks out of range".into()))?;
             sources.push((u, f, s, device));
         }
-        if let Some(t) = &input.client_token {
-            if !spec::client_token_ok(t) {
-                return Err(ApiError::InvalidArgument(format!(
-                    "Malformed client token '{t}'"
-                )));
-            }
-        }
+        super::idempotency::check_token(input.client_token.as_deref())?;
 
         let mut tx = self.store.write().await?;
         let c = tx.conn();
-        if let Some(t) = &input.client_token {
-            if let Some(r) =
-                store::token::token_get(c, &scope.pin, &scope.region, IMPORT_OP, t).await?
-            {
-                let (img, task) = r.split_once(',').unwrap_or((&r, ""));
-                return Ok((img.to_string(), task.to_string()));
-            }
+        if let Some(r) =
+            super::idempotency::replay(c, scope, IMPORT_OP, input.client_token.as_deref()).await?
+        {
+            let (img, task) = r.split_once(',').unwrap_or((&r, ""));
+            return Ok((img.to_string(), task.to_string()));
         }
         self.quota_check(c, scope, QuotaKind::Image, 1).await?;
         self.quota_check(c, scope, QuotaKind::Snapshot, sources.len() as i64)
@@ -283,17 +275,14 @@ impl Service {
             Default::default(),
         )
         .await?;
-        if let Some(t) = &input.client_token {
-            store::token::token_put(
-                c,
-                &scope.pin,
-                &scope.region,
-                IMPORT_OP,
-                t,
-                &format!("{image_id},{task_id}"),
-            )
-            .await?;
-        }
+        super::idempotency::remember(
+            c,
+            scope,
+            IMPORT_OP,
+            input.client_token.as_deref(),
+            &format!("{image_id},{task_id}"),
+        )
+        .await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok((image_id, task_id))
@@ -327,21 +316,13 @@ impl Service {
                 "Invalid ossPrefix '{prefix}'"
             )));
         }
-        if let Some(t) = &input.client_token {
-            if !spec::client_token_ok(t) {
-                return Err(ApiError::InvalidArgument(format!(
-                    "Malformed client token '{t}'"
-                )));
-            }
-        }
+        super::idempotency::check_token(input.client_token.as_deref())?;
         let mut tx = self.store.write().await?;
         let c = tx.conn();
-        if let Some(t) = &input.client_token {
-            if let Some(r) =
-                store::token::token_get(c, &scope.pin, &scope.region, EXPORT_OP, t).await?
-            {
-                return Ok(r);
-            }
+        if let Some(r) =
+            super::idempotency::replay(c, scope, EXPORT_OP, input.client_token.as_deref()).await?
+        {
+            return Ok(r);
         }
         let image = store::image::image_get_visible(c, &scope.pin, &scope.region, image_id)
             .await?
@@ -414,9 +395,8 @@ impl Service {
             Default::default(),
         )
         .await?;
-        if let Some(t) = &input.client_token {
-            store::token::token_put(c, &scope.pin, &scope.region, EXPORT_OP, t, &task_id).await?;
-        }
+        super::idempotency::remember(c, scope, EXPORT_OP, input.client_token.as_deref(), &task_id)
+            .await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok(task_id)

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::catalog::{self, InstanceType};
 use super::quota::QuotaKind;
 use super::spec::{self, AttachmentSpecInput};
-use super::{Scope, Service};
+use super::{idempotency, Scope, Service};
 use crate::block::GIB;
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
@@ -99,19 +99,14 @@ impl Service {
         if !(1..=100).contains(&count) {
             return Err(ApiError::OutOfRange("Maxcount out of range".into()));
         }
-        if let Some(t) = &input.client_token {
-            if !spec::client_token_ok(t) {
-                return Err(ApiError::InvalidArgument(format!(
-                    "Malformed client token '{t}'"
-                )));
-            }
-            let mut conn = self.store.read().await?;
-            if let Some(r) =
-                store::token::token_get(&mut conn, &scope.pin, &scope.region, TOKEN_OP, t).await?
-            {
-                return Ok(r.split(',').map(str::to_string).collect());
-            }
+        let token = input.client_token.as_deref();
+        idempotency::check_token(token)?;
+        // A retry answers with the first result before anything else is checked.
+        let mut conn = self.store.read().await?;
+        if let Some(r) = idempotency::replay(&mut conn, scope, TOKEN_OP, token).await? {
+            return Ok(r.split(',').map(str::to_string).collect());
         }
+        drop(conn);
         let image_id = spec.image_id.clone().ok_or_else(|| {
             ApiError::InvalidArgument("Parameter InstanceSpec.ImageId missing".into())
         })?;
@@ -191,13 +186,9 @@ impl Service {
         let cloud_per_instance = plan.iter().filter(|d| d.category == "cloud").count() as i64;
 
         let mut tx = self.store.write().await?;
-        if let Some(t) = &input.client_token {
-            // A concurrent retry may have won while we validated.
-            if let Some(r) =
-                store::token::token_get(tx.conn(), &scope.pin, &scope.region, TOKEN_OP, t).await?
-            {
-                return Ok(r.split(',').map(str::to_string).collect());
-            }
+        // A concurrent retry may have won while we validated.
+        if let Some(r) = idempotency::replay(tx.conn(), scope, TOKEN_OP, token).await? {
+            return Ok(r.split(',').map(str::to_string).collect());
         }
         self.quota_check(tx.conn(), scope, QuotaKind::Instance, count)
             .await?;
@@ -303,17 +294,7 @@ impl Service {
             .await?;
             ids_out.push(id);
         }
-        if let Some(t) = &input.client_token {
-            store::token::token_put(
-                tx.conn(),
-                &scope.pin,
-                &scope.region,
-                TOKEN_OP,
-                t,
-                &ids_out.join(","),
-            )
-            .await?;
-        }
+        idempotency::remember(tx.conn(), scope, TOKEN_OP, token, &ids_out.join(",")).await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok(ids_out)

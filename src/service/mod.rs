@@ -6,6 +6,7 @@ pub mod account;
 pub mod catalog;
 pub mod disk;
 pub mod fsck;
+pub mod idempotency;
 pub mod image;
 pub mod image_create;
 pub mod image_transfer;

@@ -94,20 +94,13 @@ impl Service {
         let disk_id = input
             .disk_id
             .ok_or_else(|| ApiError::InvalidArgument("Parameter disk id missing".into()))?;
-        if let Some(t) = &input.client_token {
-            if !spec::client_token_ok(t) {
-                return Err(ApiError::InvalidArgument(format!(
-                    "Malformed client token '{t}'"
-                )));
-            }
-        }
+        super::idempotency::check_token(input.client_token.as_deref())?;
         let mut tx = self.store.write().await?;
-        if let Some(t) = &input.client_token {
-            if let Some(r) =
-                store::token::token_get(tx.conn(), &scope.pin, &scope.region, TOKEN_OP, t).await?
-            {
-                return Ok(r);
-            }
+        if let Some(r) =
+            super::idempotency::replay(tx.conn(), scope, TOKEN_OP, input.client_token.as_deref())
+                .await?
+        {
+            return Ok(r);
         }
         let disk = store::disk::disk_get(tx.conn(), &scope.pin, &scope.region, &disk_id)
             .await?
@@ -169,9 +162,14 @@ impl Service {
             self.cfg.delays.task,
         )
         .await?;
-        if let Some(t) = &input.client_token {
-            store::token::token_put(tx.conn(), &scope.pin, &scope.region, TOKEN_OP, t, &id).await?;
-        }
+        super::idempotency::remember(
+            tx.conn(),
+            scope,
+            TOKEN_OP,
+            input.client_token.as_deref(),
+            &id,
+        )
+        .await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok(id)
