@@ -93,6 +93,91 @@ impl Service {
     }
 }
 
+/// Operator commands (`kiln account …`), run from another process than the server. Each is
+/// one short write transaction (`Store::write` takes SQLite's write lock up front, so the two
+/// processes wait for each other instead of failing); the server reads the account on every
+/// request, so a change applies from its next one.
+impl Service {
+    /// A new enabled account with fresh keys.
+    pub async fn account_create(&self, name: &str) -> anyhow::Result<AccountRow> {
+        let (access_key, secret_key) = new_keys();
+        let account = AccountRow {
+            pin: format!("kiln-{}", random_suffix(8)),
+            name: name.to_string(),
+            access_key,
+            secret_key,
+            disabled: false,
+            created_at: now_ms(),
+        };
+        let mut tx = self.store.write().await?;
+        store::account::account_insert(tx.conn(), &account).await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    /// Every account, oldest first.
+    pub async fn account_list(&self) -> anyhow::Result<Vec<AccountRow>> {
+        let mut conn = self.store.read().await?;
+        Ok(store::account::account_list(&mut conn).await?)
+    }
+
+    /// Disables (requests signed with its key are refused: `Invalid accessKey`) or enables
+    /// an account. Returns the account as it now is.
+    pub async fn account_set_disabled(
+        &self,
+        pin: &str,
+        disabled: bool,
+    ) -> anyhow::Result<AccountRow> {
+        let mut tx = self.store.write().await?;
+        if !store::account::account_set_disabled(tx.conn(), pin, disabled).await? {
+            anyhow::bail!("no account with pin '{pin}'");
+        }
+        let account = store::account::account_by_pin(tx.conn(), pin)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no account with pin '{pin}'"))?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    /// Replaces the account's access and secret key; the old pair stops working at once.
+    /// When `<data-dir>/credentials` holds this account's keys it is rewritten with the new
+    /// ones.
+    pub async fn account_rotate_key(
+        &self,
+        data_dir: &Path,
+        pin: &str,
+    ) -> anyhow::Result<AccountRow> {
+        let (access_key, secret_key) = new_keys();
+        let mut tx = self.store.write().await?;
+        if !store::account::account_set_keys(tx.conn(), pin, &access_key, &secret_key).await? {
+            anyhow::bail!("no account with pin '{pin}'");
+        }
+        let account = store::account::account_by_pin(tx.conn(), pin)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no account with pin '{pin}'"))?;
+        tx.commit().await?;
+        if credentials_pin(data_dir).as_deref() == Some(pin) {
+            write_credentials(data_dir, &account)?;
+        }
+        Ok(account)
+    }
+}
+
+/// A fresh key pair: 32 random characters each (uppercase letters and digits).
+fn new_keys() -> (String, String) {
+    (
+        random_suffix(32).to_uppercase(),
+        random_suffix(32).to_uppercase(),
+    )
+}
+
+/// The pin named on the first line of `<data-dir>/credentials` (`# Kiln account PIN (NAME)`).
+fn credentials_pin(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join("credentials")).ok()?;
+    let rest = text.lines().next()?.strip_prefix("# Kiln account ")?;
+    rest.split_whitespace().next().map(str::to_string)
+}
+
 fn write_credentials(data_dir: &Path, a: &AccountRow) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = data_dir.join("credentials");

@@ -81,7 +81,10 @@ impl Store {
 
     pub async fn write(&self) -> DbResult<WriteTx<'_>> {
         let gate = self.write_gate.lock().await;
-        let tx = self.pool.begin().await?;
+        // IMMEDIATE: take SQLite's write lock now, waiting (busy_timeout) if another
+        // process (`kiln account …`) holds it. A deferred transaction that read first would
+        // instead fail at once with SQLITE_BUSY(_SNAPSHOT) on its first write.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx { tx, _gate: gate })
     }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Clone, FromRow)]
 pub struct AccountRow {
     pub pin: String,
     pub name: String,
@@ -11,6 +11,20 @@ pub struct AccountRow {
     pub secret_key: String,
     pub disabled: bool,
     pub created_at: i64,
+}
+
+/// Never prints the secret key (so no `{:?}` can put it into a log).
+impl std::fmt::Debug for AccountRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRow")
+            .field("pin", &self.pin)
+            .field("name", &self.name)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, FromRow)]
