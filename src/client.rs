@@ -1,5 +1,5 @@
 //! A small JD Cloud API client that signs like the official SDKs (JDCLOUD2), for Kiln's own
-//! commands (`kiln demo`, and later the resource subcommands).
+//! commands (`kiln demo` and the resource subcommands `kiln instance|image|disk|snapshot|quota`).
 
 use serde_json::Value;
 
@@ -36,6 +36,44 @@ impl Client {
         }
     }
 
+    /// Sets a per-request timeout (the `jdc` profile's `timeout`, in seconds there).
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Client {
+        self.http = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        self
+    }
+
+    /// The endpoint, as given (`http://127.0.0.1:8700`, `https://vm.jdcloud-api.com`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// `scheme://host[:port]` for `service`. Kiln serves every service on one listener; JD
+    /// Cloud has one host per service, so an endpoint on `jdcloud-api.com` (`www.`, `vm.` or
+    /// `disk.`, as the `jdc` CLI and the SDKs write it) becomes `{service}.jdcloud-api.com`.
+    pub fn base_url(&self, service: &str) -> String {
+        let (scheme, host) = self
+            .endpoint
+            .split_once("://")
+            .unwrap_or(("https", &self.endpoint));
+        // The Host header leaves out a default port, so the signed host must too.
+        let host = match scheme {
+            "https" => host.strip_suffix(":443").unwrap_or(host),
+            _ => host.strip_suffix(":80").unwrap_or(host),
+        };
+        let jd = ["www.", "vm.", "disk.", ""]
+            .iter()
+            .any(|p| host == format!("{p}jdcloud-api.com"));
+        if jd {
+            format!("{scheme}://{service}.jdcloud-api.com")
+        } else {
+            format!("{scheme}://{host}")
+        }
+    }
+
     /// Calls `METHOD /v1/regions/{region}{path}?{query}` on `service` (`vm` or `disk`) and
     /// returns the `result` object (or `null` for actions without one).
     pub async fn call(
@@ -48,12 +86,8 @@ impl Client {
     ) -> Result<Value, CallError> {
         let full_path = format!("/v1/regions/{}{}", self.region, path);
         let body_bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let host = self
-            .endpoint
-            .split("://")
-            .nth(1)
-            .unwrap_or(&self.endpoint)
-            .to_string();
+        let base = self.base_url(service);
+        let host = base.split("://").nth(1).unwrap_or(&base).to_string();
         let headers = signing::sign_headers(
             &self.access_key,
             &self.secret_key,
@@ -65,10 +99,12 @@ impl Client {
             query,
             &body_bytes,
         );
+        // `:action` is sent as `%3A`, as the Go SDK sends it (both forms sign the same).
+        let sent_path = full_path.replace(':', "%3A");
         let url = if query.is_empty() {
-            format!("{}{}", self.endpoint, full_path)
+            format!("{base}{sent_path}")
         } else {
-            format!("{}{}?{}", self.endpoint, full_path, query)
+            format!("{base}{sent_path}?{query}")
         };
         let mut req = self.http.request(method, url).body(body_bytes);
         for (k, v) in headers {

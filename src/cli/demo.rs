@@ -1,14 +1,15 @@
 //! `kiln demo`: the main job end to end, against an embedded server in a temporary
 //! directory. Launch an instance, write guest data, bake a private image with data disks
 //! (one excluded, one inserted), wait for `ready`, launch from it and verify the bytes.
+//! Each API step is a `kiln instance|image …` command line, run by the same code as typed.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
 
+use super::client::{run_args, Ctx, Outcome};
 use super::serve::{prepare, Prepared};
 use super::ServeArgs;
 use crate::client::Client;
@@ -51,124 +52,90 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         keys.secret_key.as_deref().unwrap_or_default(),
         REGION,
     );
+    // The same code as `kiln instance|image …` on the command line, shown as typed.
+    let ctx = Ctx::new(c);
     let started = Instant::now();
-    let r = c
-        .post(
-            "vm",
-            "/instances",
-            &json!({"instanceSpec": {
-                "az": "cn-north-1a", "instanceType": "g.n2.medium", "imageId": "img-ubuntu2204",
-                "name": "demo-source",
-                "systemDisk": {"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}},
-                "dataDisks": [
-                    {"deviceName": "vdb", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 20}},
-                    {"deviceName": "vdc", "cloudDiskSpec": {"diskType": "hdd.std1", "diskSizeGB": 50}}
-                ]}}),
-        )
-        .await?;
-    let source = r["instanceIds"][0]
-        .as_str()
-        .context("no instance id")?
-        .to_string();
-    step(&format!(
-        "createInstances → {source} (cloud system disk vda, data disks vdb and vdc)"
-    ));
-    wait_for(
-        &c,
-        &format!("/instances/{source}"),
-        "/instance/status",
-        "running",
+    let source = kiln(
+        &ctx,
+        &[
+            "instance",
+            "create",
+            "--image",
+            "img-ubuntu2204",
+            "--name",
+            "demo-source",
+            "--system-disk",
+            "cloud:ssd.gp1:40",
+            "--disk",
+            "vdb=ssd.gp1:20",
+            "--disk",
+            "vdc=hdd.std1:50",
+            "--wait",
+        ],
     )
-    .await?;
+    .await?
+    .id()
+    .to_string();
 
-    let kiln = std::env::current_exe()?;
-    write_pattern(&kiln, &data_dir, &source, "vda", 0x11)?;
-    write_pattern(&kiln, &data_dir, &source, "vdb", 0x22)?;
-    write_pattern(&kiln, &data_dir, &source, "vdc", 0x33)?;
+    let kiln_bin = std::env::current_exe()?;
+    write_pattern(&kiln_bin, &data_dir, &source, "vda", 0x11)?;
+    write_pattern(&kiln_bin, &data_dir, &source, "vdb", 0x22)?;
+    write_pattern(&kiln_bin, &data_dir, &source, "vdc", 0x33)?;
     step("Wrote guest data with qemu-io: vda=0x11, vdb=0x22, vdc=0x33 (1 MiB each at offset 0)");
 
-    let r = c
-        .post(
-            "vm",
-            &format!("/instances/{source}:createImage"),
-            &json!({"name": "demo-image", "description": "baked by kiln demo",
-            "dataDisks": [
-                {"deviceName": "vdc", "noDevice": true},
-                {"deviceName": "vdd", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 30}}
-            ]}),
-        )
-        .await?;
-    let image = r["imageId"].as_str().context("no image id")?.to_string();
-    step(&format!(
-        "createImage → {image} (vdc excluded with noDevice, blank vdd inserted)"
-    ));
-    write_pattern(&kiln, &data_dir, &source, "vda", 0x99)?;
-    step("Overwrote the source's vda with 0x99 after createImage: the image must not see it");
-    let t = Instant::now();
-    wait_for(&c, &format!("/images/{image}"), "/image/status", "ready").await?;
-    step(&format!(
-        "Image is ready after {:.2}s",
-        t.elapsed().as_secs_f64()
-    ));
-    let img = c.get("vm", &format!("/images/{image}"), "").await?;
-    let devices: Vec<String> = img["image"]["dataDisks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|d| {
-            format!(
-                "{} ({}, snapshot {})",
-                d["deviceName"].as_str().unwrap_or(""),
-                d["cloudDisk"]["diskType"].as_str().unwrap_or(""),
-                d["cloudDisk"]["snapshotId"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or("none")
-            )
-        })
-        .collect();
-    step(&format!(
-        "Image {}: rootDeviceType {}, system snapshot {}, data disks: {}",
-        image,
-        img["image"]["rootDeviceType"].as_str().unwrap_or(""),
-        img["image"]["snapshotId"].as_str().unwrap_or(""),
-        devices.join(", ")
-    ));
-
-    let r = c
-        .post(
-            "vm",
-            "/instances",
-            &json!({"instanceSpec": {"az": "cn-north-1a", "instanceType": "g.n2.medium",
-                    "imageId": image, "name": "demo-copy"}}),
-        )
-        .await?;
-    let copy = r["instanceIds"][0]
-        .as_str()
-        .context("no instance id")?
-        .to_string();
-    step(&format!("createInstances from {image} → {copy}"));
-    wait_for(
-        &c,
-        &format!("/instances/{copy}"),
-        "/instance/status",
-        "running",
+    let image = kiln(
+        &ctx,
+        &[
+            "image",
+            "create",
+            &source,
+            "--name",
+            "demo-image",
+            "--description",
+            "baked by kiln demo",
+            "--exclude",
+            "vdc",
+            "--disk",
+            "vdd=ssd.gp1:30",
+        ],
     )
-    .await?;
-    let inst = c.get("vm", &format!("/instances/{copy}"), "").await?;
-    let devs: Vec<&str> = inst["instance"]["dataDisks"]
+    .await?
+    .id()
+    .to_string();
+    step("vdc is excluded (noDevice), a blank 30 GB vdd is inserted");
+    write_pattern(&kiln_bin, &data_dir, &source, "vda", 0x99)?;
+    step("Overwrote the source's vda with 0x99 after createImage: the image must not see it");
+    kiln(&ctx, &["image", "wait", &image]).await?;
+    kiln(&ctx, &["image", "show", &image]).await?;
+
+    let copy = kiln(
+        &ctx,
+        &[
+            "instance",
+            "create",
+            "--image",
+            &image,
+            "--name",
+            "demo-copy",
+            "--wait",
+        ],
+    )
+    .await?
+    .id()
+    .to_string();
+    let shown = kiln(&ctx, &["instance", "show", &copy]).await?;
+    let devs: Vec<&str> = shown.result["instance"]["dataDisks"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|d| d["deviceName"].as_str())
         .collect();
-    step(&format!("{copy} is running with vda + {}", devs.join(", ")));
     if devs != ["vdb", "vdd"] {
         bail!("expected data disks vdb and vdd, got {devs:?}");
     }
-    verify_pattern(&kiln, &data_dir, &copy, "vda", 0x11)?;
-    verify_pattern(&kiln, &data_dir, &copy, "vdb", 0x22)?;
-    verify_pattern(&kiln, &data_dir, &copy, "vdd", 0x00)?;
+    verify_pattern(&kiln_bin, &data_dir, &copy, "vda", 0x11)?;
+    verify_pattern(&kiln_bin, &data_dir, &copy, "vdb", 0x22)?;
+    verify_pattern(&kiln_bin, &data_dir, &copy, "vdd", 0x00)?;
     step(
         "Verified with qemu-io: vda holds 0x11 (not the later 0x99), vdb holds 0x22, vdd is blank",
     );
@@ -183,32 +150,26 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn step(msg: &str) {
-    println!("• {msg}");
+/// Shows `kiln ARGS` as typed, then runs it through the command-line code.
+async fn kiln(ctx: &Ctx, args: &[&str]) -> anyhow::Result<Outcome> {
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    println!("\n$ kiln {}", shown.join(" "));
+    run_args(ctx, args)
+        .await
+        .map_err(|f| anyhow::anyhow!("kiln {}: {f}", args.join(" ")))
 }
 
-async fn wait_for(c: &Client, path: &str, pointer: &str, want: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
-    loop {
-        let v = c.get("vm", path, "").await?;
-        let status = v
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if status == want {
-            return Ok(());
-        }
-        if status != last {
-            step(&format!("  {path}: {status}"));
-            last = status.clone();
-        }
-        if status == "error" || Instant::now() > deadline {
-            bail!("{path} ended in '{status}', wanted '{want}'");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+fn step(msg: &str) {
+    println!("• {msg}");
 }
 
 fn disk_path(kiln: &Path, data_dir: &Path, instance: &str, device: &str) -> anyhow::Result<String> {

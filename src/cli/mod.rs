@@ -1,5 +1,7 @@
 //! The `kiln` binary: `serve`, and admin commands that work on a data directory.
 
+mod account;
+pub mod client;
 mod demo;
 mod serve;
 
@@ -7,13 +9,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "kiln",
     version,
-    about = "A JD Cloud-compatible VM image service with real qcow2 data"
+    about = "A JD Cloud-compatible VM image service with real qcow2 data",
+    after_help = client::TOP_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +40,12 @@ enum Command {
     /// Operator commands on a data directory.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Accounts of a data directory: create (prints the keys once), list, disable, enable,
+    /// rotate-key. Works while the server runs on it.
+    #[command(subcommand, after_help = account::GROUP_HELP)]
+    Account(account::AccountCommand),
+    #[command(flatten)]
+    Client(Box<client::ClientCommand>),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -103,6 +112,10 @@ enum AdminCommand {
         #[arg(long)]
         repair: bool,
     },
+    /// Print the OpenAPI document of everything Kiln serves (as at GET /openapi.json).
+    ///
+    /// Example: kiln admin openapi > openapi/kiln.json
+    Openapi,
 }
 
 /// Durations like `0s`, `500ms`, `3s`, `1m`.
@@ -126,7 +139,13 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo { keep } => demo::run(keep).await,
+            Command::Account(c) => account::run(c).await,
+            Command::Client(c) => client::run(*c, Cli::command).await,
             Command::Admin(AdminCommand::Fsck { data_dir, repair }) => fsck(data_dir, repair).await,
+            Command::Admin(AdminCommand::Openapi) => {
+                print!("{}", crate::http::openapi::document_text());
+                Ok(())
+            }
             Command::Admin(AdminCommand::DiskPath {
                 data_dir,
                 id,
@@ -137,6 +156,9 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(code) = client::exit_code(&e) {
+                return code; // already reported
+            }
             eprintln!("kiln: {e:#}");
             ExitCode::FAILURE
         }

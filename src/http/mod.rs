@@ -5,6 +5,7 @@ mod auth;
 pub mod endpoint;
 pub mod gateway;
 mod handlers;
+pub mod openapi;
 pub mod params;
 pub mod views;
 
@@ -39,7 +40,11 @@ pub struct AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
+        .route(
+            "/healthz",
+            get(|| async { (StatusCode::OK, "ok\n") }).fallback(dispatch),
+        )
+        .route("/openapi.json", get(openapi::serve).fallback(dispatch))
         .fallback(dispatch)
         .with_state(state)
 }

@@ -5,14 +5,19 @@
 
 mod harness;
 
+mod accounts;
 mod attach;
+mod cli;
 mod disks;
 mod fsck;
 mod gateway;
 mod images;
 mod instances;
+mod isolation;
+mod openapi;
 mod persistence;
 mod quotas;
 mod reliability;
+mod rust_signer;
 mod snapshots;
 mod wire;

@@ -1,0 +1,250 @@
+//! `kiln disk …`: createDisks, describeDisks/describeDisk, deleteDisk.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::output::{dash, fields, items, s, table, Query};
+use super::wait::{Target, Want};
+use super::{Ctx, Failure, Outcome, WaitFlag};
+
+pub const GROUP_HELP: &str = "\
+Example:
+  kiln disk create --name data --size 50 --wait
+  kiln instance attach-disk i-abc123 vol-def456 --wait
+  kiln disk list --status available";
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create cloud disks, blank or from a snapshot (createDisks).
+    #[command(after_help = "\
+Examples:
+  kiln disk create --name data --size 50 --wait
+  kiln disk create --name restored --snapshot snapshot-abc123 --type ssd.io1 --size 100 --wait")]
+    Create(CreateArgs),
+    /// List cloud disks (describeDisks, every page).
+    #[command(after_help = "\
+Examples:
+  kiln disk list
+  kiln disk list --instance i-abc123 -o json")]
+    List(ListArgs),
+    /// Show one disk and its attachments (describeDisk).
+    #[command(after_help = "Example:\n  kiln disk show vol-abc123")]
+    Show {
+        /// Disk id.
+        id: String,
+    },
+    /// Delete an available disk (deleteDisk).
+    #[command(after_help = "Example:\n  kiln disk delete vol-abc123 --wait")]
+    Delete {
+        /// Disk id.
+        id: String,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Disk name.
+    #[arg(long)]
+    pub name: String,
+    /// Size in GB [default: 20, or the snapshot's size].
+    #[arg(long, value_name = "GB")]
+    pub size: Option<i64>,
+    /// ssd.gp1, ssd.io1, hdd.std1, …
+    #[arg(long = "type", value_name = "TYPE", default_value = "ssd.gp1")]
+    pub disk_type: String,
+    /// Availability zone [default: <region>a].
+    #[arg(long)]
+    pub az: Option<String>,
+    /// Create from this snapshot.
+    #[arg(long, value_name = "SNAPSHOT_ID")]
+    pub snapshot: Option<String>,
+    /// Description (up to 256 characters).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// IOPS (ssd.io1 only).
+    #[arg(long)]
+    pub iops: Option<i64>,
+    /// How many disks (maxCount; names get -1, -2, …).
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    #[command(flatten)]
+    pub wait: WaitFlag,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only in these statuses (repeatable).
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Only attached to these instances (repeatable).
+    #[arg(long)]
+    pub instance: Vec<String>,
+    /// Only of these types (repeatable).
+    #[arg(long = "type")]
+    pub disk_type: Vec<String>,
+    /// Name contains this.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only these ids (repeatable).
+    #[arg(long)]
+    pub id: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
+    match cmd {
+        Cmd::Create(a) => create(ctx, a).await,
+        Cmd::List(a) => list(ctx, a).await,
+        Cmd::Show { id } => show(ctx, &id).await,
+        Cmd::Delete { id, wait } => {
+            let r = ctx.delete("disk", &format!("/disks/{id}"), "").await?;
+            let r = if r.is_null() { json!({}) } else { r };
+            if ctx.human() {
+                println!("Deleting disk {id}");
+            }
+            if wait.wait {
+                ctx.wait_for(&Target::Disk(id.clone()), Want::Gone).await?;
+            }
+            let ids = vec![id];
+            if !ctx.human() {
+                ctx.emit(&ids, &r, String::new);
+            }
+            Ok(Outcome::new(ids, r))
+        }
+    }
+}
+
+async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
+    let mut spec = json!({
+        "az": a.az.clone().unwrap_or_else(|| ctx.default_az()),
+        "name": a.name,
+        "diskType": a.disk_type,
+    });
+    // createDisks wants a size even from a snapshot: the snapshot's, unless given.
+    let size = match (a.size, &a.snapshot) {
+        (Some(n), _) => json!(n),
+        (None, None) => json!(super::rules::DEFAULT_DATA_DISK_GB),
+        (None, Some(sn)) => ctx.get("disk", &format!("/snapshots/{sn}"), "").await?["snapshot"]
+            ["snapshotSizeGB"]
+            .clone(),
+    };
+    spec["diskSizeGB"] = size;
+    if let Some(sn) = &a.snapshot {
+        spec["snapshotId"] = json!(sn);
+    }
+    if let Some(d) = &a.description {
+        spec["description"] = json!(d);
+    }
+    if let Some(n) = a.iops {
+        spec["iops"] = json!(n);
+    }
+    let body = json!({
+        "diskSpec": spec,
+        "maxCount": a.count,
+        "clientToken": crate::ids::random_suffix(32),
+    });
+    let r = ctx.post("disk", "/disks", &body).await?;
+    let ids: Vec<String> = items(&r, "diskIds")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    if ctx.human() {
+        for id in &ids {
+            println!("Creating disk {id}");
+        }
+    }
+    if a.wait.wait {
+        for id in &ids {
+            ctx.wait_for(&Target::Disk(id.clone()), Want::Status("available"))
+                .await?;
+        }
+    }
+    if !ctx.human() {
+        ctx.emit(&ids, &r, String::new);
+    }
+    Ok(Outcome::new(ids, r))
+}
+
+fn attached_to(d: &serde_json::Value) -> String {
+    items(d, "attachments")
+        .iter()
+        .map(|a| s(a, "/instanceId"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
+    let mut q = Query::new();
+    q.filter("diskId", &a.id)
+        .filter("status", &a.status)
+        .filter("instanceId", &a.instance)
+        .filter("diskType", &a.disk_type)
+        .filter("name", &a.name.into_iter().collect::<Vec<_>>());
+    let r = ctx.get_all("disk", "/disks", &q, "disks").await?;
+    let list = items(&r, "disks");
+    let ids: Vec<String> = list.iter().map(|d| s(d, "/diskId")).collect();
+    ctx.emit(&ids, &r, || {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|d| {
+                vec![
+                    s(d, "/diskId"),
+                    s(d, "/name"),
+                    s(d, "/status"),
+                    s(d, "/diskType"),
+                    format!("{}G", s(d, "/diskSizeGB")),
+                    s(d, "/az"),
+                    dash(attached_to(d)),
+                    dash(s(d, "/snapshotId")),
+                    s(d, "/createTime"),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "id",
+                "name",
+                "status",
+                "type",
+                "size",
+                "az",
+                "attached to",
+                "snapshot",
+                "created",
+            ],
+            &rows,
+        )
+    });
+    Ok(Outcome::new(ids, r))
+}
+
+async fn show(ctx: &Ctx, id: &str) -> Result<Outcome, Failure> {
+    let r = ctx.get("disk", &format!("/disks/{id}"), "").await?;
+    let d = &r["disk"];
+    let ids = vec![s(d, "/diskId")];
+    ctx.emit(&ids, &r, || {
+        let mut out = fields(&[
+            ("ID", s(d, "/diskId")),
+            ("Name", s(d, "/name")),
+            ("Status", s(d, "/status")),
+            ("Type", s(d, "/diskType")),
+            ("Size", format!("{}G", s(d, "/diskSizeGB"))),
+            ("IOPS", s(d, "/iops")),
+            ("AZ", s(d, "/az")),
+            ("Snapshot", dash(s(d, "/snapshotId"))),
+            ("Created", s(d, "/createTime")),
+            ("Description", dash(s(d, "/description"))),
+        ]);
+        let rows: Vec<Vec<String>> = items(d, "attachments")
+            .iter()
+            .map(|a| vec![s(a, "/instanceId"), s(a, "/status"), s(a, "/attachTime")])
+            .collect();
+        if !rows.is_empty() {
+            out.push('\n');
+            out.push_str(&table(&["instance", "status", "attached"], &rows));
+        }
+        out
+    });
+    Ok(Outcome::new(ids, r))
+}

@@ -1,0 +1,485 @@
+//! `kiln instance …`: createInstances, describeInstance(s), start/stop/reboot/deleteInstance,
+//! attachDisk, detachDisk.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::output::{dash, fields, items, s, table, Query};
+use super::rules::{self, DiskRule, SystemDisk};
+use super::wait::{Target, Want};
+use super::{Ctx, Failure, Outcome, WaitFlag};
+
+pub const GROUP_HELP: &str = "\
+Example:
+  kiln instance create --image img-ubuntu2204 --name builder --system-disk cloud --disk vdb=20 --wait
+  kiln instance list --status running
+  kiln instance stop i-abc123 --wait";
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Launch instances from an image (createInstances).
+    ///
+    /// The system disk follows the image unless --system-disk says otherwise; the image's
+    /// data disks come along, less those named by --exclude; --disk adds new ones.
+    #[command(after_help = "\
+Examples:
+  kiln instance create --image img-ubuntu2204 --name builder --system-disk cloud --disk vdb=20 --wait
+  kiln instance create --image img-abc123 --name web --exclude vdc --disk vde=hdd.std1:100 --wait
+  kiln instance create --image img-abc123 --name worker --count 3 -q")]
+    Create(CreateArgs),
+    /// List instances (describeInstances, every page).
+    #[command(after_help = "\
+Examples:
+  kiln instance list
+  kiln instance list --status running --name web -o json")]
+    List(ListArgs),
+    /// Show one instance with its disks (describeInstance).
+    #[command(after_help = "Example:\n  kiln instance show i-abc123")]
+    Show {
+        /// Instance id.
+        id: String,
+    },
+    /// Start a stopped instance (startInstance).
+    #[command(after_help = "Example:\n  kiln instance start i-abc123 --wait")]
+    Start {
+        /// Instance id.
+        id: String,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+    /// Stop a running instance (stopInstance).
+    #[command(after_help = "Example:\n  kiln instance stop i-abc123 --wait")]
+    Stop {
+        /// Instance id.
+        id: String,
+        /// keepCharging or stopCharging (default: the instance's setting).
+        #[arg(long, value_name = "MODE")]
+        charge_on_stopped: Option<String>,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+    /// Reboot a running instance (rebootInstance).
+    #[command(after_help = "Example:\n  kiln instance reboot i-abc123 --wait")]
+    Reboot {
+        /// Instance id.
+        id: String,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+    /// Delete an instance (deleteInstance); cloud disks with autoDelete go with it.
+    #[command(after_help = "Example:\n  kiln instance delete i-abc123 --wait")]
+    Delete {
+        /// Instance id.
+        id: String,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+    /// Attach a cloud disk to an instance (attachDisk).
+    #[command(
+        after_help = "Example:\n  kiln instance attach-disk i-abc123 vol-def456 --device vdd --wait"
+    )]
+    AttachDisk {
+        /// Instance id.
+        id: String,
+        /// Disk id.
+        disk: String,
+        /// Device name (vdb … vdbm; default: the next free one).
+        #[arg(long, value_parser = rules::parse_device)]
+        device: Option<String>,
+        /// Delete the disk with the instance.
+        #[arg(long)]
+        auto_delete: bool,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+    /// Detach a cloud disk from an instance (detachDisk).
+    #[command(after_help = "Example:\n  kiln instance detach-disk i-abc123 vol-def456 --wait")]
+    DetachDisk {
+        /// Instance id.
+        id: String,
+        /// Disk id.
+        disk: String,
+        /// Cut IO forcibly.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Image to launch from (`kiln image list --source public`).
+    #[arg(long, value_name = "IMAGE_ID")]
+    pub image: String,
+    /// Instance name (2–128 characters).
+    #[arg(long, default_value = "kiln-instance")]
+    pub name: String,
+    /// Instance type.
+    #[arg(long = "type", value_name = "TYPE", default_value = "g.n2.medium")]
+    pub instance_type: String,
+    /// Availability zone [default: <region>a].
+    #[arg(long)]
+    pub az: Option<String>,
+    /// `local`, or `cloud[:TYPE][:SIZE]` (e.g. cloud:ssd.gp1:60) [default: as the image].
+    #[arg(long, value_name = "KIND", value_parser = rules::parse_system_disk)]
+    pub system_disk: Option<SystemDisk>,
+    /// Add a data disk: `[DEVICE=]SIZE|TYPE|snapshot-ID|auto-delete` joined by `:`,
+    /// e.g. vdb=20, vdc=hdd.std1:100, vdd=snapshot-abc. Repeatable.
+    #[arg(long = "disk", value_name = "RULE", value_parser = rules::parse_disk_rule)]
+    pub disks: Vec<DiskRule>,
+    /// Leave out one of the image's data disks. Repeatable.
+    #[arg(long = "exclude", short = 'x', value_name = "DEVICE", value_parser = rules::parse_device)]
+    pub excludes: Vec<String>,
+    /// How many instances (maxCount).
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Host name [default: the instance id].
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Description (up to 256 characters).
+    #[arg(long)]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitFlag,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only in these statuses (repeatable).
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Name contains this.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only launched from this image (repeatable).
+    #[arg(long)]
+    pub image: Vec<String>,
+    /// Only these ids (repeatable).
+    #[arg(long)]
+    pub id: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
+    match cmd {
+        Cmd::Create(a) => create(ctx, a).await,
+        Cmd::List(a) => list(ctx, a).await,
+        Cmd::Show { id } => show(ctx, &id).await,
+        Cmd::Start { id, wait } => {
+            action(
+                ctx,
+                &id,
+                "startInstance",
+                json!({}),
+                "Starting",
+                wait,
+                "running",
+            )
+            .await
+        }
+        Cmd::Stop {
+            id,
+            charge_on_stopped,
+            wait,
+        } => {
+            let body = match charge_on_stopped {
+                Some(m) => json!({ "chargeOnStopped": m }),
+                None => json!({}),
+            };
+            action(ctx, &id, "stopInstance", body, "Stopping", wait, "stopped").await
+        }
+        Cmd::Reboot { id, wait } => {
+            action(
+                ctx,
+                &id,
+                "rebootInstance",
+                json!({}),
+                "Rebooting",
+                wait,
+                "running",
+            )
+            .await
+        }
+        Cmd::Delete { id, wait } => {
+            let r = ctx.delete("vm", &format!("/instances/{id}"), "").await?;
+            finish(
+                ctx,
+                &id,
+                r,
+                "Deleting",
+                wait,
+                Target::Instance(id.clone()),
+                Want::Gone,
+            )
+            .await
+        }
+        Cmd::AttachDisk {
+            id,
+            disk,
+            device,
+            auto_delete,
+            wait,
+        } => {
+            let mut body = json!({ "diskId": disk, "autoDelete": auto_delete });
+            if let Some(d) = device {
+                body["deviceName"] = json!(d);
+            }
+            let r = ctx
+                .post("vm", &format!("/instances/{id}:attachDisk"), &body)
+                .await?;
+            let target = Target::Attachment {
+                disk: disk.clone(),
+                instance: id.clone(),
+            };
+            let verb = format!("Attaching {disk} to");
+            finish(ctx, &id, r, &verb, wait, target, Want::Status("attached")).await
+        }
+        Cmd::DetachDisk {
+            id,
+            disk,
+            force,
+            wait,
+        } => {
+            let body = json!({ "diskId": disk, "force": force });
+            let r = ctx
+                .post("vm", &format!("/instances/{id}:detachDisk"), &body)
+                .await?;
+            let target = Target::Attachment {
+                disk: disk.clone(),
+                instance: id.clone(),
+            };
+            let verb = format!("Detaching {disk} from");
+            finish(ctx, &id, r, &verb, wait, target, Want::Status("detached")).await
+        }
+    }
+}
+
+async fn action(
+    ctx: &Ctx,
+    id: &str,
+    action: &str,
+    body: Value,
+    verb: &str,
+    wait: WaitFlag,
+    want: &'static str,
+) -> Result<Outcome, Failure> {
+    let r = ctx
+        .post("vm", &format!("/instances/{id}:{action}"), &body)
+        .await?;
+    let target = Target::Instance(id.to_string());
+    finish(ctx, id, r, verb, wait, target, Want::Status(want)).await
+}
+
+/// After an action: a line for people, the wait if asked, then the id or `{}`.
+async fn finish(
+    ctx: &Ctx,
+    id: &str,
+    result: Value,
+    verb: &str,
+    wait: WaitFlag,
+    target: Target,
+    want: Want,
+) -> Result<Outcome, Failure> {
+    let result = if result.is_null() { json!({}) } else { result };
+    if ctx.human() {
+        println!("{verb} instance {id}");
+    }
+    if wait.wait {
+        ctx.wait_for(&target, want).await?;
+    }
+    let ids = vec![id.to_string()];
+    if !ctx.human() {
+        ctx.emit(&ids, &result, String::new);
+    }
+    Ok(Outcome::new(ids, result))
+}
+
+async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
+    let mut spec = json!({
+        "az": a.az.clone().unwrap_or_else(|| ctx.default_az()),
+        "instanceType": a.instance_type,
+        "imageId": a.image,
+        "name": a.name,
+    });
+    if let Some(sd) = &a.system_disk {
+        spec["systemDisk"] = sd.to_json();
+    }
+    let mut data: Vec<Value> = a.excludes.iter().map(|d| rules::exclude_json(d)).collect();
+    data.extend(a.disks.iter().map(DiskRule::to_json));
+    if !data.is_empty() {
+        spec["dataDisks"] = Value::Array(data);
+    }
+    if let Some(h) = &a.hostname {
+        spec["hostname"] = json!(h);
+    }
+    if let Some(d) = &a.description {
+        spec["description"] = json!(d);
+    }
+    let body = json!({
+        "instanceSpec": spec,
+        "maxCount": a.count,
+        "clientToken": crate::ids::random_suffix(32),
+    });
+    let r = ctx.post("vm", "/instances", &body).await?;
+    let ids: Vec<String> = items(&r, "instanceIds")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    if ctx.human() {
+        for id in &ids {
+            println!("Creating instance {id} from {}", a.image);
+        }
+    }
+    if a.wait.wait {
+        for id in &ids {
+            ctx.wait_for(&Target::Instance(id.clone()), Want::Status("running"))
+                .await?;
+        }
+    }
+    if !ctx.human() {
+        ctx.emit(&ids, &r, String::new);
+    }
+    Ok(Outcome::new(ids, r))
+}
+
+async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
+    let mut q = Query::new();
+    q.filter("instanceId", &a.id)
+        .filter("status", &a.status)
+        .filter("imageId", &a.image)
+        .filter("name", &a.name.into_iter().collect::<Vec<_>>());
+    let r = ctx.get_all("vm", "/instances", &q, "instances").await?;
+    let list = items(&r, "instances");
+    let ids: Vec<String> = list.iter().map(|i| s(i, "/instanceId")).collect();
+    ctx.emit(&ids, &r, || {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|i| {
+                vec![
+                    s(i, "/instanceId"),
+                    s(i, "/instanceName"),
+                    s(i, "/status"),
+                    s(i, "/instanceType"),
+                    s(i, "/az"),
+                    s(i, "/imageId"),
+                    system_disk_summary(i),
+                    dash(data_devices(i)),
+                    s(i, "/launchTime"),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "id",
+                "name",
+                "status",
+                "type",
+                "az",
+                "image",
+                "system disk",
+                "data disks",
+                "launched",
+            ],
+            &rows,
+        )
+    });
+    Ok(Outcome::new(ids, r))
+}
+
+fn system_disk_summary(i: &Value) -> String {
+    let d = &i["systemDisk"];
+    if s(d, "/diskCategory") == "cloud" {
+        format!(
+            "cloud {} {}G",
+            s(d, "/cloudDisk/diskType"),
+            s(d, "/cloudDisk/diskSizeGB")
+        )
+    } else {
+        format!("local {}G", s(d, "/localDisk/diskSizeGB"))
+    }
+}
+
+fn data_devices(i: &Value) -> String {
+    items(i, "dataDisks")
+        .iter()
+        .map(|d| s(d, "/deviceName"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The disks of an instance (or an image's attachments) as a table.
+pub fn disk_table(system: &Value, data: &[Value]) -> String {
+    let mut rows = Vec::new();
+    for d in std::iter::once(system).chain(data.iter()) {
+        if d.is_null() {
+            continue;
+        }
+        let cloud = s(d, "/diskCategory") == "cloud";
+        let (id, ty, size, snap) = if cloud {
+            (
+                s(d, "/cloudDisk/diskId"),
+                s(d, "/cloudDisk/diskType"),
+                s(d, "/cloudDisk/diskSizeGB"),
+                s(d, "/cloudDisk/snapshotId"),
+            )
+        } else {
+            (
+                String::new(),
+                s(d, "/localDisk/diskType"),
+                s(d, "/localDisk/diskSizeGB"),
+                String::new(),
+            )
+        };
+        rows.push(vec![
+            s(d, "/deviceName"),
+            s(d, "/diskCategory"),
+            dash(id),
+            dash(ty),
+            if size.is_empty() {
+                "-".into()
+            } else {
+                format!("{size}G")
+            },
+            dash(snap),
+            dash(s(d, "/status")),
+            if d["autoDelete"] == true { "yes" } else { "no" }.into(),
+        ]);
+    }
+    table(
+        &[
+            "device",
+            "category",
+            "disk",
+            "type",
+            "size",
+            "snapshot",
+            "status",
+            "auto-delete",
+        ],
+        &rows,
+    )
+}
+
+async fn show(ctx: &Ctx, id: &str) -> Result<Outcome, Failure> {
+    let r = ctx.get("vm", &format!("/instances/{id}"), "").await?;
+    let i = &r["instance"];
+    let ids = vec![s(i, "/instanceId")];
+    ctx.emit(&ids, &r, || {
+        let mut out = fields(&[
+            ("ID", s(i, "/instanceId")),
+            ("Name", s(i, "/instanceName")),
+            ("Status", s(i, "/status")),
+            ("Type", s(i, "/instanceType")),
+            ("AZ", s(i, "/az")),
+            ("Image", s(i, "/imageId")),
+            ("Private IP", dash(s(i, "/privateIpAddress"))),
+            ("Hostname", dash(s(i, "/hostname"))),
+            ("Launched", s(i, "/launchTime")),
+            ("Description", dash(s(i, "/description"))),
+        ]);
+        out.push('\n');
+        out.push_str(&disk_table(&i["systemDisk"], items(i, "dataDisks")));
+        out
+    });
+    Ok(Outcome::new(ids, r))
+}

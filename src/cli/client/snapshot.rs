@@ -1,0 +1,180 @@
+//! `kiln snapshot …`: createSnapshot, describeSnapshots/describeSnapshot, deleteSnapshot.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::output::{dash, fields, items, s, table, Query};
+use super::wait::{Target, Want};
+use super::{Ctx, Failure, Outcome, WaitFlag};
+
+pub const GROUP_HELP: &str = "\
+Example:
+  kiln snapshot create vol-abc123 --name before-upgrade --wait
+  kiln disk create --name restored --snapshot snapshot-def456 --wait";
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Snapshot a cloud disk (createSnapshot).
+    #[command(
+        after_help = "Example:\n  kiln snapshot create vol-abc123 --name before-upgrade --wait"
+    )]
+    Create(CreateArgs),
+    /// List snapshots (describeSnapshots, every page).
+    #[command(after_help = "\
+Examples:
+  kiln snapshot list
+  kiln snapshot list --disk vol-abc123 -q")]
+    List(ListArgs),
+    /// Show one snapshot (describeSnapshot).
+    #[command(after_help = "Example:\n  kiln snapshot show snapshot-abc123")]
+    Show {
+        /// Snapshot id.
+        id: String,
+    },
+    /// Delete a snapshot (deleteSnapshot).
+    #[command(after_help = "Example:\n  kiln snapshot delete snapshot-abc123 --wait")]
+    Delete {
+        /// Snapshot id.
+        id: String,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// The disk to snapshot.
+    pub disk: String,
+    /// Snapshot name.
+    #[arg(long)]
+    pub name: String,
+    /// Description (up to 256 characters).
+    #[arg(long)]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitFlag,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only of these disks (repeatable).
+    #[arg(long)]
+    pub disk: Vec<String>,
+    /// Only in these statuses (repeatable).
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Name contains this.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only these ids (repeatable).
+    #[arg(long)]
+    pub id: Vec<String>,
+}
+
+pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
+    match cmd {
+        Cmd::Create(a) => create(ctx, a).await,
+        Cmd::List(a) => list(ctx, a).await,
+        Cmd::Show { id } => show(ctx, &id).await,
+        Cmd::Delete { id, wait } => {
+            let r = ctx.delete("disk", &format!("/snapshots/{id}"), "").await?;
+            let r = if r.is_null() { json!({}) } else { r };
+            if ctx.human() {
+                println!("Deleting snapshot {id}");
+            }
+            if wait.wait {
+                ctx.wait_for(&Target::Snapshot(id.clone()), Want::Gone)
+                    .await?;
+            }
+            let ids = vec![id];
+            if !ctx.human() {
+                ctx.emit(&ids, &r, String::new);
+            }
+            Ok(Outcome::new(ids, r))
+        }
+    }
+}
+
+async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
+    let mut spec = json!({ "name": a.name, "diskId": a.disk });
+    if let Some(d) = &a.description {
+        spec["description"] = json!(d);
+    }
+    let body = json!({
+        "snapshotSpec": spec,
+        "clientToken": crate::ids::random_suffix(32),
+    });
+    let r = ctx.post("disk", "/snapshots", &body).await?;
+    let id = s(&r, "/snapshotId");
+    if ctx.human() {
+        println!("Creating snapshot {id} of {}", a.disk);
+    }
+    if a.wait.wait {
+        ctx.wait_for(&Target::Snapshot(id.clone()), Want::Status("available"))
+            .await?;
+    }
+    let ids = vec![id];
+    if !ctx.human() {
+        ctx.emit(&ids, &r, String::new);
+    }
+    Ok(Outcome::new(ids, r))
+}
+
+async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
+    let mut q = Query::new();
+    q.filter("snapshotId", &a.id)
+        .filter("diskId", &a.disk)
+        .filter("status", &a.status)
+        .filter("name", &a.name.into_iter().collect::<Vec<_>>());
+    let r = ctx.get_all("disk", "/snapshots", &q, "snapshots").await?;
+    let list = items(&r, "snapshots");
+    let ids: Vec<String> = list.iter().map(|x| s(x, "/snapshotId")).collect();
+    ctx.emit(&ids, &r, || {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|x| {
+                vec![
+                    s(x, "/snapshotId"),
+                    s(x, "/name"),
+                    s(x, "/status"),
+                    s(x, "/diskId"),
+                    format!("{}G", s(x, "/snapshotSizeGB")),
+                    dash(images(x)),
+                    s(x, "/createTime"),
+                ]
+            })
+            .collect();
+        table(
+            &["id", "name", "status", "disk", "size", "images", "created"],
+            &rows,
+        )
+    });
+    Ok(Outcome::new(ids, r))
+}
+
+fn images(x: &serde_json::Value) -> String {
+    items(x, "images")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn show(ctx: &Ctx, id: &str) -> Result<Outcome, Failure> {
+    let r = ctx.get("disk", &format!("/snapshots/{id}"), "").await?;
+    let x = &r["snapshot"];
+    let ids = vec![s(x, "/snapshotId")];
+    ctx.emit(&ids, &r, || {
+        fields(&[
+            ("ID", s(x, "/snapshotId")),
+            ("Name", s(x, "/name")),
+            ("Status", s(x, "/status")),
+            ("Disk", s(x, "/diskId")),
+            ("Size", format!("{}G", s(x, "/snapshotSizeGB"))),
+            ("Images", dash(images(x))),
+            ("Created", s(x, "/createTime")),
+            ("Description", dash(s(x, "/description"))),
+        ])
+    });
+    Ok(Outcome::new(ids, r))
+}

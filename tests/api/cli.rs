@@ -1,0 +1,917 @@
+//! The client subcommands (`kiln instance|image|disk|snapshot|quota|completions`), run as
+//! the built binary against a real server: every subcommand, `--wait` on and off a
+//! terminal, JSON output parsed back, exit codes, configuration precedence (flags, env,
+//! a `jdc` profile in a temporary HOME, `<data-dir>/credentials`), and the three commands
+//! of `kiln --help`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// One run of the binary.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+    #[track_caller]
+    fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "expected exit code {code}: {self:#?}");
+        self
+    }
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+    /// The single id `-q` printed.
+    #[track_caller]
+    fn id(&self) -> String {
+        let lines = self.lines();
+        assert_eq!(lines.len(), 1, "expected one id: {self:#?}");
+        lines[0].clone()
+    }
+    fn lines(&self) -> Vec<String> {
+        self.stdout.lines().map(str::to_string).collect()
+    }
+}
+
+/// Where and how a command runs: the environment is exactly `env` plus PATH and HOME
+/// (no inherited KILN_* or real ~/.jdc).
+struct Env {
+    home: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+    cwd: Option<PathBuf>,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            home: tempfile::Builder::new()
+                .prefix("kiln-cli-home-")
+                .tempdir()
+                .expect("temp HOME"),
+            vars: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    /// Endpoint and keys of `s` in the environment.
+    fn for_server(s: &Server) -> Env {
+        let mut e = Env::new();
+        e.set("KILN_ENDPOINT", &format!("http://127.0.0.1:{}", s.port()));
+        e.set("KILN_ACCESS_KEY", &s.access_key);
+        e.set("KILN_SECRET_KEY", &s.secret_key);
+        e
+    }
+
+    fn set(&mut self, k: &str, v: &str) {
+        self.vars.retain(|(x, _)| x != k);
+        self.vars.push((k.into(), v.into()));
+    }
+
+    fn unset(&mut self, k: &str) {
+        self.vars.retain(|(x, _)| x != k);
+    }
+
+    /// Writes `~/.jdc/config` and (if given) `~/.jdc/current`, as `jdc configure` does.
+    fn jdc(&self, config: &str, current: Option<&str>) {
+        let dir = self.home.path().join(".jdc");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config"), config).unwrap();
+        if let Some(c) = current {
+            std::fs::write(dir.join("current"), c).unwrap();
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", path_with_kiln())
+            .env("HOME", self.home.path())
+            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null());
+        cmd.current_dir(self.cwd.as_deref().unwrap_or(self.home.path()));
+        cmd
+    }
+
+    /// `kiln ARGS`, bounded in time.
+    fn kiln(&self, args: &[&str]) -> Run {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_kiln"));
+        cmd.args(args);
+        run_bounded(cmd, &format!("kiln {}", args.join(" ")))
+    }
+
+    /// A script under bash (`set -euo pipefail`), with `kiln` on PATH.
+    fn bash(&self, script: &str) -> Run {
+        let mut cmd = self.command("bash");
+        cmd.arg("-c").arg(format!("set -euo pipefail\n{script}"));
+        run_bounded(cmd, script)
+    }
+}
+
+fn path_with_kiln() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_kiln")).parent().unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+    )
+}
+
+fn run_bounded(mut cmd: Command, what: &str) -> Run {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after 60s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+/// `requestId` of an error line `STATUS: message (requestId …)`.
+#[track_caller]
+fn assert_error_line(r: &Run, status: &str, message: &str) {
+    let line = r.stderr.trim_end();
+    let prefix = format!("{status}: {message} (requestId ");
+    assert!(
+        line.starts_with(&prefix) && line.ends_with(')'),
+        "stderr is not `{prefix}…)`: {r:#?}"
+    );
+    let rid = &line[prefix.len()..line.len() - 1];
+    assert!(
+        rid.len() == 32 && rid.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{rid:?}"
+    );
+    assert!(r.stdout.is_empty(), "{r:#?}");
+}
+
+fn devices(v: &Value) -> Vec<String> {
+    v["dataDisks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no dataDisks: {v}"))
+        .iter()
+        .map(|d| d["deviceName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn three_commands_from_help_bake_and_launch() {
+    // As a new user: `kiln serve` made ./kiln-data (credentials inside) in this directory,
+    // no keys in the environment, no jdc profile. Only the endpoint differs (a free port).
+    let s = Server::start_without_keys(&[]).await;
+    let mut env = Env::new();
+    let cwd = env.home.path().join("work");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::os::unix::fs::symlink(s.data_dir(), cwd.join("kiln-data")).unwrap();
+    env.cwd = Some(cwd);
+    env.set("KILN_ENDPOINT", &format!("127.0.0.1:{}", s.port()));
+
+    let help = env.kiln(&["--help"]);
+    help.ok();
+    let lines: Vec<&str> = help
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Bake an image and launch from it"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", help.stdout);
+    assert!(help.stdout.contains("Exit codes: 0 ok"), "{}", help.stdout);
+    let r = env.bash(&format!("{}\necho \"$IMG\"", lines.join("\n")));
+    r.ok();
+    let out = r.lines();
+    let img = out.last().unwrap().clone();
+    assert!(img.starts_with("img-"), "{r:#?}");
+    assert!(r.stdout.contains("running ("), "{r:#?}");
+
+    let image = s.get(&path(&format!("images/{img}"))).await.ok()["image"].clone();
+    assert_eq!(image["status"], "ready");
+    assert_eq!(image["rootDeviceType"], "cloudDisk");
+    assert_eq!(devices(&image), ["vdb"]);
+    let list = s.get(&path("instances")).await.ok().clone();
+    let web = list["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instanceName"] == "web")
+        .expect("instance web")
+        .clone();
+    assert_eq!(web["status"], "running");
+    assert_eq!(web["imageId"], img.as_str());
+    assert_eq!(devices(&web), ["vdb"]);
+}
+
+#[tokio::test]
+async fn instances_disks_snapshots_and_quotas() {
+    let s = Server::start(&[]).await;
+    let env = Env::for_server(&s);
+
+    // instance create / list / show
+    let id = env
+        .kiln(&[
+            "instance",
+            "create",
+            "--image",
+            IMAGE,
+            "--name",
+            "cli-one",
+            "--system-disk",
+            "cloud:ssd.gp1:40",
+            "--disk",
+            "vdb=20",
+            "--wait",
+            "-q",
+        ])
+        .ok()
+        .id();
+    let inst = s.instance(&id).await;
+    assert_eq!(inst["status"], "running");
+    assert_eq!(inst["systemDisk"]["diskCategory"], "cloud");
+    assert_eq!(devices(&inst), ["vdb"]);
+
+    let list = env.kiln(&["instance", "list", "-o", "json"]).ok().json();
+    assert_eq!(list["totalCount"], 1, "{list}");
+    assert_eq!(list["instances"][0]["instanceId"], id.as_str());
+    let table = env
+        .kiln(&["instance", "list", "--status", "running"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(table.contains(&id) && table.contains("cli-one"), "{table}");
+    let none = env.kiln(&["instance", "list", "--status", "stopped", "-q"]);
+    assert_eq!(none.ok().stdout, "");
+    assert_eq!(env.kiln(&["instance", "list", "-q"]).ok().id(), id);
+
+    let shown = env
+        .kiln(&["instance", "show", &id, "-o", "json"])
+        .ok()
+        .json();
+    let api = s.get(&instance_path(&id)).await.ok().clone();
+    assert_eq!(shown, api, "--output json is the JD result object");
+    let table = env.kiln(&["instance", "show", &id]).ok().stdout.clone();
+    assert!(
+        table.contains("Status:") && table.contains("running"),
+        "{table}"
+    );
+    assert!(table.contains("vdb") && table.contains("DEVICE"), "{table}");
+
+    // stop / start / reboot
+    let r = env.kiln(&["instance", "stop", &id, "--wait"]);
+    assert!(
+        r.ok().stdout.contains(&format!("instance {id} stopped (")),
+        "{r:#?}"
+    );
+    assert_eq!(s.instance(&id).await["status"], "stopped");
+    env.kiln(&["instance", "start", &id, "--wait"]).ok();
+    assert_eq!(s.instance(&id).await["status"], "running");
+    let r = env.kiln(&["instance", "reboot", &id, "--wait", "-o", "json"]);
+    assert_eq!(r.ok().json(), serde_json::json!({}));
+    assert_eq!(s.instance(&id).await["status"], "running");
+
+    // disk create / list / show; attach / detach
+    let disk = env
+        .kiln(&[
+            "disk", "create", "--name", "data", "--size", "30", "--wait", "-q",
+        ])
+        .ok()
+        .id();
+    assert_eq!(s.disk(&disk).await["status"], "available");
+    assert_eq!(s.disk(&disk).await["diskSizeGB"], 30);
+    let dl = env
+        .kiln(&["disk", "list", "--status", "available", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(dl["totalCount"], 1, "{dl}");
+    assert_eq!(dl["disks"][0]["diskId"], disk.as_str());
+    let ds = env.kiln(&["disk", "show", &disk, "-o", "json"]).ok().json();
+    assert_eq!(ds["disk"]["name"], "data");
+    assert!(env
+        .kiln(&["disk", "show", &disk])
+        .ok()
+        .stdout
+        .contains("30G"));
+
+    env.kiln(&[
+        "instance",
+        "attach-disk",
+        &id,
+        &disk,
+        "--device",
+        "vdd",
+        "--wait",
+    ])
+    .ok();
+    let inst = s.instance(&id).await;
+    assert_eq!(devices(&inst), ["vdb", "vdd"]);
+    assert_eq!(s.disk(&disk).await["status"], "in-use");
+    let attached = env
+        .kiln(&["disk", "list", "--instance", &id, "-q"])
+        .ok()
+        .lines();
+    assert!(attached.contains(&disk), "{attached:?}");
+    env.kiln(&["instance", "detach-disk", &id, &disk, "--wait"])
+        .ok();
+    assert_eq!(s.disk(&disk).await["status"], "available");
+    assert_eq!(devices(&s.instance(&id).await), ["vdb"]);
+
+    // snapshot create / list / show; a disk from it; deletes
+    let snap = env
+        .kiln(&["snapshot", "create", &disk, "--name", "s1", "--wait", "-q"])
+        .ok()
+        .id();
+    assert!(snap.starts_with("snapshot-"), "{snap}");
+    assert_eq!(
+        env.kiln(&["snapshot", "list", "--disk", &disk, "-q"])
+            .ok()
+            .id(),
+        snap
+    );
+    let ss = env
+        .kiln(&["snapshot", "show", &snap, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(ss["snapshot"]["status"], "available");
+    assert_eq!(ss["snapshot"]["diskId"], disk.as_str());
+    let restored = env
+        .kiln(&[
+            "disk",
+            "create",
+            "--name",
+            "restored",
+            "--snapshot",
+            &snap,
+            "--wait",
+            "-q",
+        ])
+        .ok()
+        .id();
+    let rd = s.disk(&restored).await;
+    assert_eq!(rd["snapshotId"], snap.as_str());
+    assert_eq!(rd["diskSizeGB"], 30);
+
+    // quotas: vm and disk services in one table
+    let q = env.kiln(&["quota", "show", "-o", "json"]).ok().json();
+    let used = |t: &str| {
+        q["quotas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["resourceType"] == t)
+            .unwrap_or_else(|| panic!("no {t} quota: {q}"))["used"]
+            .clone()
+    };
+    assert_eq!(used("instance"), 1);
+    assert_eq!(used("disk"), 4, "system disk, vdb, data, restored");
+    assert_eq!(used("snapshot"), 1);
+    let t = env.kiln(&["quota", "show"]).ok().stdout.clone();
+    assert!(t.contains("RESOURCE") && t.contains("snapshot"), "{t}");
+
+    env.kiln(&["disk", "delete", &restored, "--wait"]).ok();
+    s.wait_gone(&disk_path(&restored)).await;
+    env.kiln(&["snapshot", "delete", &snap, "--wait"]).ok();
+    assert_eq!(s.get(&snapshot_path(&snap)).await.status, 404);
+    let r = env.kiln(&["disk", "delete", &disk, "-q"]);
+    assert_eq!(r.ok().id(), disk);
+    s.wait_gone(&disk_path(&disk)).await;
+    env.kiln(&["instance", "delete", &id, "--wait"]).ok();
+    assert_eq!(s.get(&instance_path(&id)).await.status, 404);
+}
+
+#[tokio::test]
+async fn images_rules_import_export_wait_delete() {
+    let s = Server::start(&[]).await;
+    let env = Env::for_server(&s);
+    let src = env
+        .kiln(&[
+            "instance",
+            "create",
+            "--image",
+            IMAGE,
+            "--name",
+            "src",
+            "--system-disk",
+            "cloud",
+            "--disk",
+            "vdb=20",
+            "--disk",
+            "vdc=hdd.std1:50",
+            "--wait",
+            "-q",
+        ])
+        .ok()
+        .id();
+    let inst = s.instance(&src).await;
+    let vdb = attached_cloud_disk(&inst, "vdb").unwrap();
+    let snap = env
+        .kiln(&[
+            "snapshot", "create", &vdb, "--name", "forvde", "--wait", "-q",
+        ])
+        .ok()
+        .id();
+
+    // exclude vdc, replace vdb, insert blank vdd and vde from a snapshot
+    let vde = format!("vde={snap}");
+    let img = env
+        .kiln(&[
+            "image",
+            "create",
+            &src,
+            "--name",
+            "baked",
+            "--description",
+            "by the cli",
+            "--exclude",
+            "vdc",
+            "--disk",
+            "vdb=hdd.std1:40",
+            "--disk",
+            "vdd=30",
+            "--disk",
+            &vde,
+            "--wait",
+            "-q",
+        ])
+        .ok()
+        .id();
+    let image = s.get(&path(&format!("images/{img}"))).await.ok()["image"].clone();
+    assert_eq!(image["status"], "ready");
+    assert_eq!(image["desc"], "by the cli");
+    assert_eq!(devices(&image), ["vdb", "vdd", "vde"], "{image}");
+    let dd = |dev: &str| {
+        image["dataDisks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["deviceName"] == dev)
+            .unwrap()["cloudDisk"]
+            .clone()
+    };
+    assert_eq!(dd("vdb")["diskType"], "hdd.std1");
+    assert_eq!(dd("vdb")["diskSizeGB"], 40);
+    assert_eq!(dd("vdd")["diskSizeGB"], 30);
+    assert_eq!(dd("vde")["snapshotId"], snap.as_str());
+
+    // list / show / wait
+    let il = env.kiln(&["image", "list", "-o", "json"]).ok().json();
+    assert_eq!(il["totalCount"], 1, "{il}");
+    assert_eq!(il["images"][0]["imageId"], img.as_str());
+    let public = env
+        .kiln(&["image", "list", "--source", "public", "-q"])
+        .ok()
+        .lines();
+    assert!(public.contains(&IMAGE.to_string()), "{public:?}");
+    let shown = env.kiln(&["image", "show", &img]).ok().stdout.clone();
+    assert!(shown.contains("baked") && shown.contains("vde"), "{shown}");
+    let w = env.kiln(&["image", "wait", &img]);
+    assert!(
+        w.ok().stdout.contains(&format!("image {img} ready (")),
+        "{w:#?}"
+    );
+    let w = env.kiln(&["image", "wait", &img, "-o", "json"]).ok().json();
+    assert_eq!(w["image"]["imageId"], img.as_str());
+
+    // launch with one image disk excluded
+    let copy = env
+        .kiln(&[
+            "instance",
+            "create",
+            "--image",
+            &img,
+            "--name",
+            "copy",
+            "--exclude",
+            "vdd",
+            "--wait",
+            "-q",
+        ])
+        .ok()
+        .id();
+    assert_eq!(devices(&s.instance(&copy).await), ["vdb", "vde"]);
+
+    // export (waits for the task), import the exported system disk back
+    let out = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", out.path().display());
+    let task = env
+        .kiln(&[
+            "image",
+            "export",
+            &img,
+            "--oss-url",
+            &url,
+            "--all-disks",
+            "--wait",
+            "-q",
+        ])
+        .ok()
+        .id();
+    assert!(!task.is_empty());
+    let system_file = out.path().join(format!("{img}.qcow2"));
+    assert!(system_file.is_file(), "{} missing", system_file.display());
+    // vde came from a snapshot; the replaced vdb is blank and has none to export.
+    assert!(out.path().join(format!("{img}-vde.qcow2")).is_file());
+    let imported = env
+        .kiln(&[
+            "image",
+            "import",
+            "--url",
+            &format!("file://{}", system_file.display()),
+            "--name",
+            "imported",
+            "--size",
+            "40",
+            "--wait",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let imp = imported["imageId"].as_str().unwrap().to_string();
+    assert!(imported["taskId"].is_string(), "{imported}");
+    let i = s.get(&path(&format!("images/{imp}"))).await.ok()["image"].clone();
+    assert_eq!(i["status"], "ready");
+    assert_eq!(i["imported"], true);
+
+    // delete with --wait, and delete then `image wait --deleted`
+    env.kiln(&["image", "delete", &imp, "--wait"]).ok();
+    assert_eq!(s.get(&path(&format!("images/{imp}"))).await.status, 404);
+    env.kiln(&["image", "delete", &img, "--delete-snapshots", "-q"])
+        .ok();
+    let w = env.kiln(&["image", "wait", &img, "--deleted"]);
+    assert!(
+        w.ok().stdout.contains(&format!("image {img} deleted (")),
+        "{w:#?}"
+    );
+}
+
+#[tokio::test]
+async fn wait_shows_plain_lines_without_a_terminal_and_a_live_line_on_one() {
+    let s = Server::start(&["--transition-delay", "400ms"]).await;
+    let env = Env::for_server(&s);
+    let id = env
+        .kiln(&[
+            "instance", "create", "--image", IMAGE, "--name", "waiter", "--wait",
+        ])
+        .ok()
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Creating instance "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .expect("a `Creating instance` line");
+
+    // Pipes: plain status lines on stderr, no escape codes; the summary on stdout.
+    let r = env.kiln(&["instance", "stop", &id, "--wait"]);
+    r.ok();
+    assert!(
+        r.stderr.contains(&format!("instance {id}: stopping (")),
+        "{r:#?}"
+    );
+    assert!(
+        !r.stderr.contains('\x1b') && !r.stderr.contains('\r'),
+        "{r:#?}"
+    );
+    assert_eq!(
+        r.stdout
+            .lines()
+            .last()
+            .map(|l| l.starts_with(&format!("instance {id} stopped ("))),
+        Some(true),
+        "{r:#?}"
+    );
+    // --quiet: only the id on stdout, the summary on stderr.
+    let r = env.kiln(&["instance", "start", &id, "--wait", "-q"]);
+    assert_eq!(r.ok().id(), id);
+    assert!(
+        r.stderr.contains(&format!("instance {id} running (")),
+        "{r:#?}"
+    );
+
+    // Forced terminal mode: a redrawn line (CR, erase-line, spinner, elapsed), then ✓.
+    let r = env.kiln(&["instance", "stop", &id, "--wait", "--progress", "always"]);
+    r.ok();
+    assert!(r.stderr.contains("\r\x1b[2K"), "{r:#?}");
+    assert!(
+        r.stderr.contains(&format!("⠋ instance {id}: stopping · ")),
+        "{r:#?}"
+    );
+    assert!(
+        r.stdout.contains(&format!("✓ instance {id} stopped (")),
+        "{r:#?}"
+    );
+
+    // A real pseudo-terminal (util-linux `script`), when there is one.
+    if Command::new("script").arg("--version").output().is_ok() {
+        let cmd = format!("{} instance start {id} --wait", env!("CARGO_BIN_EXE_kiln"));
+        let r = env.bash(&format!("script -qec '{cmd}' /dev/null"));
+        r.ok();
+        assert!(r.stdout.contains("\r\x1b[2K"), "{r:#?}");
+        assert!(
+            r.stdout.contains(&format!("instance {id}: starting · ")),
+            "{r:#?}"
+        );
+        assert!(
+            r.stdout.contains(&format!("✓ instance {id} running (")),
+            "{r:#?}"
+        );
+    } else {
+        eprintln!("no `script`: pseudo-terminal run skipped (forced mode checked above)");
+    }
+}
+
+#[tokio::test]
+async fn errors_print_the_jd_status_and_exit_by_kind() {
+    let s = Server::start(&["--quota", "disk=1"]).await;
+    let env = Env::for_server(&s);
+
+    // 3 not found
+    let r = env.kiln(&["instance", "show", "i-nope"]);
+    r.code(3);
+    assert_error_line(&r, "NOT_FOUND", "Instance 'i-nope' not found.");
+    env.kiln(&["image", "delete", "img-nope"]).code(3);
+
+    // 4 failed precondition / invalid argument
+    let r = env.kiln(&["image", "delete", IMAGE]);
+    r.code(4);
+    assert!(r.stderr.starts_with("FAILED_PRECONDITION: "), "{r:#?}");
+    env.kiln(&["disk", "create", "--name", "x", "--type", "floppy"])
+        .code(4);
+
+    // 5 quota
+    env.kiln(&["disk", "create", "--name", "one", "-q"]).ok();
+    let r = env.kiln(&["disk", "create", "--name", "two"]);
+    r.code(5);
+    assert!(r.stderr.starts_with("QUOTA_EXCEEDED: "), "{r:#?}");
+
+    // 6 authentication: a wrong secret, and no credentials anywhere
+    let r = env.kiln(&[
+        "instance",
+        "list",
+        "--secret-key",
+        "wrong",
+        "--access-key",
+        &s.access_key,
+    ]);
+    r.code(6);
+    assert!(r.stderr.starts_with("ACCESS_ERROR: "), "{r:#?}");
+    let mut bare = Env::new();
+    bare.set("KILN_ENDPOINT", &format!("127.0.0.1:{}", s.port()));
+    let r = bare.kiln(&["instance", "list"]);
+    r.code(6);
+    assert!(r.stderr.starts_with("kiln: no credentials"), "{r:#?}");
+
+    // 2 usage: clap's own, and a bad disk rule
+    env.kiln(&["instance", "frobnicate"]).code(2);
+    let r = env.kiln(&["image", "create", "i-x", "--name", "n", "--disk", "vda=30"]);
+    r.code(2);
+    assert!(r.stderr.contains("no data device name"), "{r:#?}");
+
+    // 7 a waited-for resource ends in error: an import whose file does not exist
+    let r = env.kiln(&[
+        "image",
+        "import",
+        "--url",
+        "file:///nonexistent/kiln.qcow2",
+        "--name",
+        "broken",
+        "--size",
+        "40",
+        "--wait",
+    ]);
+    r.code(7);
+    assert!(r.stderr.contains("ended in error"), "{r:#?}");
+
+    // 8 --wait timed out
+    let r = env.kiln(&[
+        "instance",
+        "create",
+        "--image",
+        IMAGE,
+        "--name",
+        "slow",
+        "--wait",
+        "--wait-timeout",
+        "1ms",
+    ]);
+    r.code(8);
+    assert!(r.stderr.contains("still"), "{r:#?}");
+
+    // 1 transport: nothing listens there
+    let mut dead = Env::for_server(&s);
+    dead.set("KILN_ENDPOINT", "http://127.0.0.1:9");
+    let r = dead.kiln(&["instance", "list"]);
+    r.code(1);
+    assert!(r.stderr.starts_with("TRANSPORT: "), "{r:#?}");
+}
+
+/// `jdc configure add --profile … --endpoint 127.0.0.1:PORT --scheme http` writes this.
+fn jdc_config(profiles: &[(&str, &str, &str, &str)]) -> String {
+    let mut s = String::new();
+    for (name, endpoint, ak, sk) in profiles {
+        s.push_str(&format!(
+            "[{name}]\naccess_key = {ak}\nsecret_key = {sk}\nregion_id = cn-north-1\nendpoint = {endpoint}\nscheme = http\ntimeout = 20\n\n"
+        ));
+    }
+    s
+}
+
+#[tokio::test]
+async fn configuration_flags_env_jdc_profile_then_credentials() {
+    let s = Server::start_without_keys(&[]).await;
+    let (ak, sk) = (s.access_key.clone(), s.secret_key.clone());
+    let good = format!("127.0.0.1:{}", s.port());
+    let dead = "127.0.0.1:9";
+
+    // A jdc profile alone (the current one, named in ~/.jdc/current): no new set-up.
+    let mut env = Env::new();
+    env.jdc(
+        &jdc_config(&[
+            ("default", "www.jdcloud-api.com", "JDAK", "JDSK"),
+            ("kiln", &good, &ak, &sk),
+        ]),
+        Some("kiln"),
+    );
+    let r = env.kiln(&["instance", "list", "-v"]);
+    r.ok();
+    assert!(r.stderr.contains("from jdc profile [kiln]"), "{r:#?}");
+    assert!(
+        r.stderr.contains(&format!("endpoint http://{good}")),
+        "{r:#?}"
+    );
+
+    // --profile picks another profile than ~/.jdc/current: default's keys are not Kiln's.
+    env.jdc(
+        &jdc_config(&[
+            ("default", &good, "JDAK", "JDSK"),
+            ("kiln", &good, &ak, &sk),
+        ]),
+        Some("kiln"),
+    );
+    env.kiln(&["instance", "list", "--profile", "default"])
+        .code(6);
+    env.kiln(&["instance", "list", "--profile", "missing"])
+        .code(2);
+
+    // The environment wins over the profile: keys, then the endpoint.
+    env.set("KILN_ACCESS_KEY", &ak);
+    env.set("KILN_SECRET_KEY", "wrong");
+    env.kiln(&["instance", "list"]).code(6);
+    env.set("KILN_SECRET_KEY", &sk);
+    env.kiln(&["instance", "list"]).ok();
+    env.set("KILN_ENDPOINT", dead);
+    env.kiln(&["instance", "list"]).code(1);
+
+    // Flags win over the environment.
+    let r = env.kiln(&["instance", "list", "--endpoint", &good, "-v"]);
+    r.ok();
+    assert!(r.stderr.contains("(from --endpoint)"), "{r:#?}");
+    assert!(
+        r.stderr.contains("(from KILN_ACCESS_KEY/KILN_SECRET_KEY)"),
+        "{r:#?}"
+    );
+    env.kiln(&[
+        "instance",
+        "list",
+        "--endpoint",
+        &good,
+        "--access-key",
+        &ak,
+        "--secret-key",
+        "wrong",
+    ])
+    .code(6);
+    env.set("KILN_SECRET_KEY", "wrong");
+    env.kiln(&[
+        "instance",
+        "list",
+        "--endpoint",
+        &good,
+        "--access-key",
+        &ak,
+        "--secret-key",
+        &sk,
+    ])
+    .ok();
+    env.set("KILN_REGION", "cn-east-2");
+    let r = env.kiln(&[
+        "instance",
+        "list",
+        "--endpoint",
+        &good,
+        "--access-key",
+        &ak,
+        "--secret-key",
+        &sk,
+        "--region",
+        "cn-south-1",
+        "-v",
+    ]);
+    assert!(
+        r.ok().stderr.contains("region cn-south-1 (from --region)"),
+        "{r:#?}"
+    );
+
+    // Last, <data-dir>/credentials of the local server — below a jdc profile's keys.
+    let mut local = Env::new();
+    local.set("KILN_ENDPOINT", &good);
+    let data = s.data_dir();
+    let d = data.to_str().unwrap();
+    let r = local.kiln(&["instance", "list", "--data-dir", d, "-v"]);
+    r.ok();
+    assert!(r.stderr.contains("credentials)"), "{r:#?}");
+    local.jdc(&jdc_config(&[("default", &good, "JDAK", "JDSK")]), None);
+    local.kiln(&["instance", "list", "--data-dir", d]).code(6);
+    local.unset("KILN_ENDPOINT");
+    // With the profile's endpoint too, and its keys replaced by the env's, it works.
+    local.set("KILN_ACCESS_KEY", &ak);
+    local.set("KILN_SECRET_KEY", &sk);
+    local.kiln(&["instance", "list"]).ok();
+}
+
+#[tokio::test]
+async fn completions_and_help_examples() {
+    let env = Env::new();
+    let r = env.kiln(&["completions", "bash"]);
+    r.ok();
+    assert!(
+        r.stdout.contains("_kiln()"),
+        "{}",
+        &r.stdout[..200.min(r.stdout.len())]
+    );
+    assert!(r.stdout.contains("attach-disk"));
+    for args in [
+        vec!["instance", "create"],
+        vec!["instance", "attach-disk"],
+        vec!["image", "create"],
+        vec!["image", "export"],
+        vec!["disk", "create"],
+        vec!["snapshot", "delete"],
+        vec!["quota", "show"],
+    ] {
+        let mut a = args.clone();
+        a.push("--help");
+        let r = env.kiln(&a);
+        r.ok();
+        assert!(
+            r.stdout.contains("Example") && r.stdout.contains(&format!("kiln {}", args.join(" "))),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn demo_runs_on_the_commands() {
+    let env = Env::new();
+    let r = env.kiln(&["demo"]);
+    r.ok();
+    assert!(r.stdout.contains("$ kiln image create"), "{r:#?}");
+    assert!(
+        r.stdout.contains("$ kiln instance create --image img-"),
+        "{r:#?}"
+    );
+    assert!(r.stdout.contains("Verified with qemu-io"), "{r:#?}");
+}
