@@ -48,7 +48,9 @@ pub struct BlockStore {
 impl BlockStore {
     /// Opens (creating if needed) the layer directory under `root`.
     pub fn open(root: &Path, qemu_img: PathBuf) -> BlockResult<Self> {
-        let dir = root.join("layers");
+        // Absolute, since qemu-img runs inside it and is handed paths under it: with a
+        // relative data directory (`kiln serve`'s default ./kiln-data) they would miss.
+        let dir = std::path::absolute(root.join("layers")).unwrap_or_else(|_| root.join("layers"));
         std::fs::create_dir_all(&dir).map_err(|source| BlockError::Io {
             path: dir.clone(),
             source,
@@ -119,19 +121,19 @@ impl BlockStore {
         size: u64,
         backing: Option<String>,
     ) -> BlockResult<()> {
-        let tmp = PathBuf::from(self.tmp_name(layer_id));
-        let path = tmp.clone();
-        tokio::task::spawn_blocking(move || qcow2::write_empty(&path, size, backing.as_deref()))
-            .await
-            .map_err(|e| BlockError::Io {
-                path: tmp.clone(),
-                source: std::io::Error::other(e),
-            })?
-            .map_err(|source| BlockError::Io {
-                path: tmp.clone(),
-                source,
-            })?;
-        self.publish(&tmp.to_string_lossy(), layer_id).await
+        let tmp = self.tmp_name(layer_id);
+        let path = PathBuf::from(&tmp);
+        let written = async {
+            tokio::task::spawn_blocking(move || qcow2::write_empty(&path, size, backing.as_deref()))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .map_err(|source| BlockError::Io {
+                    path: PathBuf::from(&tmp),
+                    source,
+                })
+        };
+        self.publish_when_done(written, &tmp, layer_id).await
     }
 
     /// A small synthetic base layer: a text label in its first sector, the rest unallocated,
@@ -148,16 +150,15 @@ impl BlockStore {
             })?;
         let tmp = self.tmp_name(layer_id);
         let raw_s = raw.to_string_lossy().into_owned();
-        let result = async {
+        let written = async {
             self.qemu_img(&["convert", "-q", "-f", "raw", "-O", "qcow2", &raw_s, &tmp])
                 .await?;
             self.qemu_img(&["resize", "-q", "-f", "qcow2", &tmp, &size.to_string()])
                 .await
-        }
-        .await;
+        };
+        let result = self.publish_when_done(written, &tmp, layer_id).await;
         let _ = tokio::fs::remove_file(&raw).await;
-        result?;
-        self.publish(&tmp, layer_id).await
+        result
     }
 
     /// A standalone copy of the disk seen through `source_id` (its whole backing chain
@@ -166,9 +167,9 @@ impl BlockStore {
     pub async fn flatten(&self, layer_id: &str, source_id: &str) -> BlockResult<u64> {
         let tmp = self.tmp_name(layer_id);
         let src = Self::layer_file_name(source_id);
-        self.qemu_img(&["convert", "-q", "-f", "qcow2", "-O", "qcow2", &src, &tmp])
-            .await?;
-        self.publish(&tmp, layer_id).await?;
+        let args = ["convert", "-q", "-f", "qcow2", "-O", "qcow2", &src, &tmp];
+        let written = self.qemu_img(&args);
+        self.publish_when_done(written, &tmp, layer_id).await?;
         self.allocated_bytes(layer_id).await
     }
 
@@ -194,13 +195,16 @@ impl BlockStore {
         }
         let tmp = self.tmp_name(layer_id);
         let src = source.to_string_lossy().into_owned();
-        self.qemu_img(&["convert", "-q", "-f", format, "-O", "qcow2", &src, &tmp])
-            .await?;
-        if virtual_size < size {
-            self.qemu_img(&["resize", "-q", "-f", "qcow2", &tmp, &size.to_string()])
+        let written = async {
+            self.qemu_img(&["convert", "-q", "-f", format, "-O", "qcow2", &src, &tmp])
                 .await?;
-        }
-        self.publish(&tmp, layer_id).await
+            if virtual_size < size {
+                self.qemu_img(&["resize", "-q", "-f", "qcow2", &tmp, &size.to_string()])
+                    .await?;
+            }
+            Ok(())
+        };
+        self.publish_when_done(written, &tmp, layer_id).await
     }
 
     /// Writes the disk seen through `layer_id` (chain flattened) to `dest` as qcow2; the
@@ -209,8 +213,13 @@ impl BlockStore {
         let tmp = dest.with_extension("qcow2.part");
         let tmp_s = tmp.to_string_lossy().into_owned();
         let src = Self::layer_file_name(layer_id);
-        self.qemu_img(&["convert", "-q", "-f", "qcow2", "-O", "qcow2", &src, &tmp_s])
-            .await?;
+        if let Err(e) = self
+            .qemu_img(&["convert", "-q", "-f", "qcow2", "-O", "qcow2", &src, &tmp_s])
+            .await
+        {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
         tokio::fs::rename(&tmp, dest)
             .await
             .map_err(|source| BlockError::Io {
@@ -263,9 +272,19 @@ impl BlockStore {
             .into_owned()
     }
 
-    /// Renames the finished temp file into place, so a half-written layer never carries
-    /// a layer's name.
-    async fn publish(&self, tmp: &str, layer_id: &str) -> BlockResult<()> {
+    /// Awaits `write` (which fills the temp file `tmp`), then renames the finished file into
+    /// place, so a half-written layer never carries a layer's name. A failed write leaves
+    /// nothing behind: its temp file is removed.
+    async fn publish_when_done(
+        &self,
+        write: impl std::future::Future<Output = BlockResult<()>>,
+        tmp: &str,
+        layer_id: &str,
+    ) -> BlockResult<()> {
+        if let Err(e) = write.await {
+            let _ = tokio::fs::remove_file(tmp).await;
+            return Err(e);
+        }
         let dest = self.layer_path(layer_id);
         tokio::fs::rename(tmp, &dest)
             .await
@@ -279,7 +298,9 @@ impl BlockStore {
     /// Runs qemu-img in the layer directory, killed after the timeout; returns stdout.
     async fn run(&self, args: &[&str]) -> BlockResult<Vec<u8>> {
         let program = self.qemu_img.to_string_lossy().into_owned();
-        let run = Command::new(&self.qemu_img)
+        let mut command = Command::new(&self.qemu_img);
+        die_with_parent(&mut command);
+        let run = command
             .args(args)
             .current_dir(&self.dir)
             .env("LC_ALL", "C")
@@ -308,6 +329,26 @@ impl BlockStore {
         }
     }
 }
+
+/// A qemu-img child must not outlive a killed server: after a restart it would go on
+/// writing a temp file that the start-up sweep has already judged. Linux delivers SIGKILL
+/// to the child when the thread that spawned it dies (tokio's worker threads live as long
+/// as the process).
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and touches only the calling (child) process.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
 
 #[cfg(test)]
 mod tests {

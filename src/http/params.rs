@@ -200,8 +200,11 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn offset(&self) -> u64 {
-        (self.number - 1).saturating_mul(self.size)
+    /// Rows to skip, clamped to what SQL's OFFSET accepts: a page far past the end is simply
+    /// empty (never a wrapped-around negative offset that would answer page 1 again).
+    pub fn offset(&self) -> i64 {
+        let rows = (self.number - 1).saturating_mul(self.size);
+        i64::try_from(rows).unwrap_or(i64::MAX)
     }
 }
 
@@ -287,6 +290,28 @@ impl Node {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn page_offset_never_wraps_negative() {
+        let far = Page {
+            number: u64::MAX,
+            size: 100,
+        };
+        assert_eq!(far.offset(), i64::MAX);
+        let huge = Page {
+            number: (i64::MAX as u64) / 10,
+            size: 10,
+        };
+        assert!(huge.offset() > 0);
+        assert_eq!(
+            Page {
+                number: 3,
+                size: 20
+            }
+            .offset(),
+            40
+        );
+    }
 
     #[test]
     fn dotted_arrays_decode_in_index_order() {

@@ -118,6 +118,12 @@ impl Service {
                 "The image '{id}' is busy"
             )));
         }
+        // An export still reads the image's layers: the image stays until it is done.
+        if store::task::task_in_flight(c, kind::IMAGE_EXPORT, id).await? {
+            return Err(ApiError::FailedPrecondition(format!(
+                "The image '{id}' is busy"
+            )));
+        }
         if image.root_device_type == "localDisk"
             && store::image::image_instance_count(c, id).await? > 0
         {

@@ -431,8 +431,15 @@ impl Service {
                 })?)
             };
             cloud_data += 1;
+            // The instance type's own local data disk holds its device (vdb): an image disk
+            // recorded there moves to the first free name instead of colliding.
+            let taken = plan.iter().any(|p| p.device == dev.device_name);
             plan.push(PlannedDisk {
-                device: dev.device_name,
+                device: if taken {
+                    String::new()
+                } else {
+                    dev.device_name
+                },
                 category: "cloud",
                 disk_type: dev.disk_type,
                 size_gb: dev.disk_size_gb,

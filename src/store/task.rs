@@ -95,6 +95,17 @@ pub async fn task_pending_count(conn: &mut Conn) -> DbResult<i64> {
         .await
 }
 
+/// Whether a task of `kind` on `target_id` has not finished yet.
+pub async fn task_in_flight(conn: &mut Conn, kind: &str, target_id: &str) -> DbResult<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS(SELECT 1 FROM tasks WHERE kind = $1 AND target_id = $2 AND state = 'pending')",
+    )
+    .bind(kind)
+    .bind(target_id)
+    .fetch_one(conn)
+    .await
+}
+
 pub async fn task_get(conn: &mut Conn, id: &str) -> DbResult<Option<TaskRow>> {
     sqlx::query_as("SELECT * FROM tasks WHERE id = $1")
         .bind(id)

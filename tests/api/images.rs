@@ -155,3 +155,30 @@ async fn describe_images_paging() {
     assert_eq!(second["totalCount"], 3, "totalCount counts all pages");
     assert_eq!(second["images"], json!([]));
 }
+
+/// A pageNumber far past the end is an empty page: never page 1 again (a wrapped negative
+/// offset) and never a crash (imageTasks once overflowed `(number - 1) * size`).
+#[tokio::test]
+async fn huge_page_numbers_answer_empty_pages() {
+    let s = Server::start(&[]).await;
+    for q in [
+        "images?imageSource=public&pageSize=10&pageNumber=9223372036854775807",
+        "images?imageSource=public&pageSize=100&pageNumber=4611686018427387904",
+    ] {
+        let r = s.get(&path(q)).await;
+        let body = r.ok();
+        assert_eq!(body["totalCount"], 3, "{q}");
+        assert_eq!(body["images"], json!([]), "{q}");
+    }
+    for q in [
+        "imageTasks?pageSize=100&pageNumber=9223372036854775807",
+        "imageTasks?pageSize=10&pageNumber=4611686018427387904",
+    ] {
+        let r = s.get(&path(q)).await;
+        let body = r.ok();
+        assert_eq!(body["taskSet"], json!([]), "{q}");
+    }
+    // The server is still up and answering.
+    let r = s.get(&path("images?imageSource=public")).await;
+    assert_eq!(r.ok()["totalCount"], 3);
+}

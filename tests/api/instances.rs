@@ -171,6 +171,46 @@ async fn storage_type_has_a_local_data_disk() {
     );
 }
 
+/// A storage-type instance launched from an image that recorded a cloud disk at vdb: its own
+/// local data disk keeps vdb and the image's disk moves to the next free device.
+#[tokio::test]
+async fn storage_type_from_an_image_with_a_vdb_disk() {
+    let s = Server::start(&["--task-delay", "0s"]).await;
+    let source = s
+        .launch(json!({
+            "az": AZ, "instanceType": "g.n2.medium", "imageId": IMAGE, "name": "src",
+            "systemDisk": cloud_system(40),
+            "dataDisks": [{"diskCategory": "cloud", "deviceName": "vdb",
+                           "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 30}}]
+        }))
+        .await;
+    let r = s
+        .post(
+            &action_path(&source, "createImage"),
+            json!({"name": "with-vdb"}),
+        )
+        .await;
+    let image = r.ok()["imageId"].as_str().unwrap().to_string();
+    s.wait_status(
+        &path(&format!("images/{image}")),
+        "/result/image/status",
+        "ready",
+        WAIT,
+    )
+    .await;
+    let id = s
+        .launch(json!({"az": AZ, "instanceType": "s.n2.xlarge", "imageId": image, "name": "st"}))
+        .await;
+    let inst = s.instance(&id).await;
+    let data = inst["dataDisks"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{inst}");
+    let vdb = data.iter().find(|d| d["deviceName"] == "vdb").unwrap();
+    assert_eq!(vdb["diskCategory"], "local", "{vdb}");
+    let vdc = data.iter().find(|d| d["deviceName"] == "vdc").unwrap();
+    assert_eq!(vdc["diskCategory"], "cloud", "{vdc}");
+    assert_eq!(vdc["cloudDisk"]["diskSizeGB"], 30, "{vdc}");
+}
+
 #[tokio::test]
 async fn new_cloud_data_disks() {
     let s = Server::start(&[]).await;

@@ -163,7 +163,7 @@ async fn start_racing_stop_ends_in_the_first_ones_state() {
 }
 
 /// A qemu-img that works until `<dir>/fail` exists, then fails as a full disk does, and
-/// hangs while `<dir>/hang` exists.
+/// hangs while `<dir>/hang` exists (at most 30 s).
 fn faulty_qemu_img(dir: &std::path::Path) -> std::path::PathBuf {
     let real = String::from_utf8(
         std::process::Command::new("sh")
@@ -178,7 +178,7 @@ fn faulty_qemu_img(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "#!/bin/sh\nif [ -e {d}/hang ]; then sleep 30; fi\n\
+            "#!/bin/sh\ni=0; while [ -e {d}/hang ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n\
              if [ -e {d}/fail ]; then echo 'qemu-img: No space left on device' >&2; exit 1; fi\n\
              exec {} \"$@\"\n",
             real.trim()
@@ -315,4 +315,61 @@ async fn sigterm_stops_cleanly_and_a_restart_resumes() {
     s.start_again().await;
     let d: Value = s.wait_disk(&disk, "available").await;
     assert_eq!(d["result"]["disk"]["name"], "graceful");
+}
+
+/// deleteImage waits for a running export: the export reads the image's layers, so the
+/// image is refused as busy until the export has finished, and the export succeeds.
+#[tokio::test]
+async fn an_image_being_exported_is_not_deleted() {
+    let faults = tempfile::tempdir().unwrap();
+    let qemu = faulty_qemu_img(faults.path());
+    let qemu_s = qemu.to_str().unwrap().to_string();
+    let s = Server::start(&["--qemu-img", &qemu_s, "--task-delay", "0s"]).await;
+    let src = faults.path().join("src.qcow2");
+    std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&src)
+        .arg("1G")
+        .status()
+        .unwrap();
+    let r = s
+        .post(
+            &format!("/v1/regions/{REGION}/images:import"),
+            json!({"architecture": "x86_64", "osType": "linux", "platform": "Ubuntu", "diskFormat": "qcow2",
+                   "systemDiskSizeGB": 40, "imageUrl": format!("file://{}", src.display()), "imageName": "exp"}),
+        )
+        .await;
+    let image = r.ok()["imageId"].as_str().unwrap().to_string();
+    let image_path = format!("/v1/regions/{REGION}/images/{image}");
+    s.wait_status(&image_path, "/result/image/status", "ready", WAIT)
+        .await;
+
+    // The export's qemu-img stalls while `hang` exists.
+    std::fs::write(faults.path().join("hang"), b"").unwrap();
+    let out = faults.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let r = s
+        .post(
+            &format!("{image_path}:exportImage"),
+            json!({"roleName": "r", "ossUrl": format!("file://{}", out.display())}),
+        )
+        .await;
+    let task = r.ok()["taskId"].as_str().unwrap().to_string();
+    settle().await;
+    s.delete(&image_path).await.err(
+        400,
+        "FAILED_PRECONDITION",
+        &format!("The image '{image}' is busy"),
+    );
+    std::fs::remove_file(faults.path().join("hang")).unwrap();
+    s.wait_status(
+        &format!("/v1/regions/{REGION}/imageTasks?taskIds.1={task}"),
+        "/result/taskSet/0/taskStatus",
+        "finished",
+        WAIT,
+    )
+    .await;
+    assert!(out.join(format!("{image}.qcow2")).exists());
+    s.delete(&image_path).await.ok();
+    s.wait_gone(&image_path).await;
 }

@@ -532,12 +532,20 @@ def test_pending_window_errors(slow_env):
 
 
 def test_instance_whose_creation_failed(slow_env):
+    """A storage fault during creation (the image's base layer is missing) leaves the instance
+    in `error` with its system disk never attached."""
     vm = slow_env.vm
-    slow_env.fail_marker.write_text("1")
+    probe = _launch(vm, None, slow_env.cloud_image["imageId"])
+    top = disk_path(slow_env.data_dir, _instance(vm, probe)["systemDisk"]["cloudDisk"]["diskId"])
+    info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", top], check=True,
+                                     capture_output=True, text=True, timeout=20).stdout)
+    base = os.path.join(os.path.dirname(top), info["backing-filename"])
+    assert os.path.isfile(base), base
+    os.rename(base, base + ".away")
     try:
         iid = _launch(vm, None, slow_env.cloud_image["imageId"], wait="error")
     finally:
-        slow_env.fail_marker.unlink()
+        os.rename(base + ".away", base)
     inst = _instance(vm, iid)
     # Both seed rows describe this instance (status `error`, system disk never attached); which
     # check comes first is not documented.

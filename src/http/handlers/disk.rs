@@ -47,7 +47,7 @@ pub async fn describe_disks(svc: &Service, call: Call) -> ApiResult<Reply> {
         names: filter_values(&f, "name"),
         multi_attach: filter_bool(&f, "multiAttach")?,
         encrypted: filter_bool(&f, "encrypted")?,
-        offset: page.offset() as i64,
+        offset: page.offset(),
         limit: page.size as i64,
     };
     let (list, total) = svc.disk_list(q).await?;

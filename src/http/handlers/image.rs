@@ -27,7 +27,7 @@ pub async fn describe_images(svc: &Service, call: Call) -> ApiResult<Reply> {
         status: p.str("status")?,
         architecture: p.str("architecture")?,
         instance_ids: p.str_list("instanceIds")?,
-        offset: page.offset() as i64,
+        offset: page.offset(),
         limit: page.size as i64,
     };
     let (list, total) = svc.image_list(&call.scope, input).await?;

@@ -81,7 +81,8 @@ pub async fn image_tasks(svc: &Service, call: Call) -> ApiResult<Reply> {
         statuses: p.str("taskStatus")?.into_iter().collect(),
         created_from: time("startTime")?,
         created_to: time("endTime")?,
-        offset: (number - 1) * size,
+        // Saturating: a huge pageNumber is an empty page, not an overflow.
+        offset: (number - 1).saturating_mul(size),
         limit: size,
     };
     let (list, total) = svc.image_tasks(q).await?;

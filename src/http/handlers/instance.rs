@@ -66,7 +66,7 @@ pub async fn describe_instances(svc: &Service, call: Call) -> ApiResult<Reply> {
         image_ids: filter_values(&f, "imageId"),
         instance_types: filter_values(&f, "instanceType"),
         subnet_ids: filter_values(&f, "subnetId"),
-        offset: page.offset() as i64,
+        offset: page.offset(),
         limit: page.size as i64,
     };
     let (list, total) = svc.instance_list(q).await?;

@@ -55,7 +55,7 @@ pub async fn describe_snapshots(svc: &Service, call: Call) -> ApiResult<Reply> {
         disk_ids: filter_values(&f, "diskId"),
         statuses: filter_values(&f, "status"),
         names: filter_values(&f, "name"),
-        offset: page.offset() as i64,
+        offset: page.offset(),
         limit: page.size as i64,
     };
     let (list, total) = svc.snapshot_list(q).await?;
