@@ -1,0 +1,942 @@
+"""Kiln's benchmark driver (run by scripts/bench): starts Kiln and the moto peer pinned to
+one core, drives them from the other, runs scenarios A–E several times and writes the
+results table (BENCHMARKS.md) and the raw figures (JSON).
+
+Servers run under `taskset -c SERVER_CPU`, every client (kiln-loadgen, boto3, this
+driver's own probes) under `taskset -c CLIENT_CPU`. Kiln runs with signature verification
+on; every request of every client is signed.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kiln_api import Kiln, cloud_disk  # noqa: E402
+
+GIB = 1 << 30
+REGION = "cn-north-1"
+
+PROFILES = {
+    "full": dict(
+        runs=3, images=10000, instances=1000, populate_clients=32,
+        a_duration=5.0, a_warmup=1.0, moto_duration=6.0, moto_list_duration=8.0,
+        b_duration=5.0, b_clients=32, c_write_mib=1024, d_write_mib=1024, moto_images=10000,
+        moto_min_ops=10, moto_max_duration=30.0,
+    ),
+    "quick": dict(
+        runs=2, images=1000, instances=100, populate_clients=16,
+        a_duration=1.5, a_warmup=0.5, moto_duration=2.0, moto_list_duration=3.0,
+        b_duration=2.0, b_clients=32, c_write_mib=64, d_write_mib=128, moto_images=500,
+        moto_min_ops=5, moto_max_duration=6.0,
+    ),
+}
+
+# --------------------------------------------------------------------------------------
+# Helpers
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def try_sh(cmd):
+    try:
+        return subprocess.run(cmd, text=True, capture_output=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def proc_status(pid):
+    """VmRSS / VmHWM of a process in bytes."""
+    out = {}
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                k, v = line.split(":", 1)
+                out[k] = int(v.split()[0]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+def cpu_seconds(pid):
+    """utime+stime of the process (all threads) and of its reaped children."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+
+
+def core_busy(cpu):
+    """Busy CPU seconds of one core (all processes)."""
+    try:
+        for line in open("/proc/stat"):
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        pass
+    return 0.0
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def agg(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    m = statistics.median(xs)
+    return {"median": m, "min": min(xs), "max": max(xs), "n": len(xs),
+            "spread_pct": (max(xs) - min(xs)) / m * 100 if m else 0.0, "runs": xs}
+
+
+class Pin:
+    def __init__(self, enabled, server_cpu, client_cpu):
+        self.enabled = enabled
+        self.server_cpu, self.client_cpu = server_cpu, client_cpu
+
+    def server(self):
+        return ["taskset", "-c", str(self.server_cpu)] if self.enabled else []
+
+    def client(self):
+        return ["taskset", "-c", str(self.client_cpu)] if self.enabled else []
+
+
+# --------------------------------------------------------------------------------------
+# Servers
+
+
+class KilnServer:
+    AK = "KILNBENCHACCESSKEY0001"
+
+    def __init__(self, binary, data_dir, pin, sk):
+        self.binary, self.data_dir, self.pin, self.sk = binary, data_dir, pin, sk
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        """Starts the server; returns seconds until it answered a signed request."""
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.port = free_port()
+        # Signed requests this process has verified (its nonce table is in memory).
+        self.requests = 0
+        env = dict(os.environ, KILN_ACCESS_KEY=self.AK, KILN_SECRET_KEY=self.sk)
+        cmd = self.pin.server() + [
+            self.binary, "serve", "--listen", f"127.0.0.1:{self.port}",
+            "--data-dir", self.data_dir, "--task-delay", "0s", "--transition-delay", "0s",
+            "--quota", "image=20000", "--quota", "snapshot=100000",
+            "--quota", "instance=2000", "--quota", "disk=10000",
+        ]
+        self.cmd = cmd
+        logf = open(os.path.join(os.path.dirname(self.data_dir), os.path.basename(self.data_dir) + ".log"), "a")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=logf)
+        api = self.api(timeout=2)
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kiln exited with {self.proc.returncode}; see {logf.name}")
+            try:
+                api.request("GET", "/images/img-ubuntu2204")
+                took = time.perf_counter() - t0
+                api.close()
+                return took
+            except (OSError, ConnectionError):
+                api.close()
+                time.sleep(0.002)
+            if time.perf_counter() - t0 > 120:
+                raise TimeoutError("kiln did not start in 120 s")
+
+    def api(self, timeout=60):
+        return Kiln("127.0.0.1", self.port, self.AK, self.sk, REGION, timeout=timeout)
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class MotoServer:
+    def __init__(self, venv_bin, pin, logdir):
+        self.venv_bin, self.pin, self.logdir = venv_bin, pin, logdir
+        self.proc = None
+
+    def start(self):
+        self.port = free_port()
+        logf = open(os.path.join(self.logdir, "moto.log"), "a")
+        cmd = self.pin.server() + [os.path.join(self.venv_bin, "moto_server"), "-H", "127.0.0.1",
+                                   "-p", str(self.port)]
+        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=logf)
+        t0 = time.perf_counter()
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return time.perf_counter() - t0
+            except OSError:
+                if self.proc.poll() is not None or time.perf_counter() - t0 > 60:
+                    raise RuntimeError("moto_server did not start; see moto.log")
+                time.sleep(0.02)
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+# --------------------------------------------------------------------------------------
+# The benchmark
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.p = PROFILES[a.mode]
+        if a.runs:
+            self.p["runs"] = a.runs
+        self.pin = Pin(a.pin, a.server_cpu, a.client_cpu)
+        self.work = a.workdir
+        self.sk = "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32))
+        self.results = {"mode": a.mode, "profile": self.p, "started": datetime.datetime.now(
+            datetime.timezone.utc).isoformat(timespec="seconds"),
+            "loadavg_start": open("/proc/loadavg").read().split()[:3]}
+        self.servers = []
+
+    # ---- clients
+
+    def loadgen(self, server, *args):
+        cmd = self.pin.client() + [self.a.loadgen, *args, "--addr", server.addr,
+                                   "--ak", server.AK, "--sk", server.sk, "--region", REGION]
+        pid = server.proc.pid
+        c0, t0, o0 = cpu_seconds(pid), time.perf_counter(), core_busy(self.a.server_cpu)
+        out = sh(cmd)
+        c1, t1, o1 = cpu_seconds(pid), time.perf_counter(), core_busy(self.a.server_cpu)
+        r = json.loads(out)
+        r["server_cpu_pct"] = (c1 - c0) / (t1 - t0) * 100
+        r["other_cpu_pct"] = max(0.0, (o1 - o0) - (c1 - c0)) / (t1 - t0) * 100
+        r["requests_before"] = server.requests
+        server.requests += r.get("requests_signed", 0)
+        if r.get("errors") or r.get("failed_images"):
+            log(f"  !! errors: {r.get('errors')} failed: {r.get('failed_images')} first: {r.get('first_error')}")
+        return r
+
+    def moto(self, server, *args):
+        cmd = self.pin.client() + [os.path.join(self.a.venv_bin, "python"), self.a.moto_load,
+                                   *args, "--endpoint", server.endpoint, "--server-pid",
+                                   str(server.proc.pid), "--server-cpu", str(self.a.server_cpu)]
+        r = json.loads(sh(cmd))
+        if r.get("errors"):
+            log(f"  !! moto errors: {r.get('errors')} first: {r.get('first_error')}")
+        return r
+
+    def kiln(self, name):
+        s = KilnServer(self.a.kiln, os.path.join(self.work, name), self.pin, self.sk)
+        self.servers.append(s)
+        return s
+
+    def disk_path(self, server, instance, device):
+        return sh([self.a.kiln, "admin", "disk-path", "--data-dir", server.data_dir, instance,
+                   device]).strip()
+
+    def write_guest_data(self, path, mib, byte):
+        """Writes `mib` MiB of a byte pattern into a qcow2 (in 16 pieces spread over the
+        disk's virtual size), as a guest would, with qemu-io."""
+        info = json.loads(sh(["qemu-img", "info", "-U", "--output=json", path]))
+        size = info["virtual-size"]
+        pieces = 16 if mib >= 16 else 1
+        chunk = mib // pieces
+        cmds = []
+        for i in range(pieces):
+            off = (size // pieces) * i
+            off -= off % (1 << 20)
+            cmds += ["-c", f"write -P 0x{byte:02x} {off} {chunk}M"]
+        sh(self.pin.client() + ["qemu-io", "-f", "qcow2", *cmds, path])
+
+    def wait_instances(self, api, ids):
+        api.wait_instances(ids, "running")
+
+    def create_instances(self, api, n, system_disk, data_disks=(), name="bench"):
+        ids = []
+        while len(ids) < n:
+            k = min(100, n - len(ids))
+            ids += api.create_instances(k, name, system_disk, data_disks)
+        api.wait_instances(ids, "running", timeout=1800)
+        return ids
+
+    # ---- scenarios
+
+    def scenario_e_idle(self):
+        log("E: start-up time and memory of an empty server")
+        runs = []
+        for r in range(self.p["runs"]):
+            s = self.kiln(f"e-idle-{r}")
+            took = s.start()
+            time.sleep(1.0)
+            st = proc_status(s.proc.pid)
+            s.stop()
+            runs.append({"startup_s": took, "rss": st.get("VmRSS"), "hwm": st.get("VmHWM")})
+            shutil.rmtree(s.data_dir, ignore_errors=True)
+        self.results["e_idle"] = runs
+
+    def scenario_a(self):
+        p = self.p
+        s = self.kiln("a")
+        self.results["a_first_start_s"] = s.start()
+        api = s.api()
+        log(f"A: creating {p['instances']} instances (cloud system disk)")
+        t0 = time.perf_counter()
+        inst = self.create_instances(api, p["instances"], {"diskCategory": "cloud"}, name="bench-a")
+        t_inst = time.perf_counter() - t0
+        inst_file = os.path.join(self.work, "a-instances.txt")
+        open(inst_file, "w").write("\n".join(inst) + "\n")
+        log(f"A: {len(inst)} instances in {t_inst:.1f}s; populating {p['images']} private images "
+            f"with createImage ({p['populate_clients']} clients)")
+        ids_file = os.path.join(self.work, "a-images.txt")
+        pop = self.loadgen(s, "create-images", "--instances", inst_file, "--concurrency",
+                           str(p["populate_clients"]), "--total", str(p["images"]),
+                           "--poll-ms", "5", "--name-prefix", "pop", "--ids-out", ids_file,
+                           "--timeout", "300")
+        n_ids = sum(1 for line in open(ids_file) if line.strip())
+        log(f"A: populated {n_ids} images in {pop['elapsed_s']:.1f}s ({pop['images_per_s']:.0f}/s)")
+        if n_ids < p["images"]:
+            log(f"A: !! only {n_ids} of {p['images']} images were made: {pop.get('first_error')}")
+        self.results["a_setup"] = {"instances": len(inst), "instances_s": t_inst,
+                                   "populate": pop, "images": n_ids}
+        s.stop()
+
+        # E with 10,000 images: restart on the populated data directory.
+        log("E: start-up time and memory with the populated data directory")
+        e10k = []
+        for r in range(p["runs"]):
+            took = s.start()
+            time.sleep(1.0)
+            st = proc_status(s.proc.pid)
+            e10k.append({"startup_s": took, "rss": st.get("VmRSS"), "hwm": st.get("VmHWM")})
+            if r < p["runs"] - 1:
+                s.stop()
+        self.results["e_populated"] = e10k
+
+        log("A: describe runs")
+        pages_img = max(1, n_ids // 100)
+        pages_inst = max(1, len(inst) // 100)
+        out = []
+        for r in range(p["runs"]):
+            for op, extra in (("image", ["--ids", ids_file]),
+                              ("images", ["--pages", str(pages_img)]),
+                              ("instances", ["--pages", str(pages_inst)])):
+                for c in (1, 8):
+                    res = self.loadgen(s, "describe", "--op", op, "--concurrency", str(c),
+                                       "--duration", str(p["a_duration"]),
+                                       "--warmup", str(p["a_warmup"]), *extra)
+                    res["run"] = r
+                    out.append(res)
+                    log(f"  kiln run {r} {op:9s} c={c}: {res['ops_per_s']:9.0f} ops/s "
+                        f"p50 {res['latency'].get('p50_ms', 0):.3f} p99 {res['latency'].get('p99_ms', 0):.3f} ms "
+                        f"cpu {res['server_cpu_pct']:.0f}%")
+        self.results["a_kiln"] = out
+        st = proc_status(s.proc.pid)
+        self.results["e_under_load"] = {"rss": st.get("VmRSS"), "hwm": st.get("VmHWM")}
+        s.stop()
+        shutil.rmtree(s.data_dir, ignore_errors=True)
+
+    def scenario_a_moto(self):
+        p = self.p
+        m = MotoServer(self.a.venv_bin, self.pin, self.work)
+        self.servers.append(m)
+        m.start()
+        log(f"A/moto: populating {p['moto_images']} images with CreateImage")
+        ids_file = os.path.join(self.work, "moto-images.txt")
+        pop = self.moto(m, "populate", "--images", str(p["moto_images"]), "--instances", "32",
+                        "--instances-out", os.path.join(self.work, "moto-a-instances.txt"),
+                        "--ids-out", ids_file)
+        log(f"A/moto: {pop['images']} images in {pop['seconds']:.1f}s")
+        out = []
+        pages = max(1, p["moto_images"] // 100)
+        for r in range(p["runs"]):
+            for op in ("image", "images"):
+                for c in (1, 8):
+                    d = p["moto_list_duration"] if op == "images" else p["moto_duration"]
+                    res = self.moto(m, "describe", "--op", op, "--ids", ids_file, "--pages",
+                                    str(pages), "--concurrency", str(c), "--duration", str(d),
+                                    "--warmup", "1", "--min-ops", str(p["moto_min_ops"]),
+                                    "--max-duration", str(p["moto_max_duration"]))
+                    res["run"] = r
+                    out.append(res)
+                    log(f"  moto run {r} {op:9s} c={c}: {res['ops_per_s']:9.2f} ops/s "
+                        f"p50 {res['latency'].get('p50_ms', 0):.1f} p99 {res['latency'].get('p99_ms', 0):.1f} ms")
+        self.results["a_moto"] = out
+        self.results["moto_populate"] = pop
+        m.stop()
+
+    def scenario_b(self):
+        p = self.p
+        s = self.kiln("b")
+        s.start()
+        api = s.api()
+        n = p["b_clients"]
+        log(f"B: {n} instances with a system disk and three data disks")
+        data = [cloud_disk(20, d) for d in ("vdb", "vdc", "vdd")]
+        inst = self.create_instances(api, n, {"diskCategory": "cloud"}, data, name="bench-b")
+        f_all = os.path.join(self.work, "b-instances.txt")
+        open(f_all, "w").write("\n".join(inst) + "\n")
+        out = []
+        for r in range(p["runs"]):
+            for c, poll in ((1, 2), (n, 5)):
+                res = self.loadgen(s, "create-images", "--instances", f_all, "--concurrency",
+                                   str(c), "--duration", str(p["b_duration"]), "--poll-ms",
+                                   str(poll), "--name-prefix", f"b{r}", "--timeout", "120")
+                res["run"] = r
+                out.append(res)
+                log(f"  kiln run {r} createImage c={c}: accepted p50 {res['accepted'].get('p50_ms', 0):.2f} "
+                    f"p99 {res['accepted'].get('p99_ms', 0):.2f} ms; ready p50 {res['ready'].get('p50_ms', 0):.1f} "
+                    f"p99 {res['ready'].get('p99_ms', 0):.1f} ms; {res['images_per_s']:.0f} images/s "
+                    f"cpu {res['server_cpu_pct']:.0f}%")
+        self.results["b_kiln"] = out
+        s.stop()
+        shutil.rmtree(s.data_dir, ignore_errors=True)
+
+    def scenario_b_moto(self):
+        p = self.p
+        m = MotoServer(self.a.venv_bin, self.pin, self.work)
+        self.servers.append(m)
+        m.start()
+        n = p["b_clients"]
+        # Instances with a root and three data volumes; no images made beforehand.
+        self.moto(m, "populate", "--images", "0", "--instances", str(n), "--instances-out",
+                  os.path.join(self.work, "moto-b-instances.txt"), "--ids-out",
+                  os.path.join(self.work, "moto-b-none.txt"))
+        out = []
+        for r in range(p["runs"]):
+            for c in (1, n):
+                res = self.moto(m, "create-images", "--instances",
+                                os.path.join(self.work, "moto-b-instances.txt"),
+                                "--concurrency", str(c), "--duration", str(p["b_duration"]))
+                res["run"] = r
+                out.append(res)
+                log(f"  moto run {r} CreateImage c={c}: p50 {res['accepted'].get('p50_ms', 0):.1f} "
+                    f"p99 {res['accepted'].get('p99_ms', 0):.1f} ms; {res['images_per_s']:.0f} images/s")
+        self.results["b_moto"] = out
+        m.stop()
+
+    def scenario_c(self):
+        p = self.p
+        s = self.kiln("c")
+        s.start()
+        api = s.api()
+        shapes = {
+            "small": ({"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}},
+                      [cloud_disk(20, d) for d in ("vdb", "vdc", "vdd")]),
+            "large": ({"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 500}},
+                      [cloud_disk(2050, d) for d in ("vdb", "vdc", "vdd")]),
+        }
+        inst = {}
+        for k, (sysd, data) in shapes.items():
+            inst[k] = self.create_instances(api, 1, sysd, data, name=f"bench-c-{k}")[0]
+        out = []
+        log(f"C: time to ready, {p['c_write_mib']} MiB written into each of 4 disks "
+            "(system 40 GiB + 3 × 20 GiB  vs  system 500 GiB + 3 × 2050 GiB)")
+        for r in range(p["runs"]):
+            for k in ("small", "large"):
+                paths = [self.disk_path(s, inst[k], d) for d in ("vda", "vdb", "vdc", "vdd")]
+                for path in paths:
+                    self.write_guest_data(path, p["c_write_mib"], 0x40 + r)
+                sh(["sync"])
+                f1 = os.path.join(self.work, f"c-{k}.txt")
+                open(f1, "w").write(inst[k] + "\n")
+                res = self.loadgen(s, "create-images", "--instances", f1, "--concurrency", "1",
+                                   "--total", "1", "--poll-ms", "1", "--name-prefix", f"c{k}{r}")
+                res["run"], res["shape"] = r, k
+                res["virtual_gib"] = sum(json.loads(sh(["qemu-img", "info", "-U", "--output=json", x]))
+                                         ["virtual-size"] for x in paths) / GIB
+                out.append(res)
+                log(f"  run {r} {k}: accepted {res['accepted'].get('p50_ms', 0):.2f} ms, "
+                    f"ready {res['ready'].get('p50_ms', 0):.2f} ms ({res['virtual_gib']:.0f} GiB virtual)")
+        self.results["c"] = out
+        s.stop()
+        shutil.rmtree(s.data_dir, ignore_errors=True)
+
+    def scenario_d(self):
+        p = self.p
+        s = self.kiln("d")
+        s.start()
+        api = s.api()
+        inst = self.create_instances(api, 1, {"diskCategory": "local"}, name="bench-d")[0]
+        api.request("POST", f"/instances/{inst}:stopInstance", body={})
+        api.wait_instances([inst], "stopped")
+        f1 = os.path.join(self.work, "d-instance.txt")
+        open(f1, "w").write(inst + "\n")
+        out = []
+        log(f"D: localDisk image (full copy) vs qemu-img convert of the same chain, "
+            f"{p['d_write_mib']} MiB of guest data")
+        for r in range(p["runs"]):
+            top = self.disk_path(s, inst, "vda")
+            self.write_guest_data(top, p["d_write_mib"], 0x60 + r)
+            sh(["sync"])
+            chain_alloc = self.allocated_data(top)
+            res = self.loadgen(s, "create-images", "--instances", f1, "--concurrency", "1",
+                               "--total", "1", "--poll-ms", "1", "--name-prefix", f"d{r}",
+                               "--ids-out", os.path.join(self.work, "d-image.txt"))
+            image_id = open(os.path.join(self.work, "d-image.txt")).read().split()[0]
+            layer = os.path.join(s.data_dir, "layers", f"lyr-{image_id}.qcow2")
+            kiln_stored = os.stat(layer).st_blocks * 512
+            # The same chain: the instance's new top is an empty overlay on the frozen layer.
+            top = self.disk_path(s, inst, "vda")
+            dst = os.path.join(self.work, f"d-convert-{r}.qcow2")
+            t0 = time.perf_counter()
+            sh(self.pin.server() + ["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "qcow2", top, dst])
+            t_conv = time.perf_counter() - t0
+            conv_stored = os.stat(dst).st_blocks * 512
+            os.remove(dst)
+            t_kiln = res["ready"].get("p50_ms", 0) / 1000
+            row = {"run": r, "chain_allocated": chain_alloc, "kiln_ready_s": t_kiln,
+                   "kiln_accepted_ms": res["accepted"].get("p50_ms"),
+                   "convert_s": t_conv, "kiln_stored": kiln_stored, "convert_stored": conv_stored,
+                   "kiln_mib_s": chain_alloc / (1 << 20) / t_kiln if t_kiln else None,
+                   "convert_mib_s": chain_alloc / (1 << 20) / t_conv,
+                   "chain_depth": self.chain_depth(top), "errors": res.get("errors")}
+            out.append(row)
+            log(f"  run {r}: kiln {t_kiln:.3f}s ({row['kiln_mib_s'] or 0:.0f} MiB/s), qemu-img convert "
+                f"{t_conv:.3f}s ({row['convert_mib_s']:.0f} MiB/s); stored {kiln_stored / (1 << 20):.0f} MiB "
+                f"vs allocated {chain_alloc / (1 << 20):.0f} MiB")
+        self.results["d"] = out
+        s.stop()
+        shutil.rmtree(s.data_dir, ignore_errors=True)
+
+    @staticmethod
+    def allocated_data(path):
+        m = json.loads(sh(["qemu-img", "map", "-U", "--output=json", path]))
+        return sum(e["length"] for e in m if e.get("data"))
+
+    @staticmethod
+    def chain_depth(path):
+        info = json.loads(sh(["qemu-img", "info", "-U", "--backing-chain", "--output=json", path]))
+        return len(info)
+
+    def run(self):
+        t0 = time.perf_counter()
+        os.makedirs(self.work, exist_ok=True)
+        try:
+            self.scenario_e_idle()
+            self.scenario_a()
+            self.scenario_a_moto()
+            self.scenario_b()
+            self.scenario_b_moto()
+            self.scenario_c()
+            self.scenario_d()
+        finally:
+            for s in self.servers:
+                s.stop()
+        self.results["runtime_s"] = time.perf_counter() - t0
+        self.results["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+        return self.results
+
+
+# --------------------------------------------------------------------------------------
+# The report
+
+
+def versions(a):
+    def first_line(cmd):
+        return try_sh(cmd).splitlines()[0] if try_sh(cmd) else "n/a"
+
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    rev = try_sh(["git", "-C", a.repo, "rev-parse", "--short=12", "HEAD"])
+    dirty = try_sh(["git", "-C", a.repo, "status", "--porcelain", "--", "src", "Cargo.toml",
+                    "Cargo.lock", "migrations"])
+    return {
+        "cpu": cpu, "nproc": f"{try_sh(['nproc', '--all'])} (os.cpu_count {os.cpu_count()})",
+        "mem_gib": mem / GIB,
+        "kernel": platform.release(),
+        "kiln_rev": rev + (" (+ uncommitted changes in src/Cargo)" if dirty else ""),
+        "kiln_sha256": try_sh(["sha256sum", a.kiln]).split(" ")[0][:16],
+        "rustc": first_line(["rustc", "--version"]),
+        "qemu_img": first_line(["qemu-img", "--version"]),
+        "python": platform.python_version(),
+        "moto": try_sh([os.path.join(a.venv_bin, "python"), "-c", "import moto; print(moto.__version__)"]),
+        "boto3": try_sh([os.path.join(a.venv_bin, "python"), "-c", "import boto3; print(boto3.__version__)"]),
+        "taskset": "yes" if a.pin else "no (not found: servers and clients share all cores)",
+    }
+
+
+def f(x, nd=1):
+    if x is None:
+        return "–"
+    if isinstance(x, float) and abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{nd}f}"
+
+
+def fm(a, nd=1, scale=1.0):
+    """median (min–max) of an aggregate."""
+    if not a:
+        return "–"
+    return f"{f(a['median'] * scale, nd)} ({f(a['min'] * scale, nd)}–{f(a['max'] * scale, nd)})"
+
+
+def pick(rows, **kw):
+    return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
+
+
+def lat(rows, key, field):
+    return agg([r[key].get(field) for r in rows if r[key].get("n")])
+
+
+def report(res, a, v):
+    p = res["profile"]
+    L = []
+    w = L.append
+    mode_note = "" if res["mode"] == "full" else " — **QUICK smoke run: small counts, not for comparison**"
+    w("# Kiln benchmarks\n")
+    w(f"Generated by `scripts/bench{' --quick' if res['mode'] == 'quick' else ''}` on "
+      f"{res['started']}{mode_note}. Every figure is the median of {p['runs']} runs, "
+      f"with the range (min–max) over the runs in parentheses; *spread* is (max−min)/median. "
+      f"Total benchmark time {res['runtime_s'] / 60:.1f} min (build excluded).\n")
+    w("## How to run\n")
+    w("```\nscripts/bench            # full run (~15 min + build), writes BENCHMARKS.md\n"
+      "scripts/bench --quick    # smoke run (~3 min), writes target-bench/BENCHMARKS-quick.md\n```\n")
+    w("`scripts/bench` builds Kiln (`cargo build --release`, target dir `target-bench/`) and "
+      "the load generator (`bench/loadgen`, its own cargo project), creates `.venv-bench` with "
+      f"`moto[server]=={v['moto']}` and boto3, then runs `bench/bench.py`. Raw per-run figures "
+      "go to `target-bench/bench-results.json`.\n")
+    w("## Machine and versions\n")
+    w("| | |\n|---|---|")
+    for k, lab in (("cpu", "CPU"), ("nproc", "cores (nproc)"), ("mem_gib", "memory"),
+                   ("kernel", "kernel"), ("kiln_rev", "kiln git rev"),
+                   ("kiln_sha256", "kiln binary sha256 (prefix)"), ("rustc", "rustc"),
+                   ("qemu_img", "qemu-img"), ("python", "python"), ("moto", "moto (peer)"),
+                   ("boto3", "boto3 (peer client)"), ("taskset", "pinning with taskset")):
+        val = f"{v[k]:.1f} GiB" if k == "mem_gib" else v[k]
+        w(f"| {lab} | {val} |")
+    w(f"| load average (1/5/15 min) at start / end | {' '.join(res.get('loadavg_start', []))} / "
+      f"{' '.join(res.get('loadavg_end', []))} |")
+    w("")
+    w("## Method\n")
+    w(f"- Servers run under `taskset -c {a.server_cpu}`, clients under `taskset -c {a.client_cpu}` "
+      "(Kiln's tokio runtime then has one worker thread; its SQLite threads and the qemu-img "
+      "processes it spawns inherit the same core). Everything is on loopback.")
+    w("- Kiln: `kiln serve --task-delay 0s --transition-delay 0s --quota image=20000 "
+      "--quota snapshot=100000 --quota instance=2000 --quota disk=10000`, **signature "
+      "verification on** (keys from `KILN_ACCESS_KEY`/`KILN_SECRET_KEY`). A fresh data "
+      "directory per scenario.")
+    w("- Kiln's client is `bench/loadgen` (Rust, one thread, tokio + hyper): every request is "
+      "signed JDCLOUD2-HMAC-SHA256 as the Go SDK signs it (`content-type;host;x-jdcloud-date;"
+      "x-jdcloud-nonce`, `:` as `%3A`, a fresh nonce per request), each client holds one "
+      "keep-alive HTTP/1.1 connection, closed loop (next request when the answer is in).")
+    w("- moto: `moto_server` from `moto[server]` in `.venv-bench`, driven by boto3 "
+      "(`ec2` client with `endpoint_url`) with the same model: N threads, one client and "
+      "connection each, closed loop.")
+    w(f"- A: {p['a_warmup']}s warm-up then {p['a_duration']}s measured per run (moto: "
+      f"{p['moto_duration']}s, listing {p['moto_list_duration']}s, as it is slow). describeImage "
+      "picks a random image id; describeImages asks a random page of 100 of the private "
+      "images (`imageSource=private&pageSize=100`); describeInstances a random page of 100. "
+      "moto 5.2.5 ignores `MaxResults`/`NextToken` on DescribeImages (it always answers every "
+      "match), so its \"page of 100\" is `DescribeImages(Owners=[self], MaxResults=100, "
+      "Filters=[name=bench-pNNNN-*])`, the 100 images sharing a name prefix — the same "
+      "answer size from the same 10,000-image set. moto's by-id call is "
+      "`DescribeImages(ImageIds=[id])`.")
+    w(f"- B: each client has its own instance (cloud system disk + three 20 GiB data disks); "
+      f"it calls createImage, waits for `ready`, repeats, for {p['b_duration']}s (then lets "
+      "in-flight images finish). *accepted* = createImage request → response; *ready* = "
+      "request → the image is seen `ready`. One shared poller asks `describeImages?ids.N=…` "
+      "for all pending images every 2 ms (1 client) / 5 ms (32 clients), so *ready* includes up "
+      "to one poll interval. images/s = images ready / (last ready − start). moto's "
+      "CreateImage answers with an image already `available`, so its accepted = ready.")
+    w(f"- C: one instance per shape; before each run {p['c_write_mib']} MiB of guest data is "
+      "written with qemu-io into each of its 4 disks (16 pieces spread over the virtual size), "
+      "then one createImage → `ready` (poll 1 ms).")
+    w(f"- D: an instance with a **local** system disk (from the 40 GiB public image), stopped; "
+      f"before each run {p['d_write_mib']} MiB of guest data is written into it; then "
+      "createImage → `ready` (Kiln flattens the chain into a standalone qcow2 with "
+      "`qemu-img convert`), against `qemu-img convert -f qcow2 -O qcow2` of the same chain "
+      "run directly on the server core. Throughput = allocated guest data of the chain "
+      "(`qemu-img map`) / time. Both read a chain whose data is in the page cache.")
+    w("- E: start-up = process spawn → first signed request answered 200. RSS from "
+      "`/proc/PID/status` (VmRSS now, VmHWM = peak) 1 s after start-up; *under load A* is VmHWM "
+      "after all A runs.")
+    w("- *server CPU* = the server process's CPU time (all threads + reaped children) / wall "
+      "time during the run: ~100% means the server core was the bottleneck. *other load* = "
+      "CPU time that other processes took on the server's core during the run (from "
+      "`/proc/stat`): this machine is shared, and a high figure there means the run was "
+      "disturbed.\n")
+
+    # ---------------- targets
+    ak, am = res.get("a_kiln", []), res.get("a_moto", [])
+    bk, bm = res.get("b_kiln", []), res.get("b_moto", [])
+    targets = []
+
+    def ops(rows, op, c):
+        return agg([r["ops_per_s"] for r in pick(rows, op=op, concurrency=c)])
+
+    for op, lab in (("image", "describeImage by id"), ("images", "describeImages (listing, 100/page)")):
+        for c in (1, 8):
+            k, m_ = ops(ak, op, c), ops(am, op, c)
+            if k and m_ and m_["median"]:
+                ratio = k["median"] / m_["median"]
+                targets.append((f"A: {lab}, {c} client{'s' if c > 1 else ''}: ≥ 50× moto ops/s",
+                                f"{f(k['median'], 0)} vs {f(m_['median'], 2)} ops/s = {ratio:,.0f}×",
+                                ratio >= 50))
+    p99 = lat(pick(ak, op="image", concurrency=8), "latency", "p99_ms")
+    if p99:
+        targets.append(("A: describeImage p99 ≤ 2 ms with 8 clients",
+                        f"{p99['median']:.3f} ms (runs {p99['min']:.3f}–{p99['max']:.3f})",
+                        p99["median"] <= 2.0))
+    for c in (1, p["b_clients"]):
+        acc = lat(pick(bk, concurrency=c), "accepted", "p99_ms")
+        if acc:
+            targets.append((f"B: createImage accepted p99 ≤ 5 ms, {c} client{'s' if c > 1 else ''}",
+                            f"{acc['median']:.2f} ms (runs {acc['min']:.2f}–{acc['max']:.2f})",
+                            acc["median"] <= 5.0))
+    ips = agg([r["images_per_s"] for r in pick(bk, concurrency=p["b_clients"])])
+    if ips:
+        targets.append((f"B: ≥ 200 images/s reaching ready with {p['b_clients']} clients",
+                        f"{ips['median']:.0f} images/s (runs {ips['min']:.0f}–{ips['max']:.0f})",
+                        ips["median"] >= 200))
+    c_rows = res.get("c", [])
+    rs = agg([r["ready"].get("p50_ms") for r in c_rows if r["shape"] == "small"])
+    rl = agg([r["ready"].get("p50_ms") for r in c_rows if r["shape"] == "large"])
+    if rs and rl:
+        ratio = rl["median"] / rs["median"]
+        targets.append(("C: ready(2 TiB) / ready(20 GiB) ≤ 1.2",
+                        f"{rl['median']:.2f} / {rs['median']:.2f} ms = {ratio:.2f}", ratio <= 1.2))
+    w("## Targets\n")
+    w("PASS/FAIL is judged on the median over the runs, in this run, on this machine.\n")
+    w("| target | measured (median) | result |\n|---|---|---|")
+    for t, m_, ok in targets:
+        w(f"| {t} | {m_} | **{'PASS' if ok else 'FAIL'}** |")
+    w("")
+
+    # ---------------- A
+    w(f"## A. Describe ({res['a_setup']['images']:,} private images, "
+      f"{res['a_setup']['instances']:,} instances)\n")
+    w("| call | clients | Kiln ops/s | Kiln p50 ms | Kiln p99 ms | Kiln server CPU / other load | spread (ops/s) | "
+      "moto ops/s | moto p50 ms | moto p99 ms | ratio Kiln/moto |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    for op, lab in (("image", "describeImage by id"), ("images", "describeImages, page of 100"),
+                    ("instances", "describeInstances, page of 100")):
+        for c in (1, 8):
+            k = pick(ak, op=op, concurrency=c)
+            m_ = pick(am, op=op, concurrency=c)
+            ko, mo = ops(ak, op, c), ops(am, op, c)
+            ratio = f"{ko['median'] / mo['median']:,.0f}×" if ko and mo and mo["median"] else "– (no peer)"
+            w(f"| {lab} | {c} | {fm(ko, 0)} | {fm(lat(k, 'latency', 'p50_ms'), 3)} | "
+              f"{fm(lat(k, 'latency', 'p99_ms'), 3)} | {f(med([r['server_cpu_pct'] for r in k]), 0)}% / "
+              f"{f(med([r.get('other_cpu_pct') for r in k]), 0)}% | "
+              f"{f(ko['spread_pct'], 0) if ko else '–'}% | "
+              f"{fm(mo, 2) if mo else '–'} | {fm(lat(m_, 'latency', 'p50_ms'), 1) if m_ else '–'} | "
+              f"{fm(lat(m_, 'latency', 'p99_ms'), 1) if m_ else '–'} | {ratio} |")
+    errs = sum(r.get("errors", 0) for r in ak)
+    merrs = sum(r.get("errors", 0) for r in am)
+    w(f"\nErrors: Kiln {errs}, moto {merrs}. Responses checked (first answer of each client "
+      f"carries the asked image / a full page): Kiln {all(r.get('validated') for r in ak)}, "
+      f"moto {all(r.get('validated') for r in am)}.\n")
+    sa = res["a_setup"]
+    pop = sa["populate"]
+    mp = res.get("moto_populate", {})
+    w("Set-up (once per benchmark, not repeated):\n")
+    w(f"- Kiln: {sa['instances']:,} instances (cloud system disk, createInstances ×100 per call) "
+      f"running in {sa['instances_s']:.1f} s; {sa['images']:,} private images populated through "
+      f"the API (createImage → `ready`, {p['populate_clients']} clients round-robin over the "
+      f"instances) in **{pop['elapsed_s']:.1f} s ({pop['images_per_s']:.0f} images/s)**, "
+      f"accepted p50/p99 {pop['accepted'].get('p50_ms', 0):.2f}/{pop['accepted'].get('p99_ms', 0):.2f} ms, "
+      f"errors {pop.get('errors', 0)}.")
+    if mp:
+        w(f"- moto: {mp['images']:,} images made with CreateImage (8 boto3 threads) in "
+          f"{mp['seconds']:.1f} s ({mp['images_per_s']:.0f} images/s).\n")
+
+    # ---------------- B
+    w("## B. createImage (system disk + 3 data disks, `--task-delay 0s`)\n")
+    w("| server | clients | accepted p50 ms | accepted p99 ms | ready p50 ms | ready p99 ms | "
+      "images/s reaching ready | images per run | server CPU / other load |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for c in (1, p["b_clients"]):
+        k = pick(bk, concurrency=c)
+        w(f"| Kiln | {c} | {fm(lat(k, 'accepted', 'p50_ms'), 2)} | {fm(lat(k, 'accepted', 'p99_ms'), 2)} | "
+          f"{fm(lat(k, 'ready', 'p50_ms'), 1)} | {fm(lat(k, 'ready', 'p99_ms'), 1)} | "
+          f"{fm(agg([r['images_per_s'] for r in k]), 0)} | {f(med([r['images_ready'] for r in k]), 0)} | "
+          f"{f(med([r['server_cpu_pct'] for r in k]), 0)}% / {f(med([r.get('other_cpu_pct') for r in k]), 0)}% |")
+    for c in (1, p["b_clients"]):
+        m_ = pick(bm, concurrency=c)
+        w(f"| moto | {c} | {fm(lat(m_, 'accepted', 'p50_ms'), 1)} | {fm(lat(m_, 'accepted', 'p99_ms'), 1)} | "
+          f"= accepted | = accepted | {fm(agg([r['images_per_s'] for r in m_]), 0)} | "
+          f"{f(med([r['images_ready'] for r in m_]), 0)} | {f(med([r['server_cpu_pct'] for r in m_]), 0)}% / "
+          f"{f(med([r.get('other_cpu_pct') for r in m_]), 0)}% |")
+    for c in (1, p["b_clients"]):
+        k = agg([r["images_per_s"] for r in pick(bk, concurrency=c)])
+        m_ = agg([r["images_per_s"] for r in pick(bm, concurrency=c)])
+        if k and m_ and m_["median"]:
+            w(f"\nRatio Kiln/moto, {c} client(s): images/s {k['median'] / m_['median']:.1f}×; "
+              f"accepted p50 {lat(pick(bm, concurrency=c), 'accepted', 'p50_ms')['median'] / max(1e-9, lat(pick(bk, concurrency=c), 'accepted', 'p50_ms')['median']):.1f}× faster.")
+    berr = sum(r.get("errors", 0) + r.get("failed_images", 0) for r in bk)
+    w(f"\nErrors: Kiln {berr}, moto {sum(r.get('errors', 0) for r in bm)}. Each Kiln image "
+      "freezes 4 disks (4 snapshots); the disks' layer chains grow by one per image over the runs.\n")
+
+    # ---------------- C
+    w("## C. Time to `ready` against disk size\n")
+    w("| shape | virtual size (4 disks) | data written | createImage accepted ms | time to ready ms | spread |")
+    w("|---|---|---|---|---|---|")
+    for k, lab in (("small", "system 40 GiB + 3 × 20 GiB"), ("large", "system 500 GiB + 3 × 2050 GiB")):
+        rows = [r for r in c_rows if r["shape"] == k]
+        ready = agg([r["ready"].get("p50_ms") for r in rows])
+        acc = agg([r["accepted"].get("p50_ms") for r in rows])
+        vg = rows[0]["virtual_gib"] if rows else 0
+        w(f"| {lab} | {vg:,.0f} GiB | 4 × {p['c_write_mib']} MiB | {fm(acc, 2)} | {fm(ready, 2)} | "
+          f"{f(ready['spread_pct'], 0) if ready else '–'}% |")
+    if rs and rl:
+        w(f"\nready(2 TiB) / ready(20 GiB) = **{rl['median'] / rs['median']:.2f}** (system disks "
+          "are capped at 500 GiB by the API, so the large shape is 500 GiB + 3 × 2050 GiB).\n")
+
+    # ---------------- D
+    d = res.get("d", [])
+    w("## D. localDisk image (full copy) vs `qemu-img convert`\n")
+    if d:
+        ka = agg([r["kiln_ready_s"] for r in d])
+        ca = agg([r["convert_s"] for r in d])
+        kt = agg([r["kiln_mib_s"] for r in d])
+        ct = agg([r["convert_mib_s"] for r in d])
+        alloc = med([r["chain_allocated"] for r in d]) / (1 << 20)
+        w("| | time s | throughput MiB/s | bytes stored MiB |\n|---|---|---|---|")
+        w(f"| Kiln createImage → ready | {fm(ka, 3)} | {fm(kt, 0)} | "
+          f"{f(med([r['kiln_stored'] for r in d]) / (1 << 20), 1)} |")
+        w(f"| qemu-img convert (same chain) | {fm(ca, 3)} | {fm(ct, 0)} | "
+          f"{f(med([r['convert_stored'] for r in d]) / (1 << 20), 1)} |")
+        w(f"\nAllocated guest data in the chain: {alloc:.1f} MiB (virtual size 40 GiB; chain depth "
+          f"{d[0]['chain_depth']}–{d[-1]['chain_depth']} layers). Throughput ratio Kiln / qemu-img "
+          f"convert = **{kt['median'] / ct['median']:.2f}**; bytes stored / bytes allocated = "
+          f"**{med([r['kiln_stored'] for r in d]) / med([r['chain_allocated'] for r in d]):.3f}** "
+          f"(Kiln), {med([r['convert_stored'] for r in d]) / med([r['chain_allocated'] for r in d]):.3f} "
+          "(qemu-img convert).\n")
+
+    # ---------------- E
+    w("## E. Start-up time and memory\n")
+    w("| state | start-up ms | RSS MiB | peak RSS (VmHWM) MiB |\n|---|---|---|---|")
+    mib = 1 << 20
+    for key, lab in (("e_idle", "empty data directory (idle)"),
+                     ("e_populated", f"{res['a_setup']['images']:,} images, {res['a_setup']['instances']:,} instances (idle)")):
+        rows = res.get(key, [])
+        w(f"| {lab} | {fm(agg([r['startup_s'] for r in rows]), 1, 1000)} | "
+          f"{fm(agg([r['rss'] for r in rows]), 1, 1 / mib)} | {fm(agg([r['hwm'] for r in rows]), 1, 1 / mib)} |")
+    ul = res.get("e_under_load", {})
+    w(f"| after load A (all runs) | – | {f((ul.get('rss') or 0) / mib, 1)} | {f((ul.get('hwm') or 0) / mib, 1)} |")
+    w(f"\nFirst start on a new data directory (creates the database): "
+      f"{res.get('a_first_start_s', 0) * 1000:.0f} ms.\n")
+
+    # ---------------- per-run appendix
+    w("## Per-run figures\n")
+    w("<details><summary>A: every run</summary>\n")
+    w("*requests before* = signed requests the server process had already verified when the "
+      "run started (load generator's count, since the server's last start).\n")
+    w("| server | run | call | clients | ops/s | p50 ms | p99 ms | max ms | errors | server CPU | other load | requests before |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, rows in (("Kiln", ak), ("moto", am)):
+        for r in rows:
+            l_ = r["latency"]
+            w(f"| {name} | {r['run']} | {r['op']} | {r['concurrency']} | {f(r['ops_per_s'], 1)} | "
+              f"{f(l_.get('p50_ms'), 3)} | {f(l_.get('p99_ms'), 3)} | {f(l_.get('max_ms'), 2)} | "
+              f"{r.get('errors', 0)} | {f(r['server_cpu_pct'], 0)}% | {f(r.get('other_cpu_pct'), 0)}% | "
+              f"{r['requests_before'] if 'requests_before' in r else '–'} |")
+    w("\n</details>\n")
+    w("<details><summary>B: every run</summary>\n")
+    w("| server | run | clients | images ready | images/s | accepted p50/p99 ms | ready p50/p99 ms | errors | server CPU | other load |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for name, rows in (("Kiln", bk), ("moto", bm)):
+        for r in rows:
+            rd = r.get("ready", r["accepted"])
+            w(f"| {name} | {r['run']} | {r['concurrency']} | {r['images_ready']} | {f(r['images_per_s'], 0)} | "
+              f"{f(r['accepted'].get('p50_ms'), 2)}/{f(r['accepted'].get('p99_ms'), 2)} | "
+              f"{f(rd.get('p50_ms'), 1)}/{f(rd.get('p99_ms'), 1)} | {r.get('errors', 0)} | "
+              f"{f(r['server_cpu_pct'], 0)}% | {f(r.get('other_cpu_pct'), 0)}% |")
+    w("\n</details>\n")
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=list(PROFILES), default="full")
+    ap.add_argument("--runs", type=int, default=0)
+    ap.add_argument("--kiln", required=True)
+    ap.add_argument("--loadgen", required=True)
+    ap.add_argument("--venv-bin", required=True)
+    ap.add_argument("--repo", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--json-out", required=True)
+    ap.add_argument("--no-pin", dest="pin", action="store_false")
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite the report from --json-out without running")
+    a = ap.parse_args()
+    a.moto_load = os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto_load.py")
+    if a.report_only:
+        res = json.load(open(a.json_out))
+    else:
+        if os.path.exists(a.workdir):
+            shutil.rmtree(a.workdir)
+        res = Bench(a).run()
+        json.dump(res, open(a.json_out, "w"), indent=1)
+        shutil.rmtree(a.workdir, ignore_errors=True)
+    v = versions(a)
+    res["versions"] = v
+    open(a.out, "w").write(report(res, a, v))
+    json.dump(res, open(a.json_out, "w"), indent=1)
+    log(f"wrote {a.out} and {a.json_out} ({res['runtime_s'] / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
