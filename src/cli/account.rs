@@ -134,14 +134,23 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
 }
 
 async fn open(data_dir: &Path) -> anyhow::Result<Service> {
-    if !data_dir.join("kiln.db").exists() {
+    // A cluster's database: recorded in the data directory by `kiln serve --database`, or
+    // named by KILN_DATABASE.
+    let database = std::env::var("KILN_DATABASE")
+        .ok()
+        .filter(|s| !s.is_empty());
+    if database.is_none() && !crate::store::has_metadata(data_dir) {
         anyhow::bail!(
             "no Kiln data in {} (start `kiln serve --data-dir {}` once first)",
             data_dir.display(),
             data_dir.display()
         );
     }
-    Service::open(data_dir, "qemu-img".into(), super::serve::default_config()).await
+    let cfg = crate::service::Config {
+        database,
+        ..super::serve::default_config()
+    };
+    Service::open(data_dir, "qemu-img".into(), cfg).await
 }
 
 async fn set_disabled(data_dir: &Path, pin: &str, disabled: bool) -> anyhow::Result<()> {

@@ -31,6 +31,8 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         rate_limit: None,
         qemu_img: "qemu-img".into(),
         qemu_img_timeout: Duration::from_secs(600),
+        database: None,
+        task_lease: Duration::from_secs(60),
     };
     let keys = SuppliedKeys {
         access_key: Some("KILNDEMOACCESSKEY".into()),

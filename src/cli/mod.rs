@@ -83,6 +83,16 @@ pub struct ServeArgs {
     /// The qemu-img program to run.
     #[arg(long, default_value = "qemu-img")]
     pub qemu_img: PathBuf,
+    /// Keep metadata in this PostgreSQL database (`postgres://user@host:5432/db`) instead of
+    /// `<data-dir>/kiln.db`; any number of nodes may share it and the storage root
+    /// (`--data-dir`). Recorded in `<data-dir>/database-url`, so later commands on the data
+    /// directory (`kiln admin fsck`, `kiln account …`) use it too.
+    #[arg(long, env = "KILN_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// How long a claimed task stays this node's without renewal; a node that dies
+    /// mid-task has its work finished by another node after this.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub task_lease: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,6 +105,9 @@ enum AdminCommand {
     DiskPath {
         #[arg(long, default_value = "./kiln-data")]
         data_dir: PathBuf,
+        /// The PostgreSQL database of a cluster (as for `fsck`).
+        #[arg(long, env = "KILN_DATABASE", value_name = "URL")]
+        database: Option<String>,
         /// A cloud disk id, or an instance id followed by a device name.
         id: String,
         device: Option<String>,
@@ -107,6 +120,10 @@ enum AdminCommand {
     Fsck {
         #[arg(long, default_value = "./kiln-data")]
         data_dir: PathBuf,
+        /// The PostgreSQL database of a cluster (default: the one recorded in the data
+        /// directory by `kiln serve --database`, else `<data-dir>/kiln.db`).
+        #[arg(long, env = "KILN_DATABASE", value_name = "URL")]
+        database: Option<String>,
         /// Fix what can be fixed safely (remove orphan files and leaked layers, mark stuck
         /// resources failed and idle) and say what was done.
         #[arg(long)]
@@ -141,16 +158,21 @@ pub fn main() -> ExitCode {
             Command::Demo { keep } => demo::run(keep).await,
             Command::Account(c) => account::run(c).await,
             Command::Client(c) => client::run(*c, Cli::command).await,
-            Command::Admin(AdminCommand::Fsck { data_dir, repair }) => fsck(data_dir, repair).await,
+            Command::Admin(AdminCommand::Fsck {
+                data_dir,
+                database,
+                repair,
+            }) => fsck(data_dir, database, repair).await,
             Command::Admin(AdminCommand::Openapi) => {
                 print!("{}", crate::http::openapi::document_text());
                 Ok(())
             }
             Command::Admin(AdminCommand::DiskPath {
                 data_dir,
+                database,
                 id,
                 device,
-            }) => disk_path(data_dir, id, device).await,
+            }) => disk_path(data_dir, database, id, device).await,
         }
     });
     match result {
@@ -165,12 +187,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn disk_path(data_dir: PathBuf, id: String, device: Option<String>) -> anyhow::Result<()> {
-    if !data_dir.join("kiln.db").exists() {
-        anyhow::bail!("no Kiln data in {}", data_dir.display());
-    }
-    let svc = crate::service::Service::open(&data_dir, "qemu-img".into(), serve::default_config())
-        .await?;
+async fn disk_path(
+    data_dir: PathBuf,
+    database: Option<String>,
+    id: String,
+    device: Option<String>,
+) -> anyhow::Result<()> {
+    let svc = open_existing(&data_dir, database).await?;
     let path = svc
         .disk_top_path(&id, device.as_deref())
         .await
@@ -180,12 +203,23 @@ async fn disk_path(data_dir: PathBuf, id: String, device: Option<String>) -> any
     Ok(())
 }
 
-async fn fsck(data_dir: PathBuf, repair: bool) -> anyhow::Result<()> {
-    if !data_dir.join("kiln.db").exists() {
+/// Opens an existing data directory (and its database) for an admin command.
+async fn open_existing(
+    data_dir: &std::path::Path,
+    database: Option<String>,
+) -> anyhow::Result<crate::service::Service> {
+    if database.is_none() && !crate::store::has_metadata(data_dir) {
         anyhow::bail!("no Kiln data in {}", data_dir.display());
     }
-    let svc = crate::service::Service::open(&data_dir, "qemu-img".into(), serve::default_config())
-        .await?;
+    let cfg = crate::service::Config {
+        database,
+        ..serve::default_config()
+    };
+    crate::service::Service::open(data_dir, "qemu-img".into(), cfg).await
+}
+
+async fn fsck(data_dir: PathBuf, database: Option<String>, repair: bool) -> anyhow::Result<()> {
+    let svc = open_existing(&data_dir, database).await?;
     let report = svc
         .fsck(repair)
         .await

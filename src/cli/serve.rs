@@ -18,6 +18,8 @@ pub fn default_config() -> Config {
         },
         quotas: Quotas::default(),
         qemu_img_timeout: std::time::Duration::from_secs(3600),
+        task_lease: std::time::Duration::from_secs(60),
+        database: None,
     }
 }
 
@@ -45,7 +47,13 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         },
         quotas,
         qemu_img_timeout: args.qemu_img_timeout,
+        task_lease: args.task_lease,
+        database: args.database.clone(),
     };
+    if let Some(url) = &args.database {
+        crate::store::record_database_url(&args.data_dir, url)
+            .with_context(|| format!("recording the database in {}", args.data_dir.display()))?;
+    }
     let svc = Service::open(&args.data_dir, args.qemu_img.clone(), cfg)
         .await
         .with_context(|| format!("opening {}", args.data_dir.display()))?;
@@ -67,9 +75,23 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         );
     }
     let tasks = svc.task_ctx();
-    tasks.release_stale_leases().await?;
-    crate::tasks::sweep_after_restart(&tasks).await?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let alone = tasks
+        .join(&format!("{}/{}", host.trim(), args.listen))
+        .await?;
+    if !alone {
+        tracing::info!("other live nodes share this store: leaving their leases and files alone");
+    }
+    tasks.release_stale_leases(alone).await?;
+    crate::tasks::sweep_after_restart(&tasks, alone).await?;
     let worker = tasks.spawn_worker();
+    let mut gateway = crate::http::gateway::Gateway::new(crate::http::gateway::GatewayConfig {
+        skew: args.auth_skew,
+        rate_limit: args.rate_limit,
+    });
+    if svc.store().shared() {
+        gateway = gateway.with_shared_nonces(svc.store().clone());
+    }
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -78,10 +100,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         state: crate::http::AppState {
             service: svc,
             verify_signatures: !args.no_auth,
-            gateway: crate::http::gateway::Gateway::new(crate::http::gateway::GatewayConfig {
-                skew: args.auth_skew,
-                rate_limit: args.rate_limit,
-            }),
+            gateway,
         },
         account: boot.account,
         worker,
@@ -120,6 +139,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let store = p.state.service.store().clone();
+    let tasks = p.state.service.task_ctx();
     axum::serve(p.listener, crate::http::router(Arc::new(p.state)))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -128,6 +148,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("all running task steps finished; the rest resumes at the next start");
     } else {
         tracing::warn!("task steps still running after 30s; they resume at the next start");
+    }
+    if let Err(e) = tasks.leave().await {
+        tracing::warn!("removing this node from the live ones failed: {e}");
     }
     store.close().await;
     Ok(())

@@ -88,7 +88,7 @@ pub async fn authenticate(
                 if signing::signatures_equal(&expected, &auth.signature) {
                     // Only a verified request spends its nonce (no one else can burn it).
                     if let Some(nonce) = header(parts, "x-jdcloud-nonce") {
-                        gateway.check_nonce(&auth.access_key, nonce)?;
+                        gateway.claim_nonce(&auth.access_key, nonce).await?;
                     }
                     return Ok(account);
                 }

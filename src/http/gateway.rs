@@ -1,6 +1,8 @@
 //! Gateway protections in front of every API: request freshness (`x-jdcloud-date` within a
 //! skew window), nonce replay, and a per-account request rate limit. In-memory and per
-//! node: state that several nodes must share is the store's job (see issue 7 of 7).
+//! node, except the nonces of a cluster: with a shared store (PostgreSQL) they live in its
+//! `nonces` table, so a request replayed to another node is refused too. The rate limit
+//! stays per node (a cluster of N nodes admits up to N times the limit).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,6 +35,10 @@ pub struct Gateway {
     nonces: Mutex<HashMap<(String, String), i64>>,
     /// pin → (minute, requests in that minute).
     rates: Mutex<HashMap<String, (i64, u32)>>,
+    /// Where nonces live when several nodes share the work.
+    shared: Option<crate::store::Store>,
+    /// When expired shared nonces were last deleted (unix seconds).
+    last_prune: std::sync::atomic::AtomicI64,
 }
 
 /// Entries kept before expired nonces are swept (bounds memory under a flood).
@@ -44,6 +50,45 @@ impl Gateway {
             cfg,
             nonces: Mutex::new(HashMap::new()),
             rates: Mutex::new(HashMap::new()),
+            shared: None,
+            last_prune: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// Keeps nonces in `store` (shared by every node of a cluster) instead of in memory.
+    pub fn with_shared_nonces(mut self, store: crate::store::Store) -> Gateway {
+        self.shared = Some(store);
+        self
+    }
+
+    /// The nonce check: in the shared store when there is one, else in memory.
+    pub async fn claim_nonce(&self, access_key: &str, nonce: &str) -> ApiResult<()> {
+        let Some(store) = &self.shared else {
+            return self.check_nonce(access_key, nonce);
+        };
+        use std::sync::atomic::Ordering;
+        let now = Utc::now().timestamp();
+        let keep_until = now + 2 * self.cfg.skew.as_secs() as i64;
+        let mut conn = store.read().await?;
+        let fresh =
+            crate::store::nonce::nonce_claim(&mut conn, access_key, nonce, now, keep_until).await?;
+        let last = self.last_prune.load(Ordering::Relaxed);
+        if now - last >= 60
+            && self
+                .last_prune
+                .compare_exchange(last, now, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        {
+            if let Err(e) = crate::store::nonce::nonce_prune(&mut conn, now).await {
+                tracing::warn!("deleting expired nonces failed: {e}");
+            }
+        }
+        if fresh {
+            Ok(())
+        } else {
+            Err(ApiError::AccessError(
+                "x-jdcloud-nonce has already been used".into(),
+            ))
         }
     }
 

@@ -40,6 +40,10 @@ pub struct Config {
     pub quotas: Quotas,
     /// The longest one qemu-img run may take.
     pub qemu_img_timeout: std::time::Duration,
+    /// How long a claimed task stays this node's without renewal (see `TaskCtx::lease`).
+    pub task_lease: std::time::Duration,
+    /// A PostgreSQL URL; `None`: the database recorded in the data directory, else SQLite.
+    pub database: Option<String>,
 }
 
 #[derive(Clone)]
@@ -48,19 +52,22 @@ pub struct Service {
     pub(crate) block: BlockStore,
     pub(crate) cfg: Arc<Config>,
     wake: Arc<Notify>,
+    /// This process's id among the nodes sharing the store.
+    node_id: Arc<str>,
 }
 
 impl Service {
     /// Opens the data directory: metadata, layer store and the public catalog.
     pub async fn open(data_dir: &Path, qemu_img: PathBuf, cfg: Config) -> anyhow::Result<Service> {
         std::fs::create_dir_all(data_dir)?;
-        let store = Store::open(data_dir).await?;
+        let store = Store::open_at(data_dir, cfg.database.as_deref()).await?;
         let block = BlockStore::open(data_dir, qemu_img)?.with_timeout(cfg.qemu_img_timeout);
         let svc = Service {
             store,
             block,
             cfg: Arc::new(cfg),
             wake: Arc::new(Notify::new()),
+            node_id: format!("node-{}", crate::ids::random_suffix(12)).into(),
         };
         Ok(svc)
     }
@@ -72,6 +79,8 @@ impl Service {
             block: self.block.clone(),
             delays: self.cfg.delays,
             wake: self.wake.clone(),
+            lease: self.cfg.task_lease,
+            node_id: self.node_id.clone(),
         }
     }
 

@@ -84,7 +84,7 @@ pub async fn disk_list(conn: &mut Conn, q: &DiskQuery) -> DbResult<(Vec<DiskRow>
         qb.push_bind(q.region.clone());
         qb
     };
-    let filters = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+    let filters = |qb: &mut QueryBuilder<'_, sqlx::Any>| {
         push_in(qb, "id", &q.ids);
         push_in(qb, "disk_type", &q.disk_types);
         push_in(qb, "status", &q.statuses);
@@ -106,14 +106,21 @@ pub async fn disk_list(conn: &mut Conn, q: &DiskQuery) -> DbResult<(Vec<DiskRow>
     };
     let mut count = build("COUNT(*)");
     filters(&mut count);
-    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let (sql, args) = super::finish(&mut count)?;
+    let total: i64 = sqlx::query_scalar_with(&sql, args)
+        .fetch_one(&mut *conn)
+        .await?;
     let mut list = build("*");
     filters(&mut list);
-    list.push(" ORDER BY seq LIMIT ");
+    list.push(" ORDER BY seq, id LIMIT ");
     list.push_bind(q.limit);
     list.push(" OFFSET ");
     list.push_bind(q.offset);
-    Ok((list.build_query_as().fetch_all(&mut *conn).await?, total))
+    let (sql, args) = super::finish(&mut list)?;
+    let rows = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((rows, total))
 }
 
 /// Marks a disk busy with `task` (and a new status) if it is idle and in one of `from`.
@@ -256,7 +263,7 @@ pub async fn disk_set_task(conn: &mut Conn, id: &str, from: &[&str], task: &str)
 /// Total GiB of local disks in the account and region.
 pub async fn local_disk_gb(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
     sqlx::query_scalar(
-        "SELECT COALESCE(SUM(size_gb), 0) FROM disks
+        "SELECT CAST(COALESCE(SUM(size_gb), 0) AS BIGINT) FROM disks
          WHERE pin = $1 AND region = $2 AND category = 'local'",
     )
     .bind(pin)

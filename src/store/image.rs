@@ -83,7 +83,7 @@ pub async fn image_list(conn: &mut Conn, q: &ImageQuery) -> DbResult<(Vec<ImageR
         qb.push("))");
         qb
     };
-    let filters = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+    let filters = |qb: &mut QueryBuilder<'_, sqlx::Any>| {
         push_in(qb, "image_source", &q.sources);
         push_in(qb, "id", &q.ids);
         push_in(qb, "platform", &q.platforms);
@@ -95,14 +95,21 @@ pub async fn image_list(conn: &mut Conn, q: &ImageQuery) -> DbResult<(Vec<ImageR
     };
     let mut count = build("COUNT(*)");
     filters(&mut count);
-    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let (sql, args) = super::finish(&mut count)?;
+    let total: i64 = sqlx::query_scalar_with(&sql, args)
+        .fetch_one(&mut *conn)
+        .await?;
     let mut list = build("*");
     filters(&mut list);
-    list.push(" ORDER BY seq LIMIT ");
+    list.push(" ORDER BY seq, id LIMIT ");
     list.push_bind(q.limit);
     list.push(" OFFSET ");
     list.push_bind(q.offset);
-    Ok((list.build_query_as().fetch_all(&mut *conn).await?, total))
+    let (sql, args) = super::finish(&mut list)?;
+    let rows = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((rows, total))
 }
 
 pub async fn image_count_private(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {

@@ -87,7 +87,7 @@ pub async fn image_task_list(
         qb.push_bind(q.region.clone());
         qb
     };
-    let filters = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+    let filters = |qb: &mut QueryBuilder<'_, sqlx::Any>| {
         push_in(qb, "action", &q.actions);
         push_in(qb, "id", &q.ids);
         push_in(qb, "status", &q.statuses);
@@ -102,12 +102,19 @@ pub async fn image_task_list(
     };
     let mut count = build("COUNT(*)");
     filters(&mut count);
-    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let (sql, args) = super::finish(&mut count)?;
+    let total: i64 = sqlx::query_scalar_with(&sql, args)
+        .fetch_one(&mut *conn)
+        .await?;
     let mut list = build("*");
     filters(&mut list);
-    list.push(" ORDER BY seq DESC LIMIT ");
+    list.push(" ORDER BY seq DESC, id DESC LIMIT ");
     list.push_bind(q.limit);
     list.push(" OFFSET ");
     list.push_bind(q.offset);
-    Ok((list.build_query_as().fetch_all(&mut *conn).await?, total))
+    let (sql, args) = super::finish(&mut list)?;
+    let rows = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((rows, total))
 }

@@ -81,7 +81,7 @@ pub async fn instance_list(
         qb.push_bind(q.region.clone());
         qb
     };
-    let filters = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+    let filters = |qb: &mut QueryBuilder<'_, sqlx::Any>| {
         push_in(qb, "id", &q.ids);
         push_in(qb, "status", &q.statuses);
         push_in(qb, "az", &q.azs);
@@ -98,14 +98,20 @@ pub async fn instance_list(
     };
     let mut count = build("COUNT(*)");
     filters(&mut count);
-    let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+    let (sql, args) = super::finish(&mut count)?;
+    let total: i64 = sqlx::query_scalar_with(&sql, args)
+        .fetch_one(&mut *conn)
+        .await?;
     let mut list = build("*");
     filters(&mut list);
-    list.push(" ORDER BY seq LIMIT ");
+    list.push(" ORDER BY seq, id LIMIT ");
     list.push_bind(q.limit);
     list.push(" OFFSET ");
     list.push_bind(q.offset);
-    let rows = list.build_query_as().fetch_all(&mut *conn).await?;
+    let (sql, args) = super::finish(&mut list)?;
+    let rows = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok((rows, total))
 }
 

@@ -12,37 +12,99 @@ pub mod image;
 pub mod image_task;
 pub mod instance;
 pub mod layer;
+pub mod node;
+pub mod nonce;
 pub mod rows;
 pub mod snapshot;
 pub mod task;
 pub mod token;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use rows::*;
 
-pub type Conn = sqlx::SqliteConnection;
+/// One set of store functions for both backends: sqlx's `Any` driver. Its types are
+/// `i64`, `f64`, `String`, `bool` and bytes; booleans stored as SQLite integers are read
+/// through [`DbBool`].
+pub type Conn = sqlx::AnyConnection;
+pub type Db = Any;
 pub type DbResult<T> = Result<T, sqlx::Error>;
+
+/// Where the metadata lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `<data-dir>/kiln.db`, one node.
+    Sqlite,
+    /// A PostgreSQL database shared by any number of nodes.
+    Postgres,
+}
+
+/// The file in a data directory that names its database when it is not the embedded
+/// SQLite (written by `kiln serve --database`, so admin commands find it from the data
+/// directory alone).
+pub const DATABASE_URL_FILE: &str = "database-url";
+
+/// Records `url` as the data directory's database (mode 0600: a URL may hold a password).
+pub fn record_database_url(data_dir: &Path, url: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join(DATABASE_URL_FILE);
+    if std::fs::read_to_string(&path)
+        .ok()
+        .as_deref()
+        .map(str::trim)
+        == Some(url.trim())
+    {
+        return Ok(());
+    }
+    let tmp = data_dir.join(format!("{DATABASE_URL_FILE}.tmp.{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(format!("{}\n", url.trim()).as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// The database URL recorded in the data directory, if any.
+pub fn recorded_database_url(data_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(data_dir.join(DATABASE_URL_FILE))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether the data directory has metadata (an SQLite file or a recorded database).
+pub fn has_metadata(data_dir: &Path) -> bool {
+    data_dir.join("kiln.db").exists() || recorded_database_url(data_dir).is_some()
+}
 
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    write_gate: Arc<Mutex<()>>,
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite only: one writer at a time in this process.
+    write_gate: Option<Arc<Mutex<()>>>,
     seq: Arc<AtomicI64>,
 }
 
-/// A write transaction holding the writer gate until commit or drop.
+/// A write transaction (holding SQLite's in-process writer gate until commit or drop).
 pub struct WriteTx<'a> {
-    pub tx: Transaction<'static, Sqlite>,
-    _gate: MutexGuard<'a, ()>,
+    pub tx: Transaction<'static, Any>,
+    _gate: Option<MutexGuard<'a, ()>>,
 }
 
 impl WriteTx<'_> {
@@ -55,40 +117,138 @@ impl WriteTx<'_> {
 }
 
 impl Store {
-    /// Opens `<data_dir>/kiln.db`, creating it and applying migrations.
+    /// Opens the data directory's metadata: the database recorded in it (see
+    /// [`record_database_url`]), else `<data_dir>/kiln.db`, creating it. Applies migrations.
     pub async fn open(data_dir: &Path) -> DbResult<Store> {
-        let url = format!("sqlite://{}", data_dir.join("kiln.db").display());
+        Store::open_at(data_dir, None).await
+    }
+
+    /// Like `open`, with `database` (a PostgreSQL URL) taking precedence over the record.
+    pub async fn open_at(data_dir: &Path, database: Option<&str>) -> DbResult<Store> {
+        match database
+            .map(str::to_string)
+            .or_else(|| recorded_database_url(data_dir))
+        {
+            Some(url) => Store::open_postgres(&url).await,
+            None => Store::open_sqlite(&data_dir.join("kiln.db")).await,
+        }
+    }
+
+    pub async fn open_sqlite(path: &Path) -> DbResult<Store> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await?;
+        // Create the file, switch it to WAL (persistent) and migrate with the SQLite driver;
+        // the pool below then speaks `Any`.
+        let mut c = opts.connect().await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
+            .run(&mut c)
             .await
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-        Ok(Store {
+        c.close().await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Store::with_pool(pool, Backend::Sqlite))
+    }
+
+    /// Opens a PostgreSQL database (`postgres://user@host:port/db`), applying migrations.
+    pub async fn open_postgres(url: &str) -> DbResult<Store> {
+        sqlx::any::install_default_drivers();
+        let opts = PgConnectOptions::from_str(url)?;
+        let mut c = opts.connect().await?;
+        // Several nodes may start at once: sqlx takes an advisory lock around migrations.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&mut c)
+            .await
+            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        c.close().await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        Ok(Store::with_pool(pool, Backend::Postgres))
+    }
+
+    fn with_pool(pool: AnyPool, backend: Backend) -> Store {
+        Store {
             pool,
-            write_gate: Arc::new(Mutex::new(())),
+            backend,
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             seq: Arc::new(AtomicI64::new(now_ms() * 1000)),
-        })
+        }
     }
 
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether other nodes may share this store (and its storage root).
+    pub fn shared(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    /// A transaction for changes that check invariants (conflicts, quotas, references).
+    ///
+    /// SQLite: the in-process gate, then `BEGIN IMMEDIATE` (one writer per database).
+    /// PostgreSQL: the transaction first locks the `writer` row of `locks`
+    /// (`SELECT … FOR UPDATE`), so metadata changes are serialized across all nodes exactly as
+    /// SQLite serializes them: a check and the write it guards can never interleave with
+    /// another node's. The transactions are short (no qemu-img inside), so this is not where
+    /// a cluster spends its time; see the README for the limits.
     pub async fn write(&self) -> DbResult<WriteTx<'_>> {
-        let gate = self.write_gate.lock().await;
-        // IMMEDIATE: take SQLite's write lock now, waiting (busy_timeout) if another
-        // process (`kiln account …`) holds it. A deferred transaction that read first would
-        // instead fail at once with SQLITE_BUSY(_SNAPSHOT) on its first write.
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx, _gate: gate })
+        match &self.write_gate {
+            Some(gate) => {
+                let gate = gate.lock().await;
+                // IMMEDIATE: take SQLite's write lock now, waiting (busy_timeout) if another
+                // process (`kiln account …`) holds it. A deferred transaction that read first
+                // would instead fail at once with SQLITE_BUSY(_SNAPSHOT) on its first write.
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _gate: Some(gate),
+                })
+            }
+            None => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT name FROM locks WHERE name = 'writer' FOR UPDATE")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                Ok(WriteTx { tx, _gate: None })
+            }
+        }
     }
 
-    pub async fn read(&self) -> DbResult<sqlx::pool::PoolConnection<Sqlite>> {
+    /// A transaction for changes that need no cluster-wide order (claiming tasks with
+    /// `FOR UPDATE SKIP LOCKED`, nonces): on PostgreSQL it does not take the writer lock.
+    pub async fn write_unordered(&self) -> DbResult<WriteTx<'_>> {
+        match self.backend {
+            Backend::Sqlite => self.write().await,
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _gate: None,
+            }),
+        }
+    }
+
+    pub async fn read(&self) -> DbResult<sqlx::pool::PoolConnection<Any>> {
         self.pool.acquire().await
     }
 
@@ -113,6 +273,37 @@ impl Store {
     }
 }
 
+/// A boolean as either backend stores it: PostgreSQL `BOOLEAN`, SQLite `INTEGER` 0/1.
+/// Rows read it with `#[sqlx(try_from = "DbBool")]`; scalars with `query_scalar::<_, DbBool>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbBool(pub bool);
+
+impl From<DbBool> for bool {
+    fn from(b: DbBool) -> bool {
+        b.0
+    }
+}
+
+impl sqlx::Type<Any> for DbBool {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <bool as sqlx::Type<Any>>::type_info()
+    }
+    fn compatible(_ty: &sqlx::any::AnyTypeInfo) -> bool {
+        true
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for DbBool {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        match <i64 as sqlx::Decode<Any>>::decode(value.clone()) {
+            Ok(i) => Ok(DbBool(i != 0)),
+            Err(_) => Ok(DbBool(<bool as sqlx::Decode<Any>>::decode(value)?)),
+        }
+    }
+}
+
+use std::str::FromStr;
+
 /// Returns the counter's next value (starting at 1).
 pub async fn counter_next(conn: &mut Conn, name: &str) -> DbResult<i64> {
     sqlx::query_scalar(
@@ -129,8 +320,34 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The SQL and arguments of a built query, with `$N` placeholders: sqlx's `QueryBuilder`
+/// writes `?` for the `Any` driver, which PostgreSQL does not accept (SQLite takes both).
+/// The builders here never put a `?` inside a literal.
+pub(crate) fn finish<'a>(
+    qb: &'a mut sqlx::QueryBuilder<'_, Any>,
+) -> DbResult<(String, sqlx::any::AnyArguments<'a>)> {
+    use sqlx::Execute;
+    let mut q = qb.build();
+    let mut sql = String::with_capacity(q.sql().len() + 16);
+    let mut n = 0;
+    for c in q.sql().chars() {
+        if c == '?' {
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        } else {
+            sql.push(c);
+        }
+    }
+    let args = q
+        .take_arguments()
+        .map_err(sqlx::Error::Encode)?
+        .unwrap_or_default();
+    Ok((sql, args))
+}
+
 /// Appends ` AND col IN ($..)` for a non-empty value list.
-pub(crate) fn push_in(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, values: &[String]) {
+pub(crate) fn push_in(qb: &mut sqlx::QueryBuilder<'_, Any>, col: &str, values: &[String]) {
     if values.is_empty() {
         return;
     }
@@ -143,7 +360,7 @@ pub(crate) fn push_in(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, values
 }
 
 /// Appends ` AND (col LIKE %v1% OR …)` for a non-empty list of fuzzy patterns.
-pub(crate) fn push_like_any(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, col: &str, values: &[String]) {
+pub(crate) fn push_like_any(qb: &mut sqlx::QueryBuilder<'_, Any>, col: &str, values: &[String]) {
     if values.is_empty() {
         return;
     }
@@ -174,7 +391,7 @@ pub(crate) async fn guarded_update(
     idle_only: bool,
     from: &[&str],
 ) -> DbResult<bool> {
-    let mut qb = sqlx::QueryBuilder::<Sqlite>::new(format!("UPDATE {table} SET "));
+    let mut qb = sqlx::QueryBuilder::<Any>::new(format!("UPDATE {table} SET "));
     for (i, (col, value)) in sets.iter().enumerate() {
         if i > 0 {
             qb.push(", ");
@@ -193,5 +410,10 @@ pub(crate) async fn guarded_update(
         sep.push_bind(f.to_string());
     }
     sep.push_unseparated(")");
-    Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+    let (sql, args) = finish(&mut qb)?;
+    Ok(sqlx::query_with(&sql, args)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
 }

@@ -9,6 +9,7 @@ pub struct AccountRow {
     pub name: String,
     pub access_key: String,
     pub secret_key: String,
+    #[sqlx(try_from = "super::DbBool")]
     pub disabled: bool,
     pub created_at: i64,
 }
@@ -72,7 +73,9 @@ pub struct DiskRow {
     pub task: Option<String>,
     pub top_layer_id: String,
     pub snapshot_id: String,
+    #[sqlx(try_from = "super::DbBool")]
     pub multi_attachable: bool,
+    #[sqlx(try_from = "super::DbBool")]
     pub encrypted: bool,
     pub charge_mode: String,
     pub created_at: i64,
@@ -85,6 +88,7 @@ pub struct AttachmentRow {
     pub instance_id: String,
     pub device_name: String,
     pub status: String,
+    #[sqlx(try_from = "super::DbBool")]
     pub auto_delete: bool,
     pub attached_at: i64,
 }
@@ -100,6 +104,7 @@ pub struct SnapshotRow {
     pub status: String,
     pub size_gb: i64,
     pub layer_id: Option<String>,
+    #[sqlx(try_from = "super::DbBool")]
     pub encrypted: bool,
     /// The image whose createImage/importImage made the snapshot; empty otherwise.
     pub made_for_image: String,
@@ -127,6 +132,7 @@ pub struct ImageRow {
     pub instance_id: String,
     pub size_mb: i64,
     pub login_name: String,
+    #[sqlx(try_from = "super::DbBool")]
     pub imported: bool,
     /// JSON of `Vec<ImageBlockDevice>`.
     pub block_devices: String,

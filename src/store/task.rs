@@ -23,25 +23,61 @@ pub async fn task_insert(conn: &mut Conn, t: &TaskRow) -> DbResult<()> {
 }
 
 /// Claims up to `limit` pending tasks that are due and not leased, leasing them until
-/// `now + lease_ms`. Run inside a write transaction so two claimers never share a task.
+/// `now + lease_ms`. On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so
+/// claimers on several nodes pass each other's rows by instead of waiting or sharing them;
+/// on SQLite the write transaction alone makes the claim exclusive.
 pub async fn task_claim_due(conn: &mut Conn, lease_ms: i64, limit: i64) -> DbResult<Vec<TaskRow>> {
     let now = now_ms();
-    let rows: Vec<TaskRow> = sqlx::query_as(
+    let skip_locked = if conn.backend_name() == "PostgreSQL" {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let rows: Vec<TaskRow> = sqlx::query_as(&format!(
         "SELECT * FROM tasks WHERE state = 'pending' AND run_after <= $1 AND lease_until < $1
-         ORDER BY run_after, id LIMIT $2",
-    )
+         ORDER BY run_after, id LIMIT $2{skip_locked}"
+    ))
     .bind(now)
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    for t in &rows {
-        sqlx::query("UPDATE tasks SET lease_until = $1 WHERE id = $2")
-            .bind(now + lease_ms)
-            .bind(&t.id)
-            .execute(&mut *conn)
-            .await?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for mut t in rows {
+        let r = sqlx::query(
+            "UPDATE tasks SET lease_until = $1 WHERE id = $2 AND state = 'pending'
+             AND lease_until < $3",
+        )
+        .bind(now + lease_ms)
+        .bind(&t.id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        if r.rows_affected() == 1 {
+            t.lease_until = now + lease_ms;
+            claimed.push(t);
+        }
     }
-    Ok(rows)
+    Ok(claimed)
+}
+
+/// Extends the lease of a task this node is running (at `step`); false when it is no longer
+/// ours to run (finished, advanced or released).
+pub async fn task_renew_lease(
+    conn: &mut Conn,
+    id: &str,
+    step: i64,
+    lease_ms: i64,
+) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE tasks SET lease_until = $1 WHERE id = $2 AND step = $3 AND state = 'pending'
+         AND lease_until > 0",
+    )
+    .bind(now_ms() + lease_ms)
+    .bind(id)
+    .bind(step)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Records that the task finished `step - 1` and releases the lease.
@@ -97,13 +133,14 @@ pub async fn task_pending_count(conn: &mut Conn) -> DbResult<i64> {
 
 /// Whether a task of `kind` on `target_id` has not finished yet.
 pub async fn task_in_flight(conn: &mut Conn, kind: &str, target_id: &str) -> DbResult<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS(SELECT 1 FROM tasks WHERE kind = $1 AND target_id = $2 AND state = 'pending')",
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks WHERE kind = $1 AND target_id = $2 AND state = 'pending'",
     )
     .bind(kind)
     .bind(target_id)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok(n > 0)
 }
 
 pub async fn task_get(conn: &mut Conn, id: &str) -> DbResult<Option<TaskRow>> {

@@ -30,11 +30,25 @@ pub async fn collect_layers(ctx: &TaskCtx, candidates: Vec<String>) -> DbResult<
     Ok(removed)
 }
 
-/// Start-up clean-up of a single node's data directory after a crash: half-written temp
-/// files, layer files that no metadata row names (an overlay created by a call that never
+/// Start-up clean-up of the data directory after a crash: half-written temp files,
+/// layer files that no metadata row names (an overlay created by a call that never
 /// committed), and layer rows nothing references any more (a delete that committed but
 /// was killed before its collection). Run before the worker starts.
-pub async fn sweep_after_restart(ctx: &TaskCtx) -> DbResult<usize> {
+///
+/// When other nodes are live on the same store and storage root (`alone` false, from
+/// `TaskCtx::join`), a file without a row may be one another node is writing or is about
+/// to commit: then only files untouched for [`TaskCtx::orphan_grace`] go. A node alone
+/// removes every orphan file last written before the sweep began (a node starting at the
+/// same moment writes only after its own sweep). Layer rows are always safe to collect: a
+/// layer row is inserted in the same transaction as the row that references it, and the
+/// reference check runs under the writer lock.
+pub async fn sweep_after_restart(ctx: &TaskCtx, alone: bool) -> DbResult<usize> {
+    let started = std::time::SystemTime::now();
+    let grace = (!alone).then(|| ctx.orphan_grace());
+    let cutoff = match grace {
+        Some(g) => started - g,
+        None => started,
+    };
     let mut conn = ctx.store.read().await?;
     let known: std::collections::HashSet<String> = store::layer::layer_ids(&mut conn)
         .await?
@@ -49,15 +63,49 @@ pub async fn sweep_after_restart(ctx: &TaskCtx) -> DbResult<usize> {
                 Some(id) => !known.contains(id),
                 None => name.ends_with(".tmp") || name.ends_with(".label.raw"),
             };
-            if orphan && tokio::fs::remove_file(e.path()).await.is_ok() {
-                tracing::info!("removed orphan file {name}");
-                removed += 1;
+            if orphan && written_before(&e.path(), cutoff).await {
+                // Re-check a layer file against the rows committed since `known` was read.
+                if let (Some(id), Some(_)) = (name.strip_suffix(".qcow2"), grace) {
+                    let mut conn = ctx.store.read().await?;
+                    if store::layer::layer_get(&mut conn, id).await?.is_some() {
+                        continue;
+                    }
+                }
+                if tokio::fs::remove_file(e.path()).await.is_ok() {
+                    tracing::info!("removed orphan file {name}");
+                    removed += 1;
+                }
             }
         }
     }
-    let _ = tokio::fs::remove_dir_all(&ctx.scratch).await;
+    match grace {
+        None if !ctx.store.shared() => {
+            let _ = tokio::fs::remove_dir_all(&ctx.scratch).await;
+        }
+        _ => {
+            if let Ok(mut entries) = tokio::fs::read_dir(&ctx.scratch).await {
+                while let Ok(Some(e)) = entries.next_entry().await {
+                    if written_before(&e.path(), cutoff).await {
+                        let _ = tokio::fs::remove_dir_all(e.path()).await;
+                        let _ = tokio::fs::remove_file(e.path()).await;
+                    }
+                }
+            }
+        }
+    }
     removed += collect_layers(ctx, known.into_iter().collect())
         .await?
         .len();
     Ok(removed)
+}
+
+/// Whether the file was last modified before `cutoff`.
+async fn written_before(path: &std::path::Path, cutoff: std::time::SystemTime) -> bool {
+    match tokio::fs::symlink_metadata(path)
+        .await
+        .and_then(|m| m.modified())
+    {
+        Ok(t) => t < cutoff,
+        Err(_) => false,
+    }
 }

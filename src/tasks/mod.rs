@@ -53,6 +53,11 @@ pub struct TaskCtx {
     pub block: BlockStore,
     pub delays: Delays,
     pub wake: Arc<Notify>,
+    /// How long a claimed task stays this node's without a renewal: a node that dies
+    /// mid-task has its work resumed by another node (or its own restart) after this.
+    pub lease: Duration,
+    /// This node's id in the `nodes` table.
+    pub node_id: Arc<str>,
 }
 
 /// What a step asks for next.
@@ -62,7 +67,6 @@ pub enum Outcome {
     Done,
 }
 
-const LEASE_MS: i64 = 60_000;
 const MAX_PARALLEL: usize = 32;
 
 /// Records a new task in the caller's transaction; it runs once the transaction commits
@@ -109,6 +113,12 @@ pub async fn finish_step(tx: &mut WriteTx<'_>, task: &TaskRow, outcome: Outcome)
 }
 
 impl TaskCtx {
+    /// How old a file without metadata must be before a node of a cluster removes it:
+    /// twice the lease (every writer renews or finishes within one), at least 10 s.
+    pub fn orphan_grace(&self) -> Duration {
+        (self.lease * 2).max(Duration::from_secs(10))
+    }
+
     /// Starts the worker: it claims due tasks and runs each on its own tokio task until
     /// `WorkerHandle::shutdown`.
     pub fn spawn_worker(self) -> WorkerHandle {
@@ -128,7 +138,14 @@ impl TaskCtx {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let mut last_prune = now_ms();
+        let mut last_beat = now_ms();
         while !*stop.borrow() {
+            if now_ms() - last_beat >= (self.lease.as_millis() as i64 / 3).max(100) {
+                last_beat = now_ms();
+                if let Err(e) = self.beat("").await {
+                    tracing::warn!("recording this node as live failed: {e}");
+                }
+            }
             match self.claim().await {
                 Ok(tasks) => {
                     let claimed = tasks.len();
@@ -164,8 +181,9 @@ impl TaskCtx {
     }
 
     async fn claim(&self) -> DbResult<Vec<TaskRow>> {
-        let mut tx = self.store.write().await?;
-        let tasks = store::task::task_claim_due(tx.conn(), LEASE_MS, MAX_PARALLEL as i64).await?;
+        let mut tx = self.store.write_unordered().await?;
+        let lease_ms = self.lease.as_millis() as i64;
+        let tasks = store::task::task_claim_due(tx.conn(), lease_ms, MAX_PARALLEL as i64).await?;
         tx.commit().await?;
         Ok(tasks)
     }
@@ -183,7 +201,35 @@ impl TaskCtx {
     }
 
     async fn run_one(&self, task: TaskRow) {
-        if let Err(e) = steps::run_step(self, &task).await {
+        // Renew the lease while the step runs (a qemu-img copy may outlast it), so no other
+        // node takes the task over from a live one.
+        let renew = {
+            let ctx = self.clone();
+            let (id, step) = (task.id.clone(), task.step);
+            tokio::spawn(async move {
+                let lease_ms = ctx.lease.as_millis() as i64;
+                loop {
+                    tokio::time::sleep(ctx.lease / 3).await;
+                    let renewed = match ctx.store.write_unordered().await {
+                        Ok(mut tx) => {
+                            let r =
+                                store::task::task_renew_lease(tx.conn(), &id, step, lease_ms).await;
+                            let _ = tx.commit().await;
+                            r
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match renewed {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => tracing::warn!(task = %id, "renewing the lease failed: {e}"),
+                    }
+                }
+            })
+        };
+        let result = steps::run_step(self, &task).await;
+        renew.abort();
+        if let Err(e) = result {
             tracing::error!(task = %task.id, kind = %task.kind, step = task.step, "task failed: {e}");
             if let Err(e2) = steps::fail(self, &task, &e.to_string()).await {
                 tracing::error!(task = %task.id, "recording the failure failed too: {e2}");
@@ -191,9 +237,44 @@ impl TaskCtx {
         }
     }
 
-    /// Resets leases left by a previous process of this (single) node so its tasks resume
-    /// at once instead of after the lease runs out.
-    pub async fn release_stale_leases(&self) -> DbResult<()> {
+    /// Records this node as live (`addr` empty: keep the recorded one).
+    pub async fn beat(&self, addr: &str) -> DbResult<()> {
+        let mut conn = self.store.read().await?;
+        let lease_ms = self.lease.as_millis() as i64;
+        if addr.is_empty() {
+            sqlx::query("UPDATE nodes SET seen_at = $1 WHERE id = $2")
+                .bind(now_ms())
+                .bind(&*self.node_id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        } else {
+            store::node::node_beat(&mut conn, &self.node_id, addr, lease_ms).await
+        }
+    }
+
+    /// Registers this node and tells whether it is the only live one (always, on SQLite).
+    /// A node alone may clean up after dead ones at once; otherwise the leases and files
+    /// it finds may be another live node's.
+    pub async fn join(&self, addr: &str) -> DbResult<bool> {
+        self.beat(addr).await?;
+        let mut conn = self.store.read().await?;
+        Ok(store::node::nodes_alive_except(&mut conn, &self.node_id).await? == 0)
+    }
+
+    /// Removes this node from the live ones (clean stop).
+    pub async fn leave(&self) -> DbResult<()> {
+        let mut conn = self.store.read().await?;
+        store::node::node_leave(&mut conn, &self.node_id).await
+    }
+
+    /// Resets leases left by previous processes so their tasks resume at once instead of
+    /// after the lease runs out. Only when no other node is live (`alone` from `join`): the
+    /// leases may be other live nodes'; a dead node's tasks then resume when its lease ends.
+    pub async fn release_stale_leases(&self, alone: bool) -> DbResult<()> {
+        if !alone {
+            return Ok(());
+        }
         let mut tx = self.store.write().await?;
         sqlx::query("UPDATE tasks SET lease_until = 0 WHERE state = 'pending'")
             .execute(tx.conn())

@@ -5,6 +5,10 @@
 //! Every test starts its own server (about 150 ms): tests never see each other's resources,
 //! so counts, quotas and layer files can be asserted exactly. The child is killed on `Drop`,
 //! also when a test panics (and then the tail of its log is printed).
+//!
+//! `KILN_TEST_DATABASE=postgres` runs every server on PostgreSQL instead of SQLite: each
+//! `Server` gets a database of its own (`kiln_t_<random>` on `KILN_TEST_PG_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`), dropped when the server is.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -32,6 +36,12 @@ pub struct Server {
     child: Option<Child>,
     port: u16,
     root: tempfile::TempDir,
+    /// The data directory: `<root>/data`, or the first node's for a peer (`start_peer`).
+    data: PathBuf,
+    /// The PostgreSQL database URL (PostgreSQL mode and peers).
+    database: Option<String>,
+    /// The database this server created and drops.
+    db: Option<TestDb>,
     args: Vec<String>,
     env_keys: bool,
     http: reqwest::Client,
@@ -58,8 +68,84 @@ fn serve_args(extra: &[&str]) -> Vec<String> {
             args.extend([flag.to_string(), "100ms".to_string()]);
         }
     }
+    // On PostgreSQL a restarted node may not know it is alone soon enough to release its
+    // predecessor's leases; a short lease keeps resumption quick.
+    if postgres_mode() && !extra.contains(&"--task-lease") {
+        args.extend(["--task-lease".to_string(), "2s".to_string()]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     args
+}
+
+/// Whether the suite runs on PostgreSQL (`KILN_TEST_DATABASE=postgres`).
+pub fn postgres_mode() -> bool {
+    std::env::var("KILN_TEST_DATABASE").is_ok_and(|v| v.starts_with("postgres"))
+}
+
+/// A PostgreSQL database of one test server, dropped with it.
+pub struct TestDb {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn create() -> TestDb {
+        let admin_url = std::env::var("KILN_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!(
+            "kiln_t_{}",
+            (0..12)
+                .map(|_| char::from(b'a' + (rand_u8() % 26)))
+                .collect::<String>()
+        );
+        psql(&admin_url, &format!("CREATE DATABASE {name}"));
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        let url = format!("{base}/{name}");
+        TestDb {
+            admin_url,
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                self.admin_url.as_str(),
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn rand_u8() -> u8 {
+    let mut b = [0u8; 1];
+    File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .expect("/dev/urandom");
+    b[0]
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql (PostgreSQL client) is required in PostgreSQL mode");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn free_port() -> u16 {
@@ -88,6 +174,7 @@ impl Server {
             .expect("tempdir");
         std::fs::create_dir_all(root.path().join("data")).expect("data dir");
         let args = serve_args(extra_args);
+        let db = postgres_mode().then(TestDb::create);
         let http = reqwest::Client::builder()
             // A restarted server must not meet connections pooled from the killed one.
             .pool_max_idle_per_host(0)
@@ -97,6 +184,9 @@ impl Server {
         let mut s = Server {
             child: None,
             port: free_port(),
+            data: root.path().join("data"),
+            database: db.as_ref().map(|d| d.url.clone()),
+            db,
             root,
             args,
             env_keys,
@@ -113,12 +203,47 @@ impl Server {
         s
     }
 
+    /// Another node of the same cluster: its own port and log, this server's database and
+    /// data directory (the shared storage root), the same keys. PostgreSQL mode only.
+    pub async fn start_peer(&self, extra_args: &[&str]) -> Server {
+        assert!(self.database.is_some(), "peers need PostgreSQL mode");
+        let root = tempfile::Builder::new()
+            .prefix("kiln-peer-")
+            .tempdir()
+            .expect("tempdir");
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("http client");
+        let mut s = Server {
+            child: None,
+            port: free_port(),
+            data: self.data.clone(),
+            database: self.database.clone(),
+            db: None,
+            root,
+            args: serve_args(extra_args),
+            env_keys: self.env_keys,
+            http,
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+        };
+        s.spawn().await;
+        s
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.root.path().join("data")
+        self.data.clone()
+    }
+
+    /// The PostgreSQL URL in PostgreSQL mode.
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
     }
 
     fn log_path(&self) -> PathBuf {
@@ -144,6 +269,11 @@ impl Server {
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(&self.args)
+            .args(
+                self.database
+                    .iter()
+                    .flat_map(|u| ["--database", u.as_str()]),
+            )
             .stdin(Stdio::null())
             // Its own process group, so that a kill also stops the qemu-img it runs.
             .process_group(0)
