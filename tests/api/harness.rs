@@ -41,7 +41,7 @@ pub struct Server {
     /// The PostgreSQL database URL (PostgreSQL mode and peers).
     database: Option<String>,
     /// The database this server created and drops.
-    db: Option<TestDb>,
+    _db: Option<TestDb>,
     args: Vec<String>,
     env_keys: bool,
     http: reqwest::Client,
@@ -186,7 +186,7 @@ impl Server {
             port: free_port(),
             data: root.path().join("data"),
             database: db.as_ref().map(|d| d.url.clone()),
-            db,
+            _db: db,
             root,
             args,
             env_keys,
@@ -221,7 +221,7 @@ impl Server {
             port: free_port(),
             data: self.data.clone(),
             database: self.database.clone(),
-            db: None,
+            _db: None,
             root,
             args: serve_args(extra_args),
             env_keys: self.env_keys,

@@ -8,6 +8,7 @@ mod harness;
 mod accounts;
 mod attach;
 mod cli;
+mod cluster;
 mod disks;
 mod fsck;
 mod gateway;

@@ -7,6 +7,9 @@ Run (from the repo root, after `cargo build`):
 The session fixture `kiln_server` starts `$KILN_BIN serve` (default target/debug/kiln) as a real
 process on a free 127.0.0.1 port with a fresh data dir and stops it at the end. Every test talks to
 it only through `VmClient` / `DiskClient` (and `kiln admin disk-path` + qemu-io for disk data).
+With KILN_TEST_DATABASE=postgres every server runs on PostgreSQL instead: a fresh database
+`kiln_t_<random>` on KILN_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test), dropped when
+the server stops.
 Tests that need other server settings (small quotas, a long task delay, a wrapped qemu-img) start
 their own servers with the module fixture `spawn_kiln(*extra_serve_args)`.
 On a failure the report gets extra sections: the last SDK exchanges (url, body, response) and the
@@ -88,6 +91,26 @@ class KilnServer(object):
         self.secret_key = SECRET_KEY
 
 
+def _postgres_mode():
+    return os.environ.get("KILN_TEST_DATABASE", "").startswith("postgres")
+
+
+def _pg_admin_url():
+    return os.environ.get("KILN_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def _psql(sql):
+    subprocess.run(["psql", _pg_admin_url(), "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def _create_database():
+    """A fresh PostgreSQL database for one server: (name, url)."""
+    name = "kiln_t_" + uniq("").replace("-", "_").lower() + "%06x" % (os.getpid() & 0xffffff)
+    _psql("CREATE DATABASE %s" % name)
+    return name, _pg_admin_url().rsplit("/", 1)[0] + "/" + name
+
+
 def _healthy(url):
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
@@ -115,6 +138,12 @@ def _start_kiln(base, extra_args=(), label="kiln"):
         if flag not in extra_args:
             cmd += [flag, "200ms"]
     cmd += list(extra_args)
+    database = None
+    if _postgres_mode():
+        database, url = _create_database()
+        cmd += ["--database", url]
+        if "--task-lease" not in extra_args:
+            cmd += ["--task-lease", "2s"]
     env = dict(os.environ, KILN_ACCESS_KEY=ACCESS_KEY, KILN_SECRET_KEY=SECRET_KEY)
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -122,6 +151,7 @@ def _start_kiln(base, extra_args=(), label="kiln"):
     log.close()  # the child keeps its own descriptor
     _STATE["server_logs"][label] = str(log_path)
     server = KilnServer(bin_path, port, data_dir, log_path, proc)
+    server.database = database
     deadline = time.monotonic() + HEALTH_TIMEOUT
     while not _healthy(server.base_url + "/healthz"):
         if proc.poll() is not None:
@@ -146,6 +176,12 @@ def _stop_kiln(server, label=None):
             proc.wait(timeout=10)
     if label is not None:
         _STATE["server_logs"].pop(label, None)
+    if getattr(server, "database", None):
+        try:
+            _psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % server.database)
+        except subprocess.CalledProcessError:
+            pass
+        server.database = None
 
 
 @pytest.fixture(scope="session")
