@@ -128,7 +128,7 @@ class Stats(object):
             self.counts[key] = self.counts.get(key, 0) + 1
 
 
-def call(nodes, rr, stats, method, path, body=None):
+def call(nodes, rr, stats, method, path, body=None, op=None):
     """One request round-robin over the live nodes; retried on the next node while the chosen
     one is down (a request that reached a killed node may or may not have taken effect)."""
     for attempt in range(len(nodes) * 4):
@@ -141,7 +141,7 @@ def call(nodes, rr, stats, method, path, body=None):
             payload = json.loads(r.read() or b"{}")
             if r.status >= 500:
                 stats.server_errors.append("%s %s -> %s %s (node %d)" % (method, path, r.status, payload, node.idx))
-            stats.add("http %d" % r.status)
+            stats.add("%s %d" % (op or method, r.status))
             return r.status, payload
         except (OSError, http.client.HTTPException, ValueError):
             stats.add("transport error (node down)")
@@ -176,29 +176,30 @@ def client(nodes, stats, stop, seed, created):
                 spec["systemDisk"] = {"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}}
             if rnd.random() < 0.4:
                 spec["dataDisks"] = [{"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 20}, "deviceName": "vdb"}]
-            s, r = call(nodes, rr, stats, "POST", p("instances"), {"instanceSpec": spec, "maxCount": 1})
+            s, r = call(nodes, rr, stats, "POST", p("instances"), {"instanceSpec": spec, "maxCount": 1}, op="createInstances")
             if s == 200:
                 created["instances"].extend(r["result"]["instanceIds"])
         elif op == "disk":
-            s, r = call(nodes, rr, stats, "POST", p("disks"), {"diskSpec": {"az": AZ, "name": "cd", "diskType": "ssd.gp1", "diskSizeGB": 20}, "maxCount": 1})
+            s, r = call(nodes, rr, stats, "POST", p("disks"), {"diskSpec": {"az": AZ, "name": "cd", "diskType": "ssd.gp1", "diskSizeGB": 20}, "maxCount": 1}, op="createDisks")
             if s == 200:
                 created["disks"].extend(r["result"]["diskIds"])
         elif op == "snapshot" and created["disks"]:
             d = rnd.choice(created["disks"])
-            s, r = call(nodes, rr, stats, "POST", p("snapshots"), {"snapshotSpec": {"diskId": d, "name": "cs"}})
+            s, r = call(nodes, rr, stats, "POST", p("snapshots"), {"snapshotSpec": {"diskId": d, "name": "cs"}}, op="createSnapshot")
             if s == 200:
                 created["snapshots"].append(r["result"]["snapshotId"])
         elif op == "image" and created["instances"]:
             i = rnd.choice(created["instances"])
-            s, r = call(nodes, rr, stats, "POST", p("instances/%s:createImage" % i), {"name": "ci%d" % rnd.randrange(10**6), "description": "cluster test"})
+            s, r = call(nodes, rr, stats, "POST", p("instances/%s:createImage" % i), {"name": "ci%d" % rnd.randrange(10**6), "description": "cluster test"}, op="createImage")
             if s == 200:
                 created["images"].append(r["result"]["imageId"])
-        elif op == "delete_disk" and created["disks"]:
-            call(nodes, rr, stats, "DELETE", p("disks/%s" % rnd.choice(created["disks"])))
-        elif op == "delete_image" and created["images"]:
-            call(nodes, rr, stats, "DELETE", p("images/%s" % rnd.choice(created["images"])))
-        elif op == "delete_instance" and len(created["instances"]) > 4:
-            call(nodes, rr, stats, "DELETE", p("instances/%s" % rnd.choice(created["instances"])))
+        elif op.startswith("delete_"):
+            kind = op[len("delete_"):] + "s"
+            if len(created[kind]) > 3:
+                victim = rnd.choice(created[kind])
+                s, _ = call(nodes, rr, stats, "DELETE", p("%s/%s" % (kind, victim)), op="delete " + kind[:-1])
+                if s in (200, 404) and victim in created[kind]:
+                    created[kind].remove(victim)
         time.sleep(rnd.uniform(0, 0.05))
 
 
@@ -259,7 +260,9 @@ def main():
     root = tempfile.mkdtemp(prefix="kiln-cluster-")
     data = os.path.join(root, "data")
     os.mkdir(data)
-    node_args = ["--transition-delay", "100ms", "--task-delay", "300ms", "--task-lease", args.lease]
+    node_args = ["--transition-delay", "100ms", "--task-delay", "300ms", "--task-lease", args.lease,
+                 "--quota", "instance=60", "--quota", "disk=150", "--quota", "snapshot=60",
+                 "--quota", "image=60"]
     nodes = [Node(i, kiln, data, url, node_args, root) for i in range(args.nodes)]
     print("cluster test: %d nodes, %d clients, %.0fs, kill every ~%.1fs, lease %s, seed %d"
           % (args.nodes, args.clients, args.duration, args.kill_every, args.lease, seed))
@@ -290,7 +293,7 @@ def main():
         for t in threads:
             t.join(timeout=60)
         print("  load: %s" % ", ".join("%s x%d" % kv for kv in sorted(stats.counts.items())))
-        print("  created: %s" % ", ".join("%d %s" % (len(v), k) for k, v in created.items()))
+        print("  live at the end (by the clients' count): %s" % ", ".join("%d %s" % (len(v), k) for k, v in created.items()))
         print("  SIGKILLs: %d (%s)" % (len(kills), "; ".join(kills)))
         # C1: everything settles on the surviving/restarted nodes.
         deadline = time.time() + args.settle_timeout
