@@ -31,6 +31,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         rate_limit: None,
         qemu_img: "qemu-img".into(),
         qemu_img_timeout: Duration::from_secs(600),
+        file_roots: vec![],
     };
     let keys = SuppliedKeys {
         access_key: Some("KILNDEMOACCESSKEY".into()),

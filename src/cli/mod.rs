@@ -83,6 +83,11 @@ pub struct ServeArgs {
     /// The qemu-img program to run.
     #[arg(long, default_value = "qemu-img")]
     pub qemu_img: PathBuf,
+    /// A directory whose files importImage may read and exportImage may write into through
+    /// `file://` URLs. Repeatable. Without any, `file://` URLs are refused: they reach the
+    /// server's own filesystem.
+    #[arg(long = "file-root", value_name = "DIR")]
+    pub file_roots: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -40,6 +40,8 @@ pub struct Config {
     pub quotas: Quotas,
     /// The longest one qemu-img run may take.
     pub qemu_img_timeout: std::time::Duration,
+    /// Where `file://` imports may read and exports may write.
+    pub file_roots: crate::block::file_roots::FileRoots,
 }
 
 #[derive(Clone)]
@@ -72,6 +74,7 @@ impl Service {
             block: self.block.clone(),
             delays: self.cfg.delays,
             wake: self.wake.clone(),
+            file_roots: self.cfg.file_roots.clone(),
         }
     }
 

@@ -53,6 +53,8 @@ pub struct TaskCtx {
     pub block: BlockStore,
     pub delays: Delays,
     pub wake: Arc<Notify>,
+    /// Where `file://` imports may read and exports may write (checked again at run time).
+    pub file_roots: crate::block::file_roots::FileRoots,
 }
 
 /// What a step asks for next.

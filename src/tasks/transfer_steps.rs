@@ -60,7 +60,12 @@ async fn fetch(ctx: &TaskCtx, url: &str, name: &str) -> Result<(PathBuf, bool), 
         if !p.is_file() {
             return Err(StepError::Invalid(format!("imageUrl {url}: no such file")));
         }
-        return Ok((p, false));
+        // Symlinks resolved: the real file must still be under a --file-root.
+        let real = ctx
+            .file_roots
+            .resolve(&p)
+            .map_err(|e| StepError::Invalid(format!("imageUrl {url}: {e}")))?;
+        return Ok((real, false));
     }
     tokio::fs::create_dir_all(&ctx.scratch)
         .await
@@ -157,7 +162,11 @@ pub(super) async fn export_files(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     for (i, f) in files.iter().enumerate() {
         let dest = Path::new(&f.dest);
         match dest.parent() {
-            Some(dir) if dir.is_dir() => {}
+            Some(dir) if dir.is_dir() => {
+                ctx.file_roots
+                    .resolve(dir)
+                    .map_err(|e| StepError::Invalid(format!("ossUrl: {e}")))?;
+            }
             _ => {
                 return Err(StepError::Invalid(format!(
                     "ossUrl: directory of {} does not exist",

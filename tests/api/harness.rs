@@ -143,6 +143,9 @@ impl Server {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
             .arg(self.data_dir())
+            // importImage/exportImage tests use files in temporary directories.
+            .arg("--file-root")
+            .arg(std::env::temp_dir())
             .args(&self.args)
             .stdin(Stdio::null())
             // Its own process group, so that a kill also stops the qemu-img it runs.
