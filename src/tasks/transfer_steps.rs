@@ -196,7 +196,7 @@ pub(super) async fn finish_export(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 }
 
 /// A failed import leaves an `error` image with nothing behind it; a failed export leaves
-/// no partial file. Either way the image task says `failed` and why.
+/// none of its files. Either way the image task says `failed` and why.
 pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResult {
     let p = payload(task).unwrap_or_default();
     let it = p["imageTaskId"].as_str().unwrap_or_default().to_string();
@@ -213,8 +213,10 @@ pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) ->
         image::image_transition(c, &task.target_id, &["pending"], "error").await?;
     } else {
         let files: Vec<ExportFile> = serde_json::from_value(p["files"].clone()).unwrap_or_default();
+        // All or nothing: the files this export already finished go too.
         for f in &files {
             let _ = tokio::fs::remove_file(Path::new(&f.dest).with_extension("qcow2.part")).await;
+            let _ = tokio::fs::remove_file(&f.dest).await;
         }
     }
     let message: String = error.chars().take(500).collect();
