@@ -239,7 +239,7 @@ class Server(object):
         log_path = t.dir / ("server-%d.log" % self.starts)
         cmd = [str(self.bin), "serve", "--no-auth", "--listen", "127.0.0.1:%d" % port,
                "--data-dir", str(t.data), "--transition-delay", "%dms" % t.transition_ms,
-               "--task-delay", "%dms" % t.task_ms]
+               "--task-delay", "%dms" % t.task_ms, "--file-root", str(t.dir)]
         if t.faults and not plain:
             cmd += ["--qemu-img", str(t.wrapper)]
             if t.qemu_timeout:

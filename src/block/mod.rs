@@ -4,6 +4,7 @@
 //! backing file by that short relative name (qcow2 caps backing names at 1023 bytes, and
 //! relative names keep the store movable). Nothing here knows what a disk or an image is.
 
+pub mod file_roots;
 pub mod qcow2;
 
 use std::path::{Path, PathBuf};
@@ -213,6 +214,8 @@ impl BlockStore {
         let tmp = dest.with_extension("qcow2.part");
         let tmp_s = tmp.to_string_lossy().into_owned();
         let src = Self::layer_file_name(layer_id);
+        // Never write through whatever a previous attempt (or anyone) left under that name.
+        let _ = tokio::fs::remove_file(&tmp).await;
         if let Err(e) = self
             .qemu_img(&["convert", "-q", "-f", "qcow2", "-O", "qcow2", &src, &tmp_s])
             .await

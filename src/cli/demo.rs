@@ -33,6 +33,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         qemu_img_timeout: Duration::from_secs(600),
         database: None,
         task_lease: Duration::from_secs(60),
+        file_roots: vec![],
     };
     let keys = SuppliedKeys {
         access_key: Some("KILNDEMOACCESSKEY".into()),

@@ -93,6 +93,11 @@ pub struct ServeArgs {
     /// mid-task has its work finished by another node after this.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub task_lease: Duration,
+    /// A directory whose files importImage may read and exportImage may write into through
+    /// `file://` URLs. Repeatable. Without any, `file://` URLs are refused: they reach the
+    /// server's own filesystem.
+    #[arg(long = "file-root", value_name = "DIR")]
+    pub file_roots: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -20,6 +20,7 @@ pub fn default_config() -> Config {
         qemu_img_timeout: std::time::Duration::from_secs(3600),
         task_lease: std::time::Duration::from_secs(60),
         database: None,
+        file_roots: Default::default(),
     }
 }
 
@@ -49,6 +50,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         qemu_img_timeout: args.qemu_img_timeout,
         task_lease: args.task_lease,
         database: args.database.clone(),
+        file_roots: crate::block::file_roots::FileRoots::new(&args.file_roots)?,
     };
     if let Some(url) = &args.database {
         crate::store::record_database_url(&args.data_dir, url)

@@ -62,8 +62,21 @@ pub struct Call {
 }
 
 async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    use futures_util::FutureExt;
     let request_id = ids::request_id();
-    let outcome = handle(&state, req).await;
+    // A bug that panics inside one request answers that request 500 INTERNAL (JD's
+    // envelope, logged) instead of dropping the connection without a word.
+    let outcome = std::panic::AssertUnwindSafe(handle(&state, req))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(ApiError::Internal(format!("panic: {what}")))
+        });
     if let Err(ApiError::Internal(detail)) = &outcome {
         tracing::error!(%request_id, "internal error: {detail}");
     }

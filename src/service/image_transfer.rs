@@ -1,6 +1,7 @@
 //! importImage, exportImage and imageTasks. Kiln has no object storage: images come from
 //! `file:///absolute/path` or `http://` URLs and are exported into a `file:///directory`.
 
+use crate::block::file_roots::FileRoots;
 use serde_json::json;
 
 use super::quota::QuotaKind;
@@ -74,6 +75,21 @@ pub fn check_source_url(url: &str) -> ApiResult<()> {
     }
 }
 
+/// A `file://` path must lie under one of the server's `--file-root` directories.
+fn check_file_root(roots: &FileRoots, key: &str, url: &str, path: &str) -> ApiResult<()> {
+    if roots.admits(std::path::Path::new(path)) {
+        return Ok(());
+    }
+    let why = if roots.is_empty() {
+        "file:// URLs are not enabled on this server (kiln serve --file-root DIR)"
+    } else {
+        "the path is outside the server's --file-root directories"
+    };
+    Err(ApiError::InvalidArgument(format!(
+        "Invalid {key} '{url}': {why}"
+    )))
+}
+
 /// qemu-img's name for a JD disk format.
 pub fn qemu_format(disk_format: &str) -> &'static str {
     match disk_format {
@@ -131,6 +147,9 @@ impl Service {
         }
         let url = required(input.image_url, "imageUrl")?;
         check_source_url(&url)?;
+        if let Some(path) = url.strip_prefix("file://") {
+            check_file_root(&self.cfg.file_roots, "imageUrl", &url, path)?;
+        }
         let name = required(input.image_name, "imageName")?;
         if !import_name_ok(&name) {
             return Err(ApiError::InvalidArgument(format!(
@@ -310,6 +329,7 @@ impl Service {
                 ))
             })?
             .to_string();
+        check_file_root(&self.cfg.file_roots, "ossUrl", &oss_url, &dir)?;
         let prefix = input.oss_prefix.unwrap_or_default();
         if prefix.chars().count() > 32 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(ApiError::InvalidArgument(format!(
@@ -421,6 +441,23 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_urls_need_a_file_root() {
+        let none = FileRoots::default();
+        let e = check_file_root(&none, "imageUrl", "file:///tmp/a", "/tmp/a").unwrap_err();
+        assert!(
+            e.wire_message().contains("not enabled"),
+            "{}",
+            e.wire_message()
+        );
+        let tmp = std::env::temp_dir();
+        let roots = FileRoots::new(std::slice::from_ref(&tmp)).unwrap();
+        let inside = tmp.join("a.qcow2");
+        assert!(check_file_root(&roots, "imageUrl", "u", inside.to_str().unwrap()).is_ok());
+        let e = check_file_root(&roots, "ossUrl", "u", "/etc").unwrap_err();
+        assert!(e.wire_message().contains("outside"), "{}", e.wire_message());
+    }
 
     #[test]
     fn source_urls() {

@@ -44,6 +44,8 @@ pub struct Config {
     pub task_lease: std::time::Duration,
     /// A PostgreSQL URL; `None`: the database recorded in the data directory, else SQLite.
     pub database: Option<String>,
+    /// Where `file://` imports may read and exports may write.
+    pub file_roots: crate::block::file_roots::FileRoots,
 }
 
 #[derive(Clone)]
@@ -81,6 +83,7 @@ impl Service {
             wake: self.wake.clone(),
             lease: self.cfg.task_lease,
             node_id: self.node_id.clone(),
+            file_roots: self.cfg.file_roots.clone(),
         }
     }
 

@@ -58,6 +58,8 @@ pub struct TaskCtx {
     pub lease: Duration,
     /// This node's id in the `nodes` table.
     pub node_id: Arc<str>,
+    /// Where `file://` imports may read and exports may write (checked again at run time).
+    pub file_roots: crate::block::file_roots::FileRoots,
 }
 
 /// What a step asks for next.

@@ -60,7 +60,12 @@ async fn fetch(ctx: &TaskCtx, url: &str, name: &str) -> Result<(PathBuf, bool), 
         if !p.is_file() {
             return Err(StepError::Invalid(format!("imageUrl {url}: no such file")));
         }
-        return Ok((p, false));
+        // Symlinks resolved: the real file must still be under a --file-root.
+        let real = ctx
+            .file_roots
+            .resolve(&p)
+            .map_err(|e| StepError::Invalid(format!("imageUrl {url}: {e}")))?;
+        return Ok((real, false));
     }
     tokio::fs::create_dir_all(&ctx.scratch)
         .await
@@ -157,7 +162,11 @@ pub(super) async fn export_files(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     for (i, f) in files.iter().enumerate() {
         let dest = Path::new(&f.dest);
         match dest.parent() {
-            Some(dir) if dir.is_dir() => {}
+            Some(dir) if dir.is_dir() => {
+                ctx.file_roots
+                    .resolve(dir)
+                    .map_err(|e| StepError::Invalid(format!("ossUrl: {e}")))?;
+            }
             _ => {
                 return Err(StepError::Invalid(format!(
                     "ossUrl: directory of {} does not exist",
@@ -187,7 +196,7 @@ pub(super) async fn finish_export(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 }
 
 /// A failed import leaves an `error` image with nothing behind it; a failed export leaves
-/// no partial file. Either way the image task says `failed` and why.
+/// none of its files. Either way the image task says `failed` and why.
 pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResult {
     let p = payload(task).unwrap_or_default();
     let it = p["imageTaskId"].as_str().unwrap_or_default().to_string();
@@ -204,8 +213,10 @@ pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) ->
         image::image_transition(c, &task.target_id, &["pending"], "error").await?;
     } else {
         let files: Vec<ExportFile> = serde_json::from_value(p["files"].clone()).unwrap_or_default();
+        // All or nothing: the files this export already finished go too.
         for f in &files {
             let _ = tokio::fs::remove_file(Path::new(&f.dest).with_extension("qcow2.part")).await;
+            let _ = tokio::fs::remove_file(&f.dest).await;
         }
     }
     let message: String = error.chars().take(500).collect();

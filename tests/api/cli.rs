@@ -710,16 +710,10 @@ async fn errors_print_the_jd_status_and_exit_by_kind() {
     assert!(r.stderr.contains("no data device name"), "{r:#?}");
 
     // 7 a waited-for resource ends in error: an import whose file does not exist
+    let missing = std::env::temp_dir().join("kiln-nonexistent-dir/kiln.qcow2");
+    let missing = format!("file://{}", missing.display());
     let r = env.kiln(&[
-        "image",
-        "import",
-        "--url",
-        "file:///nonexistent/kiln.qcow2",
-        "--name",
-        "broken",
-        "--size",
-        "40",
-        "--wait",
+        "image", "import", "--url", &missing, "--name", "broken", "--size", "40", "--wait",
     ]);
     r.code(7);
     assert!(r.stderr.contains("ended in error"), "{r:#?}");

@@ -268,6 +268,9 @@ impl Server {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
             .arg(self.data_dir())
+            // importImage/exportImage tests use files in temporary directories.
+            .arg("--file-root")
+            .arg(std::env::temp_dir())
             .args(&self.args)
             .args(
                 self.database

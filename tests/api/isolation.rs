@@ -614,3 +614,68 @@ async fn snapshot_of_tenant(t: &Tenant<'_>, disk: &str) -> String {
         .await;
     id
 }
+
+/// importImage and exportImage reach the server's own filesystem only under its
+/// `--file-root` directories (the harness names the temporary directory): another path,
+/// a `..` escape or a symlink out of the root is refused, and nothing is created.
+#[tokio::test]
+async fn file_urls_stay_inside_the_file_roots() {
+    let s = Server::start(&["--task-delay", "0s"]).await;
+    let import = |url: String| {
+        json!({"architecture": "x86_64", "osType": "linux", "platform": "Ubuntu", "diskFormat": "raw",
+               "systemDiskSizeGB": 40, "imageUrl": url, "imageName": "probe"})
+    };
+    let outside = "the path is outside the server's --file-root directories";
+    let tmp = std::env::temp_dir();
+    for url in [
+        "file:///etc/passwd".to_string(),
+        format!("file://{}/../etc/passwd", tmp.display()),
+    ] {
+        let r = s.post(&path("images:import"), import(url.clone())).await;
+        r.err(
+            400,
+            "INVALID_ARGUMENT",
+            &format!("Invalid imageUrl '{url}': {outside}"),
+        );
+    }
+    let r = s.get(&path("images?imageSource=private")).await;
+    assert_eq!(r.ok()["totalCount"], 0, "nothing was created");
+
+    // A symlink inside the root that points out of it fails the task, not the call.
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("escape.raw");
+    std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+    let r = s
+        .post(
+            &path("images:import"),
+            import(format!("file://{}", link.display())),
+        )
+        .await;
+    let image = r.ok()["imageId"].as_str().unwrap().to_string();
+    s.wait_status(
+        &path(&format!("images/{image}")),
+        "/result/image/status",
+        "error",
+        WAIT,
+    )
+    .await;
+    let r = s.get(&path("imageTasks?taskStatus=failed")).await;
+    let info = r.ok()["taskSet"][0]["errorInfo"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(info.contains("outside the server's --file-root"), "{info}");
+
+    // Exports: a directory outside the roots is refused before anything starts.
+    let r = s
+        .post(
+            &path(&format!("images/{image}:exportImage")),
+            json!({"roleName": "r", "ossUrl": "file:///etc"}),
+        )
+        .await;
+    r.err(
+        400,
+        "INVALID_ARGUMENT",
+        &format!("Invalid ossUrl 'file:///etc': {outside}"),
+    );
+}

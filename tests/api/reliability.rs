@@ -373,3 +373,76 @@ async fn an_image_being_exported_is_not_deleted() {
     s.delete(&image_path).await.ok();
     s.wait_gone(&image_path).await;
 }
+
+/// An export is all or nothing: when the second disk's file fails, the first disk's
+/// finished file is removed too, and the task says failed.
+#[tokio::test]
+async fn a_failed_export_leaves_none_of_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v qemu-img"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let wrapper = dir.path().join("qemu-img");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *-vdb.qcow2.part*) echo 'qemu-img: No space left on device' >&2; exit 1;; esac\n\
+             exec {} \"$@\"\n",
+            real.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = Server::start(&[
+        "--qemu-img",
+        wrapper.to_str().unwrap(),
+        "--task-delay",
+        "0s",
+    ])
+    .await;
+    let inst = s
+        .launch(json!({"az": AZ, "instanceType": "g.n2.medium", "imageId": IMAGE, "name": "two",
+                       "systemDisk": {"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}},
+                       "dataDisks": [{"deviceName": "vdb", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 20}}]}))
+        .await;
+    let r = s
+        .post(
+            &format!("{}/{inst}:createImage", instances_path()),
+            json!({"name": "two-disks"}),
+        )
+        .await;
+    let image = r.ok()["imageId"].as_str().unwrap().to_string();
+    let image_path = format!("/v1/regions/{REGION}/images/{image}");
+    s.wait_status(&image_path, "/result/image/status", "ready", WAIT)
+        .await;
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let r = s
+        .post(
+            &format!("{image_path}:exportImage"),
+            json!({"roleName": "r", "ossUrl": format!("file://{}", out.display()), "isAllDisk": true}),
+        )
+        .await;
+    let task = r.ok()["taskId"].as_str().unwrap().to_string();
+    let t = s
+        .wait_status(
+            &format!("/v1/regions/{REGION}/imageTasks?taskIds.1={task}"),
+            "/result/taskSet/0/taskStatus",
+            "failed",
+            WAIT,
+        )
+        .await;
+    let info = t["result"]["taskSet"][0]["errorInfo"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(info.contains("No space left"), "{info}");
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert!(left.is_empty(), "a failed export left {left:?}");
+}

@@ -20,6 +20,7 @@ import collections
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -137,6 +138,8 @@ def _start_kiln(base, extra_args=(), label="kiln"):
     for flag in ("--transition-delay", "--task-delay"):
         if flag not in extra_args:
             cmd += [flag, "200ms"]
+    # importImage/exportImage use files under the temporary directory (pytest's tmp_path).
+    cmd += ["--file-root", tempfile.gettempdir()]
     cmd += list(extra_args)
     database = None
     if _postgres_mode():

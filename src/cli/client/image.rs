@@ -56,8 +56,8 @@ Examples:
         #[command(flatten)]
         wait: WaitFlag,
     },
-    /// Import an image from disk files (importImage). Kiln reads file:///absolute/path
-    /// or http:// URLs.
+    /// Import an image from disk files (importImage). Kiln reads http:// URLs, and
+    /// file:///absolute/path under a directory its server names with `--file-root`.
     #[command(after_help = "\
 Example:
   kiln image import --url file:///srv/images/app.qcow2 --name app --size 40 --wait
@@ -65,7 +65,7 @@ Example:
       --platform Ubuntu --data-disk file:///srv/images/data.qcow2:100 --wait")]
     Import(ImportArgs),
     /// Export an image's disks as qcow2 files (exportImage); --wait waits for the task.
-    /// Kiln writes into file:///absolute/directory.
+    /// Kiln writes into file:///absolute/directory under a server `--file-root`.
     #[command(
         after_help = "Example:\n  kiln image export img-abc123 --oss-url file:///srv/exports --all-disks --wait"
     )]
