@@ -32,6 +32,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         qemu_img: "qemu-img".into(),
         qemu_img_timeout: Duration::from_secs(600),
         file_roots: vec![],
+        db_busy_timeout: Duration::from_secs(10),
     };
     let keys = SuppliedKeys {
         access_key: Some("KILNDEMOACCESSKEY".into()),

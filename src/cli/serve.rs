@@ -19,6 +19,7 @@ pub fn default_config() -> Config {
         quotas: Quotas::default(),
         qemu_img_timeout: std::time::Duration::from_secs(3600),
         file_roots: Default::default(),
+        db_busy_timeout: std::time::Duration::from_secs(10),
     }
 }
 
@@ -47,6 +48,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         quotas,
         qemu_img_timeout: args.qemu_img_timeout,
         file_roots: crate::block::file_roots::FileRoots::new(&args.file_roots)?,
+        db_busy_timeout: args.db_busy_timeout,
     };
     let svc = Service::open(&args.data_dir, args.qemu_img.clone(), cfg)
         .await

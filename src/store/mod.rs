@@ -32,6 +32,25 @@ pub use rows::*;
 pub type Conn = sqlx::SqliteConnection;
 pub type DbResult<T> = Result<T, sqlx::Error>;
 
+/// Whether a database error says "not now" rather than "never": the database busy or
+/// locked past the busy timeout, its storage full, a serialization conflict, the pool out
+/// of connections or closing. A task step that meets one is run again later, not failed.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            // SQLite primary codes BUSY 5, LOCKED 6, FULL 13, IOERR 10 (extended codes keep
+            // the primary in the low byte); PostgreSQL serialization failure and deadlock.
+            let code = d.code().unwrap_or_default();
+            match code.parse::<i64>() {
+                Ok(n) => matches!(n & 0xff, 5 | 6 | 10 | 13),
+                Err(_) => matches!(code.as_ref(), "40001" | "40P01"),
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        _ => false,
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -57,13 +76,18 @@ impl WriteTx<'_> {
 impl Store {
     /// Opens `<data_dir>/kiln.db`, creating it and applying migrations.
     pub async fn open(data_dir: &Path) -> DbResult<Store> {
+        Store::open_with(data_dir, Duration::from_secs(10)).await
+    }
+
+    /// `open`, with how long a write waits for another writer before failing.
+    pub async fn open_with(data_dir: &Path, busy_timeout: Duration) -> DbResult<Store> {
         let url = format!("sqlite://{}", data_dir.join("kiln.db").display());
         let opts = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(busy_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
@@ -194,4 +218,49 @@ pub(crate) async fn guarded_update(
     }
     sep.push_unseparated(")");
     Ok(qb.build().execute(conn).await?.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient;
+    use sqlx::Connection;
+
+    #[tokio::test]
+    async fn busy_is_transient_a_constraint_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let mut a = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .execute(&mut a)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut a)
+            .await
+            .unwrap();
+        let dup = sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut a)
+            .await
+            .unwrap_err();
+        assert!(!is_transient(&dup), "{dup}");
+
+        // A second connection meets the first one's exclusive lock: SQLITE_BUSY.
+        let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+        let mut b = sqlx::SqliteConnection::connect_with(
+            &opts.busy_timeout(std::time::Duration::from_millis(10)),
+        )
+        .await
+        .unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut a)
+            .await
+            .unwrap();
+        let busy = sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&mut b)
+            .await
+            .unwrap_err();
+        assert!(is_transient(&busy), "{busy}");
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+    }
 }

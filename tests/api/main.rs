@@ -9,6 +9,7 @@ mod accounts;
 mod attach;
 mod cli;
 mod disks;
+mod faults;
 mod fsck;
 mod gateway;
 mod images;
