@@ -34,6 +34,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         database: None,
         task_lease: Duration::from_secs(60),
         file_roots: vec![],
+        db_busy_timeout: Duration::from_secs(10),
     };
     let keys = SuppliedKeys {
         access_key: Some("KILNDEMOACCESSKEY".into()),

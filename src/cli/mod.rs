@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// mid-task has its work finished by another node after this.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub task_lease: Duration,
+    /// How long a database write waits for another writer (SQLite's busy timeout) before
+    /// the call fails with 500 INTERNAL; a task step that meets it is retried.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub db_busy_timeout: Duration,
     /// A directory whose files importImage may read and exportImage may write into through
     /// `file://` URLs. Repeatable. Without any, `file://` URLs are refused: they reach the
     /// server's own filesystem.

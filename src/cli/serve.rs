@@ -21,6 +21,7 @@ pub fn default_config() -> Config {
         task_lease: std::time::Duration::from_secs(60),
         database: None,
         file_roots: Default::default(),
+        db_busy_timeout: std::time::Duration::from_secs(10),
     }
 }
 
@@ -51,6 +52,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         task_lease: args.task_lease,
         database: args.database.clone(),
         file_roots: crate::block::file_roots::FileRoots::new(&args.file_roots)?,
+        db_busy_timeout: args.db_busy_timeout,
     };
     if let Some(url) = &args.database {
         crate::store::record_database_url(&args.data_dir, url)

@@ -46,6 +46,8 @@ pub struct Config {
     pub database: Option<String>,
     /// Where `file://` imports may read and exports may write.
     pub file_roots: crate::block::file_roots::FileRoots,
+    /// How long a database write waits for another writer.
+    pub db_busy_timeout: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -62,7 +64,7 @@ impl Service {
     /// Opens the data directory: metadata, layer store and the public catalog.
     pub async fn open(data_dir: &Path, qemu_img: PathBuf, cfg: Config) -> anyhow::Result<Service> {
         std::fs::create_dir_all(data_dir)?;
-        let store = Store::open_at(data_dir, cfg.database.as_deref()).await?;
+        let store = Store::open_at(data_dir, cfg.database.as_deref(), cfg.db_busy_timeout).await?;
         let block = BlockStore::open(data_dir, qemu_img)?.with_timeout(cfg.qemu_img_timeout);
         let svc = Service {
             store,

@@ -92,6 +92,26 @@ pub fn has_metadata(data_dir: &Path) -> bool {
     data_dir.join("kiln.db").exists() || recorded_database_url(data_dir).is_some()
 }
 
+/// Whether a database error says "not now" rather than "never": the database busy or
+/// locked past the busy timeout, its storage full, a serialization conflict, the pool out
+/// of connections or closing. A task step that meets one is run again later, not failed.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            // SQLite primary codes BUSY 5, LOCKED 6, FULL 13, IOERR 10 (extended codes keep
+            // the primary in the low byte); PostgreSQL serialization failure and deadlock.
+            let code = d.code().unwrap_or_default();
+            match code.parse::<i64>() {
+                Ok(n) => matches!(n & 0xff, 5 | 6 | 10 | 13),
+                // and lock_not_available (lock_timeout, the busy timeout's counterpart).
+                Err(_) => matches!(code.as_ref(), "40001" | "40P01" | "55P03"),
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        _ => false,
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -120,21 +140,32 @@ impl Store {
     /// Opens the data directory's metadata: the database recorded in it (see
     /// [`record_database_url`]), else `<data_dir>/kiln.db`, creating it. Applies migrations.
     pub async fn open(data_dir: &Path) -> DbResult<Store> {
-        Store::open_at(data_dir, None).await
+        Store::open_at(data_dir, None, Duration::from_secs(10)).await
     }
 
-    /// Like `open`, with `database` (a PostgreSQL URL) taking precedence over the record.
-    pub async fn open_at(data_dir: &Path, database: Option<&str>) -> DbResult<Store> {
+    /// `open`, with how long a write waits for another writer before failing.
+    pub async fn open_with(data_dir: &Path, busy_timeout: Duration) -> DbResult<Store> {
+        Store::open_at(data_dir, None, busy_timeout).await
+    }
+
+    /// Like `open_with`, with `database` (a PostgreSQL URL) taking precedence over the
+    /// data directory's record.
+    pub async fn open_at(
+        data_dir: &Path,
+        database: Option<&str>,
+        busy_timeout: Duration,
+    ) -> DbResult<Store> {
         match database
             .map(str::to_string)
             .or_else(|| recorded_database_url(data_dir))
         {
-            Some(url) => Store::open_postgres(&url).await,
-            None => Store::open_sqlite(&data_dir.join("kiln.db")).await,
+            Some(url) => Store::open_postgres(&url, busy_timeout).await,
+            None => Store::open_sqlite(&data_dir.join("kiln.db"), busy_timeout).await,
         }
     }
 
-    pub async fn open_sqlite(path: &Path) -> DbResult<Store> {
+    /// `path` (SQLite), with how long a write waits for another writer before failing.
+    pub async fn open_sqlite(path: &Path, busy_timeout: Duration) -> DbResult<Store> {
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)?
@@ -142,7 +173,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(busy_timeout);
         // Create the file, switch it to WAL (persistent) and migrate with the SQLite driver;
         // the pool below then speaks `Any`.
         let mut c = opts.connect().await?;
@@ -151,15 +182,16 @@ impl Store {
             .await
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
         c.close().await?;
+        let busy_ms = busy_timeout.as_millis() as u64;
         let pool = AnyPoolOptions::new()
             .max_connections(8)
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    conn.execute(
+                    let pragmas = format!(
                         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 10000;",
-                    )
-                    .await?;
+                         PRAGMA busy_timeout = {busy_ms};"
+                    );
+                    conn.execute(pragmas.as_str()).await?;
                     Ok(())
                 })
             })
@@ -169,7 +201,9 @@ impl Store {
     }
 
     /// Opens a PostgreSQL database (`postgres://user@host:port/db`), applying migrations.
-    pub async fn open_postgres(url: &str) -> DbResult<Store> {
+    /// A write waits at most `busy_timeout` for a lock (`lock_timeout`), as SQLite's busy
+    /// timeout.
+    pub async fn open_postgres(url: &str, busy_timeout: Duration) -> DbResult<Store> {
         sqlx::any::install_default_drivers();
         let opts = PgConnectOptions::from_str(url)?;
         let mut c = opts.connect().await?;
@@ -179,8 +213,16 @@ impl Store {
             .await
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
         c.close().await?;
+        let lock_ms = busy_timeout.as_millis() as u64;
         let pool = AnyPoolOptions::new()
             .max_connections(16)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    conn.execute(format!("SET lock_timeout = {lock_ms}").as_str())
+                        .await?;
+                    Ok(())
+                })
+            })
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await?;
@@ -416,4 +458,49 @@ pub(crate) async fn guarded_update(
         .await?
         .rows_affected()
         == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient;
+    use sqlx::Connection;
+
+    #[tokio::test]
+    async fn busy_is_transient_a_constraint_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let mut a = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .execute(&mut a)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut a)
+            .await
+            .unwrap();
+        let dup = sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut a)
+            .await
+            .unwrap_err();
+        assert!(!is_transient(&dup), "{dup}");
+
+        // A second connection meets the first one's exclusive lock: SQLITE_BUSY.
+        let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+        let mut b = sqlx::SqliteConnection::connect_with(
+            &opts.busy_timeout(std::time::Duration::from_millis(10)),
+        )
+        .await
+        .unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut a)
+            .await
+            .unwrap();
+        let busy = sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&mut b)
+            .await
+            .unwrap_err();
+        assert!(is_transient(&busy), "{busy}");
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+    }
 }

@@ -69,6 +69,8 @@ pub enum Outcome {
     Done,
 }
 
+/// How soon a step that met a transient database error runs again.
+const RETRY_MS: i64 = 1_000;
 const MAX_PARALLEL: usize = 32;
 
 /// Records a new task in the caller's transaction; it runs once the transaction commits
@@ -232,9 +234,38 @@ impl TaskCtx {
         let result = steps::run_step(self, &task).await;
         renew.abort();
         if let Err(e) = result {
+            if let StepError::Db(db) = &e {
+                if store::is_transient(db) {
+                    tracing::warn!(task = %task.id, kind = %task.kind, step = task.step, "step will be retried: {e}");
+                    self.retry_later(&task).await;
+                    return;
+                }
+            }
             tracing::error!(task = %task.id, kind = %task.kind, step = task.step, "task failed: {e}");
             if let Err(e2) = steps::fail(self, &task, &e.to_string()).await {
                 tracing::error!(task = %task.id, "recording the failure failed too: {e2}");
+            }
+        }
+    }
+
+    /// Steps are idempotent: a step that met a transient database error runs again
+    /// shortly. Releasing the lease is itself a write, so it is tried until the database
+    /// takes it, for at most half the lease; after that the lease running out brings the
+    /// task back anyway.
+    async fn retry_later(&self, task: &TaskRow) {
+        let deadline = now_ms() + self.lease.as_millis() as i64 / 2;
+        loop {
+            tokio::time::sleep(Duration::from_millis(RETRY_MS as u64)).await;
+            let released = async {
+                let mut tx = self.store.write().await?;
+                store::task::task_advance(tx.conn(), &task.id, task.step, now_ms(), &task.payload)
+                    .await?;
+                tx.commit().await
+            }
+            .await;
+            if released.is_ok() || now_ms() > deadline {
+                self.wake.notify_one();
+                return;
             }
         }
     }
@@ -260,6 +291,11 @@ impl TaskCtx {
     /// it finds may be another live node's.
     pub async fn join(&self, addr: &str) -> DbResult<bool> {
         self.beat(addr).await?;
+        if !self.store.shared() {
+            // SQLite: one node per data directory; any other row is a dead predecessor
+            // (e.g. one that listened on another port).
+            return Ok(true);
+        }
         let mut conn = self.store.read().await?;
         Ok(store::node::nodes_alive_except(&mut conn, &self.node_id).await? == 0)
     }

@@ -55,8 +55,12 @@ async fn each_task_is_claimed_by_exactly_one_node_and_a_dead_lease_expires() {
     }
     let a = Server::start(&[]).await;
     let url = a.database().unwrap().to_string();
-    let s1 = kiln::store::Store::open_postgres(&url).await.unwrap();
-    let s2 = kiln::store::Store::open_postgres(&url).await.unwrap();
+    let s1 = kiln::store::Store::open_postgres(&url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let s2 = kiln::store::Store::open_postgres(&url, Duration::from_secs(10))
+        .await
+        .unwrap();
     // Stop the server's own worker from taking the tasks: it is killed (its tasks
     // would run against nothing; the claims are what is tested).
     let mut a = a;

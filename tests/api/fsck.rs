@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::harness::*;
 
-fn fsck(s: &Server, repair: bool) -> (bool, String) {
+pub fn fsck(s: &Server, repair: bool) -> (bool, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
     cmd.args(["admin", "fsck", "--data-dir"]).arg(s.data_dir());
     if repair {

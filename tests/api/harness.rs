@@ -167,12 +167,27 @@ impl Server {
         Server::boot(extra_args, false).await
     }
 
+    /// Like `start`, after `prepare` has been given the (empty) data directory: to put it
+    /// on a small filesystem, say.
+    pub async fn start_prepared(extra_args: &[&str], prepare: impl FnOnce(&Path)) -> Server {
+        Server::boot_prepared(extra_args, true, prepare).await
+    }
+
     async fn boot(extra_args: &[&str], env_keys: bool) -> Server {
+        Server::boot_prepared(extra_args, env_keys, |_| {}).await
+    }
+
+    async fn boot_prepared(
+        extra_args: &[&str],
+        env_keys: bool,
+        prepare: impl FnOnce(&Path),
+    ) -> Server {
         let root = tempfile::Builder::new()
             .prefix("kiln-api-")
             .tempdir()
             .expect("tempdir");
         std::fs::create_dir_all(root.path().join("data")).expect("data dir");
+        prepare(&root.path().join("data"));
         let args = serve_args(extra_args);
         let db = postgres_mode().then(TestDb::create);
         let http = reqwest::Client::builder()

@@ -10,6 +10,7 @@ mod attach;
 mod cli;
 mod cluster;
 mod disks;
+mod faults;
 mod fsck;
 mod gateway;
 mod images;

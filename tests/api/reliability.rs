@@ -164,7 +164,7 @@ async fn start_racing_stop_ends_in_the_first_ones_state() {
 
 /// A qemu-img that works until `<dir>/fail` exists, then fails as a full disk does, and
 /// hangs while `<dir>/hang` exists (at most 30 s).
-fn faulty_qemu_img(dir: &std::path::Path) -> std::path::PathBuf {
+pub fn faulty_qemu_img(dir: &std::path::Path) -> std::path::PathBuf {
     let real = String::from_utf8(
         std::process::Command::new("sh")
             .args(["-c", "command -v qemu-img"])
