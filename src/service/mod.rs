@@ -52,6 +52,8 @@ pub struct Service {
     pub(crate) block: BlockStore,
     pub(crate) cfg: Arc<Config>,
     wake: Arc<Notify>,
+    /// Accounts by access key, for the signature check (see `AccountCache`).
+    accounts: Arc<account::AccountCache>,
 }
 
 impl Service {
@@ -65,6 +67,7 @@ impl Service {
             block,
             cfg: Arc::new(cfg),
             wake: Arc::new(Notify::new()),
+            accounts: Arc::new(account::AccountCache::new(data_dir)),
         };
         Ok(svc)
     }
