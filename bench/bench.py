@@ -34,6 +34,15 @@ PROFILES = {
         b_duration=5.0, b_clients=32, c_write_mib=1024, d_write_mib=1024, moto_images=10000,
         moto_min_ops=10, moto_max_duration=30.0,
     ),
+    # CI's smoke run (scripts/bench --smoke): every scenario once with tiny counts, to
+    # prove the benchmark still runs end to end and yields every figure. Never judged on
+    # timings.
+    "smoke": dict(
+        runs=1, images=40, instances=8, populate_clients=4,
+        a_duration=0.3, a_warmup=0.1, moto_duration=0.5, moto_list_duration=0.5,
+        b_duration=0.5, b_clients=4, c_write_mib=4, d_write_mib=8, moto_images=20,
+        moto_min_ops=1, moto_max_duration=2.0,
+    ),
     "quick": dict(
         runs=2, images=1000, instances=100, populate_clients=16,
         a_duration=1.5, a_warmup=0.5, moto_duration=2.0, moto_list_duration=3.0,
@@ -919,6 +928,8 @@ def main():
     ap.add_argument("--no-pin", dest="pin", action="store_false")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--check", action="store_true",
+                    help="fail unless every scenario ran and produced its figures")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the report from --json-out without running")
     a = ap.parse_args()
@@ -936,6 +947,68 @@ def main():
     open(a.out, "w").write(report(res, a, v))
     json.dump(res, open(a.json_out, "w"), indent=1)
     log(f"wrote {a.out} and {a.json_out} ({res['runtime_s'] / 60:.1f} min)")
+    if a.check:
+        missing = check_complete(res)
+        if missing:
+            for m in missing:
+                log(f"!! {m}")
+            sys.exit(f"bench: {len(missing)} scenario figure(s) missing")
+        log("every scenario ran and produced its figures")
+
+
+def _num(x):
+    return isinstance(x, (int, float)) and x == x and x not in (float("inf"), float("-inf"))
+
+
+def check_complete(res):
+    """What a run failed to produce: every scenario must have run (each call and client
+    count, Kiln and moto) with numbers and no errors. Never looks at how fast anything
+    was."""
+    missing = []
+
+    def need(cond, what):
+        if not cond:
+            missing.append(what)
+
+    for key in ("e_idle", "e_populated"):
+        rows = res.get(key) or []
+        need(rows, f"E: no runs in {key}")
+        for r in rows:
+            need(_num(r.get("startup_s")) and _num(r.get("rss")), f"E: {key} run without figures: {r}")
+    need(_num((res.get("e_under_load") or {}).get("hwm")), "E: no peak RSS under load A")
+    need((res.get("a_setup") or {}).get("images", 0) > 0, "A: no images populated")
+    for server, ops in (("a_kiln", ("image", "images", "instances")), ("a_moto", ("image", "images"))):
+        rows = res.get(server) or []
+        for op in ops:
+            for c in (1, 8):
+                got = [r for r in rows if r.get("op") == op and r.get("concurrency") == c]
+                need(got, f"A: {server} {op} c={c} did not run")
+                for r in got:
+                    need(_num(r.get("ops_per_s")) and r["ops_per_s"] > 0
+                         and _num((r.get("latency") or {}).get("p99_ms")),
+                         f"A: {server} {op} c={c} without figures")
+                    need(not r.get("errors"), f"A: {server} {op} c={c} had errors: {r.get('first_error')}")
+    for server in ("b_kiln", "b_moto"):
+        rows = res.get(server) or []
+        need(len({r.get("concurrency") for r in rows}) == 2, f"B: {server} did not run with 1 and N clients")
+        for r in rows:
+            need(_num(r.get("images_per_s")) and r["images_per_s"] > 0
+                 and _num((r.get("accepted") or {}).get("p99_ms")),
+                 f"B: {server} c={r.get('concurrency')} without figures")
+            need(not r.get("errors") and not r.get("failed_images"),
+                 f"B: {server} c={r.get('concurrency')} had errors: {r.get('first_error')}")
+    rows = res.get("c") or []
+    need({r.get("shape") for r in rows} == {"small", "large"}, "C: both shapes must run")
+    for r in rows:
+        need(_num((r.get("ready") or {}).get("p50_ms")) and not r.get("errors"),
+             f"C: {r.get('shape')} without a time to ready")
+    rows = res.get("d") or []
+    need(rows, "D: did not run")
+    for r in rows:
+        need(all(_num(r.get(k)) and r[k] > 0 for k in ("kiln_ready_s", "convert_s", "kiln_stored",
+                                                        "chain_allocated")) and not r.get("errors"),
+             f"D: run without figures: {r}")
+    return missing
 
 
 if __name__ == "__main__":

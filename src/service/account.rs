@@ -2,8 +2,10 @@
 //! keys come from `KILN_ACCESS_KEY`/`KILN_SECRET_KEY`, or are generated and written to
 //! `<data-dir>/credentials` (mode 0600).
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::ApiResult;
 use crate::ids::random_suffix;
@@ -73,9 +75,19 @@ impl Service {
         })
     }
 
+    /// The account a request's access key names. Served from memory while the accounts are
+    /// unchanged (`AccountCache`): the signature check then costs no database round trip.
     pub async fn account_by_access_key(&self, access_key: &str) -> ApiResult<Option<AccountRow>> {
+        let stamp = self.accounts.current_stamp();
+        if let Some(a) = self.accounts.get(access_key, &stamp) {
+            return Ok(Some(a));
+        }
         let mut conn = self.store.read().await?;
-        Ok(store::account::account_by_access_key(&mut conn, access_key).await?)
+        let found = store::account::account_by_access_key(&mut conn, access_key).await?;
+        if let Some(a) = &found {
+            self.accounts.insert(access_key, a, &stamp);
+        }
+        Ok(found)
     }
 
     /// With `--no-auth`: the account a (unverified) access key names, else the first one.
@@ -95,8 +107,9 @@ impl Service {
 
 /// Operator commands (`kiln account …`), run from another process than the server. Each is
 /// one short write transaction (`Store::write` takes SQLite's write lock up front, so the two
-/// processes wait for each other instead of failing); the server reads the account on every
-/// request, so a change applies from its next one.
+/// processes wait for each other instead of failing), then touches the data directory's
+/// accounts stamp; the server looks at the stamp on every request and forgets its cached
+/// accounts when it changed, so a change applies from its next request.
 impl Service {
     /// A new enabled account with fresh keys.
     pub async fn account_create(&self, name: &str) -> anyhow::Result<AccountRow> {
@@ -112,6 +125,7 @@ impl Service {
         let mut tx = self.store.write().await?;
         store::account::account_insert(tx.conn(), &account).await?;
         tx.commit().await?;
+        self.accounts.changed()?;
         Ok(account)
     }
 
@@ -136,6 +150,7 @@ impl Service {
             .await?
             .ok_or_else(|| anyhow::anyhow!("no account with pin '{pin}'"))?;
         tx.commit().await?;
+        self.accounts.changed()?;
         Ok(account)
     }
 
@@ -156,6 +171,7 @@ impl Service {
             .await?
             .ok_or_else(|| anyhow::anyhow!("no account with pin '{pin}'"))?;
         tx.commit().await?;
+        self.accounts.changed()?;
         if credentials_pin(data_dir).as_deref() == Some(pin) {
             write_credentials(data_dir, &account)?;
         }
@@ -191,4 +207,149 @@ fn write_credentials(data_dir: &Path, a: &AccountRow) -> std::io::Result<()> {
     writeln!(f, "KILN_ACCESS_KEY={}", a.access_key)?;
     writeln!(f, "KILN_SECRET_KEY={}", a.secret_key)?;
     Ok(())
+}
+
+/// The server's memory of accounts by access key, valid while the accounts are unchanged.
+///
+/// Accounts change only through `kiln account …`, usually from another process. Each change
+/// commits and then replaces `<data-dir>/accounts.stamp` (a new file renamed over the old
+/// one). A request reads the stamp's identity (one `stat`) *before* it looks anything up;
+/// a different stamp than the cache was filled under empties the cache, and a row read
+/// from the database is only remembered under the stamp seen before the read, so a row
+/// read before a change can never outlive it. With a database shared by several nodes the
+/// stamp would become a generation counter kept next to the accounts (same interface).
+pub struct AccountCache {
+    stamp_path: PathBuf,
+    inner: Mutex<CacheInner>,
+}
+
+/// The identity of the stamp file: changes whenever the file is replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp(Option<(u64, u64, i64, i64, i64, i64, u64)>);
+
+#[derive(Default)]
+struct CacheInner {
+    stamp: Option<Stamp>,
+    by_key: HashMap<String, AccountRow>,
+}
+
+/// At most this many accounts are remembered (the cache is emptied when full).
+const ACCOUNT_CACHE_MAX: usize = 10_000;
+
+impl AccountCache {
+    pub fn new(data_dir: &Path) -> AccountCache {
+        AccountCache {
+            stamp_path: data_dir.join("accounts.stamp"),
+            inner: Mutex::new(CacheInner::default()),
+        }
+    }
+
+    /// The stamp as it is now (missing file included).
+    pub fn current_stamp(&self) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp(std::fs::metadata(&self.stamp_path).ok().map(|m| {
+            (
+                m.dev(),
+                m.ino(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+                m.len(),
+            )
+        }))
+    }
+
+    /// The remembered account for `access_key`, if the cache was filled under `stamp`.
+    pub fn get(&self, access_key: &str, stamp: &Stamp) -> Option<AccountRow> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.stamp.as_ref() != Some(stamp) {
+            inner.by_key.clear();
+            inner.stamp = Some(stamp.clone());
+            return None;
+        }
+        inner.by_key.get(access_key).cloned()
+    }
+
+    /// Remembers `account`, read from the database after `stamp` was seen; dropped if the
+    /// stamp has changed since.
+    pub fn insert(&self, access_key: &str, account: &AccountRow, stamp: &Stamp) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.stamp.as_ref() != Some(stamp) {
+            return;
+        }
+        if inner.by_key.len() >= ACCOUNT_CACHE_MAX {
+            inner.by_key.clear();
+        }
+        inner.by_key.insert(access_key.to_string(), account.clone());
+    }
+
+    /// Marks the accounts changed (after the change committed): every server on this data
+    /// directory forgets what it remembered at its next request.
+    pub fn changed(&self) -> std::io::Result<()> {
+        let tmp = self.stamp_path.with_extension("stamp.tmp");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        std::fs::write(&tmp, format!("{nanos} {}\n", random_suffix(8)))?;
+        // A new file (a new inode) renamed over the old one: its identity always changes.
+        std::fs::rename(&tmp, &self.stamp_path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(ak: &str, disabled: bool) -> AccountRow {
+        AccountRow {
+            pin: "kiln-test".into(),
+            name: "t".into(),
+            access_key: ak.into(),
+            secret_key: "SK".into(),
+            disabled,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn cache_serves_until_the_stamp_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = AccountCache::new(dir.path());
+        let s0 = c.current_stamp();
+        assert_eq!(s0, Stamp(None), "no stamp file yet");
+        assert!(c.get("AK", &s0).is_none());
+        c.insert("AK", &account("AK", false), &s0);
+        assert!(!c.get("AK", &s0).unwrap().disabled);
+
+        c.changed().unwrap();
+        let s1 = c.current_stamp();
+        assert_ne!(s0, s1);
+        assert!(c.get("AK", &s1).is_none(), "a change empties the cache");
+        c.insert("AK", &account("AK", true), &s1);
+        assert!(c.get("AK", &s1).unwrap().disabled);
+
+        // Every change is seen, however close together.
+        for _ in 0..50 {
+            let before = c.current_stamp();
+            c.changed().unwrap();
+            assert_ne!(before, c.current_stamp());
+        }
+    }
+
+    #[test]
+    fn a_row_read_before_a_change_is_not_remembered_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = AccountCache::new(dir.path());
+        let before = c.current_stamp();
+        assert!(c.get("AK", &before).is_none());
+        // A request read the row under `before`; meanwhile the account changed and another
+        // request saw the new stamp.
+        c.changed().unwrap();
+        let after = c.current_stamp();
+        assert!(c.get("AK", &after).is_none());
+        c.insert("AK", &account("AK", false), &before);
+        assert!(c.get("AK", &after).is_none(), "the stale row was dropped");
+    }
 }

@@ -58,6 +58,8 @@ pub struct Service {
     wake: Arc<Notify>,
     /// This process's id among the nodes sharing the store.
     node_id: Arc<str>,
+    /// Accounts by access key, for the signature check (see `AccountCache`).
+    accounts: Arc<account::AccountCache>,
 }
 
 impl Service {
@@ -72,6 +74,7 @@ impl Service {
             cfg: Arc::new(cfg),
             wake: Arc::new(Notify::new()),
             node_id: format!("node-{}", crate::ids::random_suffix(12)).into(),
+            accounts: Arc::new(account::AccountCache::new(data_dir)),
         };
         Ok(svc)
     }

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use sqlx::QueryBuilder;
 
 use super::{push_in, push_like_any, AttachmentRow, Conn, DbResult, DiskRow};
@@ -198,18 +200,45 @@ pub async fn attachments_of_instance(
     conn: &mut Conn,
     instance_id: &str,
 ) -> DbResult<Vec<(AttachmentRow, DiskRow)>> {
-    let atts: Vec<AttachmentRow> = sqlx::query_as(
-        "SELECT * FROM attachments WHERE instance_id = $1
-         ORDER BY LENGTH(device_name), device_name",
-    )
-    .bind(instance_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(atts.len());
+    let mut by_instance = attachments_of_instances(conn, &[instance_id.to_string()]).await?;
+    Ok(by_instance.remove(instance_id).unwrap_or_default())
+}
+
+/// `attachments_of_instance` for many instances at once (a page of describeInstances):
+/// two queries whatever the number of instances and disks.
+pub async fn attachments_of_instances(
+    conn: &mut Conn,
+    instance_ids: &[String],
+) -> DbResult<HashMap<String, Vec<(AttachmentRow, DiskRow)>>> {
+    let mut out: HashMap<String, Vec<(AttachmentRow, DiskRow)>> = HashMap::new();
+    if instance_ids.is_empty() {
+        return Ok(out);
+    }
+    let mut qb = QueryBuilder::new("SELECT * FROM attachments WHERE 1=1");
+    push_in(&mut qb, "instance_id", instance_ids);
+    qb.push(" ORDER BY instance_id, LENGTH(device_name), device_name");
+    let (sql, args) = super::finish(&mut qb)?;
+    let atts: Vec<AttachmentRow> = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    if atts.is_empty() {
+        return Ok(out);
+    }
+    let disk_ids: Vec<String> = atts.iter().map(|a| a.disk_id.clone()).collect();
+    let mut qb = QueryBuilder::new("SELECT * FROM disks WHERE 1=1");
+    push_in(&mut qb, "id", &disk_ids);
+    let (sql, args) = super::finish(&mut qb)?;
+    let disks: Vec<DiskRow> = sqlx::query_as_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    let disks: HashMap<String, DiskRow> = disks.into_iter().map(|d| (d.id.clone(), d)).collect();
     for a in atts {
-        if let Some(d) = disk_by_id(&mut *conn, &a.disk_id).await? {
-            out.push((a, d));
-        }
+        // A disk attached to several instances (multi-attach) appears once per instance.
+        let d = match disks.get(&a.disk_id) {
+            Some(d) => d.clone(),
+            None => continue,
+        };
+        out.entry(a.instance_id.clone()).or_default().push((a, d));
     }
     Ok(out)
 }

@@ -73,17 +73,21 @@ pub async fn image_get_visible(
 }
 
 pub async fn image_list(conn: &mut Conn, q: &ImageQuery) -> DbResult<(Vec<ImageRow>, i64)> {
-    let build = |select: &str| {
-        let mut qb = QueryBuilder::new(format!(
-            "SELECT {select} FROM images WHERE ((pin = '' AND region = '') OR (pin = "
-        ));
-        qb.push_bind(q.pin.clone());
-        qb.push(" AND region = ");
-        qb.push_bind(q.region.clone());
-        qb.push("))");
-        qb
-    };
-    let filters = |qb: &mut QueryBuilder<'_, sqlx::Any>| {
+    // What the caller sees is two disjoint sets: the public catalog (pin and region empty)
+    // and its own images in the region. Each is one arm that an index walks in `seq`
+    // order, so a page is a merge of two ordered index scans (no sort of every visible
+    // row, no OR that defeats the index); the page's ids come from the index alone and
+    // only those rows are read.
+    let own_is_public = q.pin.is_empty() && q.region.is_empty();
+    let arm = |qb: &mut QueryBuilder<'_, sqlx::Any>, select: &str, public: bool| {
+        qb.push(format!("SELECT {select} FROM images WHERE pin = "));
+        if public {
+            qb.push("'' AND region = ''");
+        } else {
+            qb.push_bind(q.pin.clone());
+            qb.push(" AND region = ");
+            qb.push_bind(q.region.clone());
+        }
         push_in(qb, "image_source", &q.sources);
         push_in(qb, "id", &q.ids);
         push_in(qb, "platform", &q.platforms);
@@ -93,18 +97,32 @@ pub async fn image_list(conn: &mut Conn, q: &ImageQuery) -> DbResult<(Vec<ImageR
         push_in(qb, "instance_id", &q.instance_ids);
         push_like_any(qb, "name", &q.names);
     };
-    let mut count = build("COUNT(*)");
-    filters(&mut count);
+    let mut count = QueryBuilder::new("SELECT (");
+    arm(&mut count, "COUNT(*)", true);
+    count.push(")");
+    if !own_is_public {
+        count.push(" + (");
+        arm(&mut count, "COUNT(*)", false);
+        count.push(")");
+    }
     let (sql, args) = super::finish(&mut count)?;
     let total: i64 = sqlx::query_scalar_with(&sql, args)
         .fetch_one(&mut *conn)
         .await?;
-    let mut list = build("*");
-    filters(&mut list);
+    if total == 0 || q.offset >= total {
+        return Ok((vec![], total));
+    }
+    let mut list = QueryBuilder::new("SELECT * FROM images WHERE id IN (SELECT id FROM (");
+    arm(&mut list, "id, seq", true);
+    if !own_is_public {
+        list.push(" UNION ALL ");
+        arm(&mut list, "id, seq", false);
+    }
     list.push(" ORDER BY seq, id LIMIT ");
     list.push_bind(q.limit);
     list.push(" OFFSET ");
     list.push_bind(q.offset);
+    list.push(") AS page) ORDER BY seq, id");
     let (sql, args) = super::finish(&mut list)?;
     let rows = sqlx::query_as_with(&sql, args)
         .fetch_all(&mut *conn)

@@ -47,3 +47,18 @@ pub async fn layer_ids(conn: &mut Conn) -> DbResult<Vec<String>> {
         .fetch_all(conn)
         .await
 }
+
+/// Layers nothing depends on (no disk, snapshot, image or layer names them), in one
+/// set-based query: the start-up sweep's candidates, without a probe per layer.
+pub async fn layer_unreferenced(conn: &mut Conn) -> DbResult<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT l.id FROM layers l
+         WHERE NOT EXISTS (SELECT 1 FROM disks d WHERE d.top_layer_id = l.id)
+           AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.layer_id = l.id)
+           AND NOT EXISTS (SELECT 1 FROM images i WHERE i.layer_id = l.id)
+           AND NOT EXISTS (SELECT 1 FROM layers b WHERE b.backing_id = l.id)
+         ORDER BY l.id",
+    )
+    .fetch_all(conn)
+    .await
+}

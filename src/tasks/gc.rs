@@ -54,28 +54,43 @@ pub async fn sweep_after_restart(ctx: &TaskCtx, alone: bool) -> DbResult<usize> 
         .await?
         .into_iter()
         .collect();
+    // Only layers nothing references are candidates: one query, not one probe (and one
+    // write transaction) per layer, so start-up stays fast with many layers.
+    let unreferenced = store::layer::layer_unreferenced(&mut conn).await?;
     drop(conn);
-    let mut removed = 0;
-    if let Ok(mut entries) = tokio::fs::read_dir(ctx.block.dir()).await {
-        while let Ok(Some(e)) = entries.next_entry().await {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let orphan = match name.strip_suffix(".qcow2") {
-                Some(id) => !known.contains(id),
-                None => name.ends_with(".tmp") || name.ends_with(".label.raw"),
-            };
-            if orphan && written_before(&e.path(), cutoff).await {
-                // Re-check a layer file against the rows committed since `known` was read.
-                if let (Some(id), Some(_)) = (name.strip_suffix(".qcow2"), grace) {
-                    let mut conn = ctx.store.read().await?;
-                    if store::layer::layer_get(&mut conn, id).await?.is_some() {
-                        continue;
-                    }
-                }
-                if tokio::fs::remove_file(e.path()).await.is_ok() {
-                    tracing::info!("removed orphan file {name}");
-                    removed += 1;
+    // One blocking pass over the directory (tens of thousands of entries).
+    let dir = ctx.block.dir().to_path_buf();
+    let orphans = tokio::task::spawn_blocking(move || {
+        let mut orphans = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let orphan = match name.strip_suffix(".qcow2") {
+                    Some(id) => !known.contains(id),
+                    None => name.ends_with(".tmp") || name.ends_with(".label.raw"),
+                };
+                if orphan && written_before(&e.path(), cutoff) {
+                    orphans.push((name, e.path()));
                 }
             }
+        }
+        orphans
+    })
+    .await
+    .unwrap_or_default();
+    let mut removed = 0;
+    for (name, path) in orphans {
+        // With other nodes live, re-check a layer file against the rows committed since
+        // `known` was read.
+        if let (Some(id), Some(_)) = (name.strip_suffix(".qcow2"), grace) {
+            let mut conn = ctx.store.read().await?;
+            if store::layer::layer_get(&mut conn, id).await?.is_some() {
+                continue;
+            }
+        }
+        if tokio::fs::remove_file(&path).await.is_ok() {
+            tracing::info!("removed orphan file {name}");
+            removed += 1;
         }
     }
     match grace {
@@ -83,28 +98,23 @@ pub async fn sweep_after_restart(ctx: &TaskCtx, alone: bool) -> DbResult<usize> 
             let _ = tokio::fs::remove_dir_all(&ctx.scratch).await;
         }
         _ => {
-            if let Ok(mut entries) = tokio::fs::read_dir(&ctx.scratch).await {
-                while let Ok(Some(e)) = entries.next_entry().await {
-                    if written_before(&e.path(), cutoff).await {
-                        let _ = tokio::fs::remove_dir_all(e.path()).await;
-                        let _ = tokio::fs::remove_file(e.path()).await;
+            if let Ok(entries) = std::fs::read_dir(&ctx.scratch) {
+                for e in entries.flatten() {
+                    if written_before(&e.path(), cutoff) {
+                        let _ = tokio::fs::remove_dir_all(e.path());
+                        let _ = tokio::fs::remove_file(e.path());
                     }
                 }
             }
         }
     }
-    removed += collect_layers(ctx, known.into_iter().collect())
-        .await?
-        .len();
+    removed += collect_layers(ctx, unreferenced).await?.len();
     Ok(removed)
 }
 
 /// Whether the file was last modified before `cutoff`.
-async fn written_before(path: &std::path::Path, cutoff: std::time::SystemTime) -> bool {
-    match tokio::fs::symlink_metadata(path)
-        .await
-        .and_then(|m| m.modified())
-    {
+fn written_before(path: &std::path::Path, cutoff: std::time::SystemTime) -> bool {
+    match std::fs::symlink_metadata(path).and_then(|m| m.modified()) {
         Ok(t) => t < cutoff,
         Err(_) => false,
     }
