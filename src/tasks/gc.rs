@@ -101,8 +101,8 @@ pub async fn sweep_after_restart(ctx: &TaskCtx, alone: bool) -> DbResult<usize> 
             if let Ok(entries) = std::fs::read_dir(&ctx.scratch) {
                 for e in entries.flatten() {
                     if written_before(&e.path(), cutoff) {
-                        let _ = tokio::fs::remove_dir_all(e.path());
-                        let _ = tokio::fs::remove_file(e.path());
+                        let _ = std::fs::remove_dir_all(e.path());
+                        let _ = std::fs::remove_file(e.path());
                     }
                 }
             }
