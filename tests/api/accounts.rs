@@ -362,7 +362,7 @@ async fn rotating_the_generated_account_rewrites_the_credentials_file() {
 /// when its transactions started deferred).
 #[tokio::test]
 async fn account_commands_and_server_writes_do_not_collide() {
-    let s = Server::start(&["--task-delay", "0s", "--quota", "disk=1000"]).await;
+    let s = Server::start(&["--task-delay", "0s", "--quota", "disk=100000"]).await;
     let data_dir = s.data_dir();
     let cli = std::thread::spawn(move || {
         let run = |args: &[&str]| {
