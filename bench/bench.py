@@ -33,6 +33,10 @@ PROFILES = {
         a_duration=5.0, a_warmup=1.0, moto_duration=6.0, moto_list_duration=8.0,
         b_duration=5.0, b_clients=32, c_write_mib=1024, d_write_mib=1024, moto_images=10000,
         moto_min_ops=10, moto_max_duration=30.0,
+        # F (SQLite vs PostgreSQL vs two PostgreSQL nodes): a smaller image set than A's
+        # and shorter runs, so that three set-ups fit in a few minutes.
+        f_runs=3, f_images=2000, f_populate_clients=16, f_a_duration=3.0, f_a_warmup=0.5,
+        f_b_duration=3.0, f_b_clients=32,
     ),
     # CI's smoke run (scripts/bench --smoke): every scenario once with tiny counts, to
     # prove the benchmark still runs end to end and yields every figure. Never judged on
@@ -42,12 +46,16 @@ PROFILES = {
         a_duration=0.3, a_warmup=0.1, moto_duration=0.5, moto_list_duration=0.5,
         b_duration=0.5, b_clients=4, c_write_mib=4, d_write_mib=8, moto_images=20,
         moto_min_ops=1, moto_max_duration=2.0,
+        f_runs=1, f_images=20, f_populate_clients=4, f_a_duration=0.3, f_a_warmup=0.1,
+        f_b_duration=0.5, f_b_clients=4,
     ),
     "quick": dict(
         runs=2, images=1000, instances=100, populate_clients=16,
         a_duration=1.5, a_warmup=0.5, moto_duration=2.0, moto_list_duration=3.0,
         b_duration=2.0, b_clients=32, c_write_mib=64, d_write_mib=128, moto_images=500,
         moto_min_ops=5, moto_max_duration=6.0,
+        f_runs=2, f_images=500, f_populate_clients=16, f_a_duration=1.5, f_a_warmup=0.5,
+        f_b_duration=2.0, f_b_clients=32,
     ),
 }
 
@@ -144,8 +152,10 @@ class Pin:
 class KilnServer:
     AK = "KILNBENCHACCESSKEY0001"
 
-    def __init__(self, binary, data_dir, pin, sk):
+    def __init__(self, binary, data_dir, pin, sk, database=None, log_name=None):
         self.binary, self.data_dir, self.pin, self.sk = binary, data_dir, pin, sk
+        self.database = database  # postgres://… (None: SQLite in the data directory)
+        self.log_name = log_name or os.path.basename(data_dir)
         self.proc = None
         self.port = None
 
@@ -162,8 +172,10 @@ class KilnServer:
             "--quota", "image=20000", "--quota", "snapshot=100000",
             "--quota", "instance=2000", "--quota", "disk=10000",
         ]
+        if self.database:
+            cmd += ["--database", self.database]
         self.cmd = cmd
-        logf = open(os.path.join(os.path.dirname(self.data_dir), os.path.basename(self.data_dir) + ".log"), "a")
+        logf = open(os.path.join(os.path.dirname(self.data_dir), self.log_name + ".log"), "a")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=logf)
         api = self.api(timeout=2)
@@ -553,6 +565,122 @@ class Bench:
         s.stop()
         shutil.rmtree(s.data_dir, ignore_errors=True)
 
+    # ---- F: one SQLite node, one PostgreSQL node, two PostgreSQL nodes
+
+    def pg_admin_url(self):
+        # The same convention as the test suite and scripts/cluster-test.
+        return os.environ.get("KILN_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+    def pg_create(self, name):
+        admin = self.pg_admin_url()
+        sh(["psql", admin, "-v", "ON_ERROR_STOP=1", "-qAtc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
+        sh(["psql", admin, "-v", "ON_ERROR_STOP=1", "-qAtc", f"CREATE DATABASE {name}"])
+        return admin.rsplit("/", 1)[0] + "/" + name
+
+    def pg_drop(self, name):
+        try:
+            sh(["psql", self.pg_admin_url(), "-qAtc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
+        except subprocess.CalledProcessError as e:
+            log(f"F: !! could not drop database {name}: {e.stderr.strip()}")
+
+    def pg_version(self):
+        return try_sh(["psql", self.pg_admin_url(), "-qAtc", "SHOW server_version"])
+
+    def loadgen_nodes(self, nodes, *args):
+        """kiln-loadgen against several nodes: client connection i goes to node i % n.
+        server CPU is the sum over the nodes' processes."""
+        cmd = self.pin.client() + [self.a.loadgen, *args, "--addr", ",".join(n.addr for n in nodes),
+                                   "--ak", nodes[0].AK, "--sk", nodes[0].sk, "--region", REGION]
+        pids = [n.proc.pid for n in nodes]
+        c0, t0 = sum(cpu_seconds(x) for x in pids), time.perf_counter()
+        o0 = core_busy(self.a.server_cpu)
+        out = sh(cmd)
+        c1, t1 = sum(cpu_seconds(x) for x in pids), time.perf_counter()
+        o1 = core_busy(self.a.server_cpu)
+        r = json.loads(out)
+        r["server_cpu_pct"] = (c1 - c0) / (t1 - t0) * 100
+        r["other_cpu_pct"] = max(0.0, (o1 - o0) - (c1 - c0)) / (t1 - t0) * 100
+        if r.get("errors") or r.get("failed_images"):
+            log(f"  !! errors: {r.get('errors')} failed: {r.get('failed_images')} first: {r.get('first_error')}")
+        return r
+
+    F_SETUPS = (("sqlite", "1 SQLite node", False, 1),
+                ("pg1", "1 PostgreSQL node", True, 1),
+                ("pg2", "2 PostgreSQL nodes", True, 2))
+
+    def scenario_f(self):
+        p = self.p
+        runs = self.a.runs or p["f_runs"]
+        self.results["f_meta"] = {
+            "mode": self.a.mode, "runs": runs, "images": p["f_images"],
+            "a_duration": p["f_a_duration"], "a_warmup": p["f_a_warmup"],
+            "b_duration": p["f_b_duration"], "b_clients": p["f_b_clients"],
+            "populate_clients": p["f_populate_clients"], "postgres": self.pg_version(),
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        rows = []
+        t_start = time.perf_counter()
+        for key, label, pg, n_nodes in self.F_SETUPS:
+            db = f"kiln_bench_{os.getpid()}_{key}" if pg else None
+            url = self.pg_create(db) if pg else None
+            data_dir = os.path.join(self.work, f"f-{key}")
+            nodes = [KilnServer(self.a.kiln, data_dir, self.pin, self.sk, database=url,
+                                log_name=f"f-{key}-node{i}") for i in range(n_nodes)]
+            self.servers += nodes
+            try:
+                for nd in nodes:
+                    nd.start()
+                log(f"F [{label}]: {n_nodes} node(s) on {', '.join(nd.addr for nd in nodes)}"
+                    + (f", database {db}" if db else ""))
+                api = nodes[0].api()
+                pop_inst = self.create_instances(api, p["f_populate_clients"], {"diskCategory": "cloud"},
+                                                 name="bench-f-pop")
+                pop_file = os.path.join(self.work, f"f-{key}-pop-instances.txt")
+                open(pop_file, "w").write("\n".join(pop_inst) + "\n")
+                data = [cloud_disk(20, d) for d in ("vdb", "vdc", "vdd")]
+                b_inst = self.create_instances(api, p["f_b_clients"], {"diskCategory": "cloud"}, data,
+                                               name="bench-f-b")
+                b_file = os.path.join(self.work, f"f-{key}-b-instances.txt")
+                open(b_file, "w").write("\n".join(b_inst) + "\n")
+                api.close()
+                ids_file = os.path.join(self.work, f"f-{key}-images.txt")
+                pop = self.loadgen_nodes(nodes, "create-images", "--instances", pop_file,
+                                         "--concurrency", str(p["f_populate_clients"]), "--total",
+                                         str(p["f_images"]), "--poll-ms", "5", "--name-prefix", "fpop",
+                                         "--ids-out", ids_file, "--timeout", "300")
+                n_ids = sum(1 for line in open(ids_file) if line.strip())
+                log(f"F [{label}]: populated {n_ids} images in {pop['elapsed_s']:.1f}s "
+                    f"({pop['images_per_s']:.0f}/s)")
+                rows.append(dict(pop, setup=key, nodes=n_nodes, kind="populate", images=n_ids))
+                pages = max(1, n_ids // 100)
+                for r in range(runs):
+                    for op, extra in (("image", ["--ids", ids_file]), ("images", ["--pages", str(pages)])):
+                        for c in (1, 8):
+                            res = self.loadgen_nodes(nodes, "describe", "--op", op, "--concurrency", str(c),
+                                                     "--duration", str(p["f_a_duration"]),
+                                                     "--warmup", str(p["f_a_warmup"]), *extra)
+                            res.update(setup=key, nodes=n_nodes, kind="a", run=r)
+                            rows.append(res)
+                            log(f"  F [{key}] run {r} {op:6s} c={c}: {res['ops_per_s']:8.0f} ops/s "
+                                f"p50 {res['latency'].get('p50_ms', 0):.3f} ms cpu {res['server_cpu_pct']:.0f}%")
+                    for c, poll in ((1, 2), (p["f_b_clients"], 5)):
+                        res = self.loadgen_nodes(nodes, "create-images", "--instances", b_file,
+                                                 "--concurrency", str(c), "--duration", str(p["f_b_duration"]),
+                                                 "--poll-ms", str(poll), "--name-prefix", f"f{r}",
+                                                 "--timeout", "120")
+                        res.update(setup=key, nodes=n_nodes, kind="b", run=r)
+                        rows.append(res)
+                        log(f"  F [{key}] run {r} createImage c={c}: {res['images_per_s']:.0f} images/s, "
+                            f"accepted p50 {res['accepted'].get('p50_ms', 0):.2f} ms cpu {res['server_cpu_pct']:.0f}%")
+            finally:
+                for nd in nodes:
+                    nd.stop()
+                if db:
+                    self.pg_drop(db)
+                shutil.rmtree(data_dir, ignore_errors=True)
+        self.results["f"] = rows
+        self.results["f_meta"]["runtime_s"] = time.perf_counter() - t_start
+
     @staticmethod
     def allocated_data(path):
         m = json.loads(sh(["qemu-img", "map", "-U", "--output=json", path]))
@@ -566,14 +694,18 @@ class Bench:
     def run(self):
         t0 = time.perf_counter()
         os.makedirs(self.work, exist_ok=True)
+        only = self.a.only
         try:
-            self.scenario_e_idle()
-            self.scenario_a()
-            self.scenario_a_moto()
-            self.scenario_b()
-            self.scenario_b_moto()
-            self.scenario_c()
-            self.scenario_d()
+            if not only:
+                self.scenario_e_idle()
+                self.scenario_a()
+                self.scenario_a_moto()
+                self.scenario_b()
+                self.scenario_b_moto()
+                self.scenario_c()
+                self.scenario_d()
+            if self.a.with_f or "F" in only:
+                self.scenario_f()
         finally:
             for s in self.servers:
                 s.stop()
@@ -646,6 +778,114 @@ def lat(rows, key, field):
     return agg([r[key].get(field) for r in rows if r[key].get("n")])
 
 
+F_HEADING = "## F. One SQLite node, one PostgreSQL node, two PostgreSQL nodes"
+
+
+def report_f(res, a):
+    """Section F as markdown (self-contained, so that `--only F` can splice it into an
+    existing report)."""
+    rows, m = res.get("f") or [], res.get("f_meta") or {}
+    L = []
+    w = L.append
+    w(F_HEADING + "\n")
+    if not rows:
+        w(f"Not run: {res.get('f_skipped', 'no figures')}.\n")
+        return "\n".join(L) + "\n"
+    rev = try_sh(["git", "-C", a.repo, "rev-parse", "--short=12", "HEAD"])
+    quick = "" if m.get("mode") == "full" else f" — **{m.get('mode', '?').upper()} run: small counts, not for comparison**"
+    w(f"Generated by `scripts/bench{'' if m.get('mode') == 'full' else ' --' + m.get('mode', '')}` "
+      f"(also alone: `scripts/bench --only F`) on {m.get('started')}, kiln rev {rev}, "
+      f"PostgreSQL {m.get('postgres') or '?'}{quick}. Every figure is the median of {m.get('runs')} runs "
+      f"(min–max in parentheses); ratios are medians over the median of the single SQLite node. "
+      f"Section run time {m.get('runtime_s', 0) / 60:.1f} min.\n")
+    pops = {r["setup"]: r for r in rows if r.get("kind") == "populate"}
+    n_img = min((r.get("images", 0) for r in pops.values()), default=0)
+    w(f"- **Smaller data set than A**: {n_img:,} private images (A uses {PROFILES['full']['images']:,}), "
+      f"made through the API with createImage ({m.get('populate_clients')} clients, one-disk instances); "
+      f"no 1,000-instance set (describeInstances is not measured here). "
+      f"A runs: {m.get('a_warmup')} s warm-up + {m.get('a_duration')} s measured; B runs: "
+      f"{m.get('b_duration')} s, {m.get('b_clients')} instances with a system disk + three data disks, "
+      "as in B.")
+    w("- Set-ups: (1) `kiln serve` with SQLite in its data directory; (2) `kiln serve --database "
+      "postgres://127.0.0.1:5432/<fresh database>`; (3) two `kiln serve` processes on different ports with "
+      "the same `--database` and the same `--data-dir`. A fresh data directory and a fresh database "
+      "(created with `CREATE DATABASE`, dropped afterwards) per set-up.")
+    w("- Clients are `bench/loadgen` with `--addr A,B`: client connection *i* goes to node *i* mod 2 "
+      "(round-robin, as behind a load balancer), every request signed for the first node's host "
+      "name. createImage's shared `ready` poller is one more connection (to node *C* mod 2).")
+    w(f"- **Pinning**: every Kiln node runs on the server core (`taskset -c {a.server_cpu}`), so the two "
+      "nodes share one core: set-up (3) measures the cost of spreading the work over two processes "
+      "on one database, not the capacity that two machines would add. PostgreSQL runs unpinned "
+      "(its CPU time is not in *server CPU*, which sums the Kiln nodes), so it competes with the "
+      "clients and the nodes for this machine's cores.\n")
+
+    def ag(setup, kind, key, **kw):
+        sel = [r for r in rows if r.get("setup") == setup and r.get("kind") == kind
+               and all(r.get(k) == v for k, v in kw.items())]
+        if key == "accepted_p50":
+            return agg([r["accepted"].get("p50_ms") for r in sel if r["accepted"].get("n")])
+        return agg([r.get(key) for r in sel])
+
+    setups = [s for s in Bench.F_SETUPS if any(r.get("setup") == s[0] for r in rows)]
+    w("| scenario | clients | " + " | ".join(
+        lab + ("" if k == "sqlite" else " | ratio") for k, lab, _, _ in setups) + " |")
+    w("|---|---|" + "|".join("---" if k == "sqlite" else "---|---" for k, _, _, _ in setups) + "|")
+    lines = [("A: describeImage by id, ops/s", "a", "ops_per_s", dict(op="image"), (1, 8), 0),
+             ("A: describeImages page of 100, ops/s", "a", "ops_per_s", dict(op="images"), (1, 8), 0),
+             ("B: createImage, images/s reaching ready", "b", "images_per_s", {}, (1, m.get("b_clients")), 0),
+             ("B: createImage accepted p50 ms", "b", "accepted_p50", {}, (1, m.get("b_clients")), 2)]
+    for lab, kind, key, kw, cs, nd in lines:
+        for c in cs:
+            base = ag("sqlite", kind, key, concurrency=c, **kw)
+            cells = []
+            for k, _, _, _ in setups:
+                v = ag(k, kind, key, concurrency=c, **kw)
+                cells.append(fm(v, nd))
+                if k != "sqlite":
+                    cells.append(f"{v['median'] / base['median']:.2f}×" if v and base and base["median"] else "–")
+            w(f"| {lab} | {c} | " + " | ".join(cells) + " |")
+    w("")
+    w("Server CPU (sum over the Kiln nodes, median over all runs of the call): " + "; ".join(
+        f"{lab}: A {f(med([r['server_cpu_pct'] for r in rows if r.get('setup') == k and r.get('kind') == 'a']), 0)}%, "
+        f"B {f(med([r['server_cpu_pct'] for r in rows if r.get('setup') == k and r.get('kind') == 'b']), 0)}%"
+        for k, lab, _, _ in setups) + ". Other load on the server core (CPU time of other processes "
+      "there, e.g. PostgreSQL or anything else on this shared machine): " + "; ".join(
+        f"{lab}: {f(med([r.get('other_cpu_pct') for r in rows if r.get('setup') == k and r.get('kind') in ('a', 'b')]), 0)}%"
+        for k, lab, _, _ in setups) + ".")
+    w("Populating the images (createImage → `ready`, once per set-up): " + "; ".join(
+        f"{lab}: {pops[k]['images_per_s']:.0f} images/s" for k, lab, _, _ in setups if k in pops) + ".")
+    errs = sum(r.get("errors", 0) + r.get("failed_images", 0) for r in rows)
+    w(f"Errors (all set-ups, runs and populating): {errs}. Responses checked (first answer of each "
+      f"client carries the asked image / a full page): "
+      f"{all(r.get('validated') for r in rows if r.get('kind') == 'a')}.\n")
+    w("<details><summary>F: every run</summary>\n")
+    w("| set-up | run | call | clients | ops/s or images/s | p50 ms | p99 ms | errors | server CPU |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if r.get("kind") == "a":
+            w(f"| {r['setup']} | {r['run']} | {r['op']} | {r['concurrency']} | {f(r['ops_per_s'], 0)} | "
+              f"{f(r['latency'].get('p50_ms'), 3)} | {f(r['latency'].get('p99_ms'), 3)} | {r.get('errors', 0)} | "
+              f"{f(r['server_cpu_pct'], 0)}% |")
+        elif r.get("kind") == "b":
+            w(f"| {r['setup']} | {r['run']} | createImage (accepted) | {r['concurrency']} | "
+              f"{f(r['images_per_s'], 0)} | {f(r['accepted'].get('p50_ms'), 2)} | "
+              f"{f(r['accepted'].get('p99_ms'), 2)} | {r.get('errors', 0) + r.get('failed_images', 0)} | "
+              f"{f(r['server_cpu_pct'], 0)}% |")
+    w("\n</details>\n")
+    return "\n".join(L) + "\n"
+
+
+def splice_f(text, section):
+    """Replaces section F in a report (or inserts it before the per-run appendix)."""
+    lines = text.split("\n")
+    start = next((i for i, l in enumerate(lines) if l.startswith("## F. ")), None)
+    if start is not None:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    else:
+        start = end = next((i for i, l in enumerate(lines) if l.startswith("## Per-run figures")), len(lines))
+    return "\n".join(lines[:start] + section.rstrip("\n").split("\n") + [""] + lines[end:])
+
+
 def report(res, a, v):
     p = res["profile"]
     L = []
@@ -658,7 +898,8 @@ def report(res, a, v):
       f"Total benchmark time {res['runtime_s'] / 60:.1f} min (build excluded).\n")
     w("## How to run\n")
     w("```\nscripts/bench            # full run (~15 min + build), writes BENCHMARKS.md\n"
-      "scripts/bench --quick    # smoke run (~3 min), writes target-bench/BENCHMARKS-quick.md\n```\n")
+      "scripts/bench --quick    # smoke run (~3 min), writes target-bench/BENCHMARKS-quick.md\n"
+      "scripts/bench --only F   # section F alone (~4 min), replaced in place in BENCHMARKS.md\n```\n")
     w("`scripts/bench` builds Kiln (`cargo build --release`, target dir `target-bench/`) and "
       "the load generator (`bench/loadgen`, its own cargo project), creates `.venv-bench` with "
       f"`moto[server]=={v['moto']}` and boto3, then runs `bench/bench.py`. Raw per-run figures "
@@ -885,6 +1126,10 @@ def report(res, a, v):
     w(f"\nFirst start on a new data directory (creates the database): "
       f"{res.get('a_first_start_s', 0) * 1000:.0f} ms.\n")
 
+    # ---------------- F
+    if res.get("f") or res.get("f_skipped"):
+        w(report_f(res, a))
+
     # ---------------- per-run appendix
     w("## Per-run figures\n")
     w("<details><summary>A: every run</summary>\n")
@@ -932,7 +1177,17 @@ def main():
                     help="fail unless every scenario ran and produced its figures")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the report from --json-out without running")
+    ap.add_argument("--only", default="",
+                    help="run only these scenarios (so far: F); their results are merged into "
+                         "--json-out and their section replaced in --out, the rest kept")
+    ap.add_argument("--with-f", action="store_true",
+                    help="run scenario F after A–E (PostgreSQL on KILN_TEST_PG_URL)")
     a = ap.parse_args()
+    a.only = [x.strip().upper() for x in a.only.split(",") if x.strip()]
+    if set(a.only) - {"F"}:
+        sys.exit(f"bench: --only supports F, not {','.join(sorted(set(a.only) - {'F'}))}")
+    if a.only:
+        return main_only(a)
     a.moto_load = os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto_load.py")
     if a.report_only:
         res = json.load(open(a.json_out))
@@ -949,11 +1204,82 @@ def main():
     log(f"wrote {a.out} and {a.json_out} ({res['runtime_s'] / 60:.1f} min)")
     if a.check:
         missing = check_complete(res)
+        if a.with_f:
+            missing += check_f(res)
         if missing:
             for m in missing:
                 log(f"!! {m}")
             sys.exit(f"bench: {len(missing)} scenario figure(s) missing")
         log("every scenario ran and produced its figures")
+
+
+def main_only(a):
+    """--only F: runs F alone, merges its figures into the JSON of this mode and replaces
+    section F of --out (or writes a file with the section alone if --out does not exist)."""
+    prev = {}
+    if os.path.exists(a.json_out):
+        try:
+            prev = json.load(open(a.json_out))
+        except ValueError:
+            prev = {}
+    if a.report_only:
+        res = prev
+    else:
+        if os.path.exists(a.workdir):
+            shutil.rmtree(a.workdir)
+        res = Bench(a).run()
+        shutil.rmtree(a.workdir, ignore_errors=True)
+        for k in ("f", "f_meta"):
+            prev[k] = res.get(k)
+        prev.pop("f_skipped", None)
+        json.dump(prev, open(a.json_out, "w"), indent=1)
+        res = prev
+    section = report_f(res, a)
+    if os.path.exists(a.out):
+        text = splice_f(open(a.out).read(), section)
+    else:
+        text = "# Kiln benchmarks\n\n" + section
+    open(a.out, "w").write(text)
+    log(f"wrote section F of {a.out} and merged {a.json_out}")
+    if a.check:
+        missing = check_f(res)
+        if missing:
+            for m in missing:
+                log(f"!! {m}")
+            sys.exit(f"bench: {len(missing)} scenario figure(s) missing")
+        log("scenario F ran and produced its figures")
+
+
+def check_f(res):
+    missing = []
+    rows = res.get("f") or []
+    if not rows:
+        return ["F: did not run" + (f" ({res['f_skipped']})" if res.get("f_skipped") else "")]
+    b_clients = (res.get("f_meta") or {}).get("b_clients")
+    for key, _, _, n in Bench.F_SETUPS:
+        for op in ("image", "images"):
+            for c in (1, 8):
+                got = [r for r in rows if r.get("setup") == key and r.get("kind") == "a"
+                       and r.get("op") == op and r.get("concurrency") == c]
+                if not got:
+                    missing.append(f"F: {key} {op} c={c} did not run")
+                for r in got:
+                    if not (_num(r.get("ops_per_s")) and r["ops_per_s"] > 0):
+                        missing.append(f"F: {key} {op} c={c} without figures")
+                    if r.get("errors"):
+                        missing.append(f"F: {key} {op} c={c} had errors: {r.get('first_error')}")
+                    if r.get("addrs") != n:
+                        missing.append(f"F: {key} {op} c={c} ran against {r.get('addrs')} node(s), not {n}")
+        for c in (1, b_clients):
+            got = [r for r in rows if r.get("setup") == key and r.get("kind") == "b" and r.get("concurrency") == c]
+            if not got:
+                missing.append(f"F: {key} createImage c={c} did not run")
+            for r in got:
+                if not (_num(r.get("images_per_s")) and r["images_per_s"] > 0):
+                    missing.append(f"F: {key} createImage c={c} without figures")
+                if r.get("errors") or r.get("failed_images"):
+                    missing.append(f"F: {key} createImage c={c} had errors: {r.get('first_error')}")
+    return missing
 
 
 def _num(x):

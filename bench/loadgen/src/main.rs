@@ -17,7 +17,11 @@
 //!                 (client w uses instances w, w+C, … in turn, each createImage waiting
 //!                 for `ready` before the next; one shared poller watches pending images)
 //!
-//! Common: --addr HOST:PORT --ak AK --sk SK [--region cn-north-1]
+//! Common: --addr HOST:PORT[,HOST:PORT…] --ak AK --sk SK [--region cn-north-1]
+//!
+//! With several addresses (a comma list, or --addr repeated), client connection i goes to
+//! address i % n (round-robin, as behind a load balancer); every request is signed for the
+//! first address's host name, as clients sign for a balancer's name (every node accepts it).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -378,7 +382,17 @@ impl Args {
                 .strip_prefix("--")
                 .ok_or_else(|| format!("unexpected argument {k}"))?;
             let v = it.next().ok_or_else(|| format!("--{key} needs a value"))?;
-            m.insert(key.to_string(), v.clone());
+            if key == "addr" {
+                // Repeatable: --addr A --addr B is --addr A,B.
+                m.entry(key.to_string())
+                    .and_modify(|old: &mut String| {
+                        old.push(',');
+                        old.push_str(v);
+                    })
+                    .or_insert_with(|| v.clone());
+            } else {
+                m.insert(key.to_string(), v.clone());
+            }
         }
         Ok(Args(m))
     }
@@ -397,6 +411,21 @@ impl Args {
             Some(v) => v.parse().map_err(|_| format!("--{k}: not a number: {v}")),
         }
     }
+}
+
+/// The addresses of --addr (a comma list or repeated), in order.
+fn addrs(args: &Args) -> Res<Vec<String>> {
+    let v: Vec<String> = args
+        .str("addr")?
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect();
+    if v.is_empty() {
+        return Err("--addr: no address".into());
+    }
+    Ok(v)
 }
 
 fn read_lines(path: &str) -> Res<Vec<String>> {
@@ -422,7 +451,7 @@ struct WorkerOut {
 }
 
 async fn describe(args: Args, signer: Arc<Signer>) -> Res<Value> {
-    let addr = args.str("addr")?;
+    let addrs = addrs(&args)?;
     let region = args.opt("region").unwrap_or_else(|| "cn-north-1".into());
     let op = args.str("op")?;
     let ids = match args.opt("ids") {
@@ -446,7 +475,7 @@ async fn describe(args: Args, signer: Arc<Signer>) -> Res<Value> {
     for w in 0..concurrency {
         let ids = ids.clone();
         let signer = signer.clone();
-        let addr = addr.clone();
+        let addr = addrs[w % addrs.len()].clone();
         let region = region.clone();
         let op = op.clone();
         handles.push(tokio::spawn(async move {
@@ -546,6 +575,7 @@ async fn describe(args: Args, signer: Arc<Signer>) -> Res<Value> {
         "validated": validated,
         "reconnects": reconnects,
         "requests_signed": signer.counter.load(Ordering::Relaxed),
+        "addrs": addrs.len(),
     }))
 }
 
@@ -572,7 +602,7 @@ fn validate(op: &str, body: &[u8], want: Option<&str>, page_size: usize) -> bool
 type Pending = Arc<Mutex<Vec<(String, oneshot::Sender<String>)>>>;
 
 async fn create_images(args: Args, signer: Arc<Signer>) -> Res<Value> {
-    let addr = args.str("addr")?;
+    let addrs = addrs(&args)?;
     let region = args.opt("region").unwrap_or_else(|| "cn-north-1".into());
     let instances = read_lines(&args.str("instances")?)?;
     let concurrency = args.num("concurrency", 1.0)? as usize;
@@ -604,7 +634,8 @@ async fn create_images(args: Args, signer: Arc<Signer>) -> Res<Value> {
         let pending = pending.clone();
         let done = done.clone();
         let polls = polls.clone();
-        let mut client = Client::new(&addr, signer.clone());
+        // The poller is one more connection: it goes to the address after the clients'.
+        let mut client = Client::new(&addrs[concurrency % addrs.len()], signer.clone());
         let region = region.clone();
         tokio::spawn(async move {
             let mut poll_errors = 0u64;
@@ -672,7 +703,7 @@ async fn create_images(args: Args, signer: Arc<Signer>) -> Res<Value> {
             .cloned()
             .collect();
         let signer = signer.clone();
-        let addr = addr.clone();
+        let addr = addrs[w % addrs.len()].clone();
         let region = region.clone();
         let pending = pending.clone();
         let issued = issued.clone();
@@ -808,6 +839,7 @@ async fn create_images(args: Args, signer: Arc<Signer>) -> Res<Value> {
         "poll_errors": poll_errors,
         "poll_ms": poll.as_secs_f64() * 1000.0,
         "requests_signed": signer.counter.load(Ordering::Relaxed),
+        "addrs": addrs.len(),
     }))
 }
 
@@ -831,11 +863,11 @@ fn main() {
         .build()
         .expect("runtime");
     let result = rt.block_on(async {
-        let addr = args.str("addr")?;
+        let host = addrs(&args)?.remove(0);
         let signer = Arc::new(Signer::new(
             &args.str("ak")?,
             &args.str("sk")?,
-            &addr,
+            &host,
             &args.opt("region").unwrap_or_else(|| "cn-north-1".into()),
         ));
         match cmd.as_str() {
