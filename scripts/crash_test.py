@@ -231,15 +231,26 @@ class Server(object):
         self.api = None
         self.starts = 0
         self.pgids = []
+        self.port = None
 
     def start(self, wait=True, plain=False):
         t = self.trial
         self.starts += 1
-        port = free_port()
+        if t.db_url:
+            # On PostgreSQL a node is known by its host and listener: restarting on the same
+            # one lets it recognise the killed process as its own predecessor (as a service
+            # manager restarting it would), instead of waiting out that "other node's" lease.
+            if self.port is None:
+                self.port = free_port()
+            port = self.port
+        else:
+            port = free_port()
         log_path = t.dir / ("server-%d.log" % self.starts)
         cmd = [str(self.bin), "serve", "--no-auth", "--listen", "127.0.0.1:%d" % port,
                "--data-dir", str(t.data), "--transition-delay", "%dms" % t.transition_ms,
                "--task-delay", "%dms" % t.task_ms, "--file-root", str(t.dir)]
+        if t.db_url:
+            cmd += ["--database", t.db_url]
         if t.faults and not plain:
             cmd += ["--qemu-img", str(t.wrapper)]
             if t.qemu_timeout:
@@ -399,6 +410,17 @@ class Trial(object):
         self.kiln_bin = opts.kiln_bin
         self.dir = Path(tempfile.mkdtemp(prefix="kiln-crash-%d-" % seed, dir=base_dir))
         self.data = self.dir / "data"
+        # With --database postgres, a fresh database per trial, dropped at the end.
+        self.db_name = None
+        self.db_url = None
+        if opts.database == "postgres":
+            self.db_name = "kiln_crash_%d_%d" % (seed, os.getpid())
+            admin = opts.pg_url
+            pg_admin(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db_name)
+            p = pg_admin(admin, "CREATE DATABASE %s" % self.db_name)
+            if p.returncode != 0:
+                raise RuntimeError("creating database %s: %s" % (self.db_name, p.stderr.strip()))
+            self.db_url = admin.rsplit("/", 1)[0] + "/" + self.db_name
         self.export_dir = self.dir / "export"
         self.export_dir.mkdir()
         self.src_dir = self.dir / "src"
@@ -613,7 +635,7 @@ exec "%(real)s" "$@"
         last = None
         while time.monotonic() < deadline:
             try:
-                busy = in_flight(api) + pending_tasks(self.data)
+                busy = in_flight(api) + pending_tasks(self)
             except (Transport, RuntimeError, sqlite3.Error) as e:
                 busy = ["(unreadable: %s)" % e]
             if not busy:
@@ -650,14 +672,66 @@ def in_flight(api):
     return busy
 
 
-def open_db(data):
-    con = sqlite3.connect("file:%s?mode=ro" % (data / "kiln.db"), uri=True, timeout=10)
+class PgError(sqlite3.Error):
+    """A PostgreSQL query failed (a subclass of sqlite3.Error so one `except` serves both)."""
+
+
+class PgResult(object):
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchall(self):
+        return self.rows
+
+
+class PgCon(object):
+    """The few read-only queries the checks make, through `psql` (no Python driver needed):
+    each `?` is replaced by a quoted literal and rows come back as dicts via json_agg."""
+
+    def __init__(self, url):
+        self.url = url
+
+    @staticmethod
+    def literal(v):
+        if v is None:
+            return "NULL"
+        if isinstance(v, bool):
+            return "TRUE" if v else "FALSE"
+        if isinstance(v, (int, float)):
+            return str(v)
+        return "'" + str(v).replace("'", "''") + "'"
+
+    def execute(self, sql, args=()):
+        parts = sql.split("?")
+        if len(parts) - 1 != len(args):
+            raise PgError("placeholder count mismatch in %r" % sql)
+        text = parts[0] + "".join(self.literal(a) + rest for a, rest in zip(args, parts[1:]))
+        wrapped = "SELECT coalesce(json_agg(t), '[]'::json) FROM (%s) t" % text
+        p = subprocess.run(["psql", self.url, "-v", "ON_ERROR_STOP=1", "-qAtc", wrapped],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise PgError(p.stderr.strip()[-500:])
+        return PgResult(json.loads(p.stdout or "[]"))
+
+    def close(self):
+        pass
+
+
+def pg_admin(url, sql):
+    return subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+                          capture_output=True, text=True, timeout=60)
+
+
+def open_db(trial):
+    if trial.db_url:
+        return PgCon(trial.db_url)
+    con = sqlite3.connect("file:%s?mode=ro" % (trial.data / "kiln.db"), uri=True, timeout=10)
     con.row_factory = sqlite3.Row
     return con
 
 
-def pending_tasks(data):
-    con = open_db(data)
+def pending_tasks(trial):
+    con = open_db(trial)
     try:
         rows = con.execute("SELECT id, kind, target_id, step FROM tasks WHERE state = 'pending'").fetchall()
         return ["task %s %s(%s) step %d pending" % (r["id"], r["kind"], r["target_id"], r["step"]) for r in rows]
@@ -1257,9 +1331,9 @@ class Checker(object):
     def offline_checks(self):
         t = self.t
         try:
-            con = open_db(t.data)
+            con = open_db(t)
         except sqlite3.Error as e:
-            self.v("db", "cannot open kiln.db read-only: %s" % e)
+            self.v("db", "cannot open the database read-only: %s" % e)
             return
         try:
             self.db_checks(con)
@@ -1472,6 +1546,13 @@ def main():
                     help="keep trial directories under --artifacts (default: failed ones)")
     ap.add_argument("--artifacts", default=str(REPO / "target" / "crash-test"),
                     help="where kept trial directories go (default target/crash-test)")
+    ap.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
+                    help="metadata backend: SQLite in the data directory (default) or a fresh "
+                         "PostgreSQL database per trial on --pg-url")
+    ap.add_argument("--pg-url", default=os.environ.get("KILN_TEST_PG_URL",
+                                                       "postgres://postgres@127.0.0.1:5432/test"),
+                    help="an existing database to create the trial databases from "
+                         "(default $KILN_TEST_PG_URL or postgres://postgres@127.0.0.1:5432/test)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every violation in full as found")
     opts = ap.parse_args()
     kb = Path(os.environ.get("KILN_BIN", "target/debug/kiln"))
@@ -1488,7 +1569,7 @@ def main():
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(1 << 31)
     master = random.Random(seed)
     seeds = opts.trial_seed or [master.randrange(1 << 31) for _ in range(opts.trials)]
-    print("kiln crash test: %d trial(s), seed %d, binary %s" % (len(seeds), seed, kb))
+    print("kiln crash test: %d trial(s), seed %d, binary %s, database %s" % (len(seeds), seed, kb, opts.database))
     sys.stdout.flush()
     base = Path(tempfile.mkdtemp(prefix="kiln-crash-test-"))
     t_start = time.monotonic()
@@ -1521,6 +1602,8 @@ def main():
                 pa, pb = ops_total.get(k, (0, 0))
                 ops_total[k] = (pa + a, pb + b)
             kept = ""
+            if t.db_name and not (opts.keep == "always" or (opts.keep == "failed" and t.violations)):
+                pg_admin(opts.pg_url, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % t.db_name)
             if opts.keep == "always" or (opts.keep == "failed" and t.violations):
                 dest = Path(opts.artifacts) / ("seed-%d" % s)
                 if dest.exists():
