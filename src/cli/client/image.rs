@@ -211,18 +211,16 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
                 ""
             };
             let r = ctx.delete("vm", &format!("/images/{id}"), q).await?;
-            let r = if r.is_null() { json!({}) } else { r };
-            if ctx.human() {
-                println!("Deleting image {id}");
-            }
-            if wait.wait {
-                ctx.wait_for(&Target::Image(id.clone()), Want::Gone).await?;
-            }
-            let ids = vec![id];
-            if !ctx.human() {
-                ctx.emit(&ids, &r, String::new);
-            }
-            Ok(Outcome::new(ids, r))
+            ctx.accepted(
+                "image",
+                &id,
+                r,
+                "Deleting",
+                wait.wait,
+                Target::Image(id.clone()),
+                Want::Gone,
+            )
+            .await
         }
         Cmd::Import(a) => import(ctx, a).await,
         Cmd::Export(a) => export(ctx, a).await,

@@ -280,18 +280,8 @@ async fn finish(
     target: Target,
     want: Want,
 ) -> Result<Outcome, Failure> {
-    let result = if result.is_null() { json!({}) } else { result };
-    if ctx.human() {
-        println!("{verb} instance {id}");
-    }
-    if wait.wait {
-        ctx.wait_for(&target, want).await?;
-    }
-    let ids = vec![id.to_string()];
-    if !ctx.human() {
-        ctx.emit(&ids, &result, String::new);
-    }
-    Ok(Outcome::new(ids, result))
+    ctx.accepted("instance", id, result, verb, wait.wait, target, want)
+        .await
 }
 
 async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {

@@ -78,19 +78,16 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
         Cmd::Show { id } => show(ctx, &id).await,
         Cmd::Delete { id, wait } => {
             let r = ctx.delete("disk", &format!("/snapshots/{id}"), "").await?;
-            let r = if r.is_null() { json!({}) } else { r };
-            if ctx.human() {
-                println!("Deleting snapshot {id}");
-            }
-            if wait.wait {
-                ctx.wait_for(&Target::Snapshot(id.clone()), Want::Gone)
-                    .await?;
-            }
-            let ids = vec![id];
-            if !ctx.human() {
-                ctx.emit(&ids, &r, String::new);
-            }
-            Ok(Outcome::new(ids, r))
+            ctx.accepted(
+                "snapshot",
+                &id,
+                r,
+                "Deleting",
+                wait.wait,
+                Target::Snapshot(id.clone()),
+                Want::Gone,
+            )
+            .await
         }
     }
 }

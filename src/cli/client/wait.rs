@@ -209,6 +209,37 @@ impl Ctx {
     }
 
     /// Waits until `target` is in `want`; returns its last description (`null` once gone).
+    /// The common end of a call that starts a change (delete, start, attach…): says
+    /// "{verb} {noun} {id}", waits for `want` when asked, then prints ids or the result.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn accepted(
+        &self,
+        noun: &str,
+        id: &str,
+        result: Value,
+        verb: &str,
+        wait: bool,
+        target: Target,
+        want: Want,
+    ) -> Result<super::Outcome, Failure> {
+        let result = if result.is_null() {
+            serde_json::json!({})
+        } else {
+            result
+        };
+        if self.human() {
+            println!("{verb} {noun} {id}");
+        }
+        if wait {
+            self.wait_for(&target, want).await?;
+        }
+        let ids = vec![id.to_string()];
+        if !self.human() {
+            self.emit(&ids, &result, String::new);
+        }
+        Ok(super::Outcome::new(ids, result))
+    }
+
     pub async fn wait_for(&self, target: &Target, want: Want) -> Result<Value, Failure> {
         let label = target.label();
         let live = self.live();
