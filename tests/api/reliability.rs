@@ -162,9 +162,8 @@ async fn start_racing_stop_ends_in_the_first_ones_state() {
     s.wait_instance(&id, "stopped").await;
 }
 
-/// A qemu-img that works until `<dir>/fail` exists, then fails as a full disk does, and
-/// hangs while `<dir>/hang` exists (at most 30 s).
-pub fn faulty_qemu_img(dir: &std::path::Path) -> std::path::PathBuf {
+/// A qemu-img wrapper in `dir` that runs the shell lines `prelude` before the real one.
+pub fn qemu_img_wrapper(dir: &std::path::Path, prelude: &str) -> std::path::PathBuf {
     let real = String::from_utf8(
         std::process::Command::new("sh")
             .args(["-c", "command -v qemu-img"])
@@ -174,20 +173,27 @@ pub fn faulty_qemu_img(dir: &std::path::Path) -> std::path::PathBuf {
     )
     .unwrap();
     let path = dir.join("qemu-img");
-    let d = dir.display();
     std::fs::write(
         &path,
-        format!(
-            "#!/bin/sh\ni=0; while [ -e {d}/hang ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n\
-             if [ -e {d}/fail ]; then echo 'qemu-img: No space left on device' >&2; exit 1; fi\n\
-             exec {} \"$@\"\n",
-            real.trim()
-        ),
+        format!("#!/bin/sh\n{prelude}exec {} \"$@\"\n", real.trim()),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
+}
+
+/// A qemu-img that works until `<dir>/fail` exists, then fails as a full disk does, and
+/// hangs while `<dir>/hang` exists (at most 30 s).
+pub fn faulty_qemu_img(dir: &std::path::Path) -> std::path::PathBuf {
+    let d = dir.display();
+    qemu_img_wrapper(
+        dir,
+        &format!(
+            "i=0; while [ -e {d}/hang ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n\
+             if [ -e {d}/fail ]; then echo 'qemu-img: No space left on device' >&2; exit 1; fi\n"
+        ),
+    )
 }
 
 #[tokio::test]
@@ -379,26 +385,10 @@ async fn an_image_being_exported_is_not_deleted() {
 #[tokio::test]
 async fn a_failed_export_leaves_none_of_its_files() {
     let dir = tempfile::tempdir().unwrap();
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v qemu-img"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let wrapper = dir.path().join("qemu-img");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ncase \"$*\" in *-vdb.qcow2.part*) echo 'qemu-img: No space left on device' >&2; exit 1;; esac\n\
-             exec {} \"$@\"\n",
-            real.trim()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let wrapper = qemu_img_wrapper(
+        dir.path(),
+        "case \"$*\" in *-vdb.qcow2.part*) echo 'qemu-img: No space left on device' >&2; exit 1;; esac\n",
+    );
     let s = Server::start(&[
         "--qemu-img",
         wrapper.to_str().unwrap(),
