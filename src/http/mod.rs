@@ -52,7 +52,18 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// What a handler answers: a `result` object, or nothing (actions like stopInstance).
 pub enum Reply {
     Result(Value),
+    /// A `result` already serialized: hot reads (describeImage(s)) write their view
+    /// structs straight to JSON instead of building a `Value` tree first.
+    Serialized(String),
     Empty,
+}
+
+impl Reply {
+    pub fn serialize(result: &impl serde::Serialize) -> ApiResult<Reply> {
+        serde_json::to_string(result)
+            .map(Reply::Serialized)
+            .map_err(ApiError::internal)
+    }
 }
 
 /// A request as handlers see it.
@@ -142,19 +153,30 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The one place an `ApiError` becomes bytes on the wire.
 fn envelope(request_id: &str, outcome: ApiResult<Reply>) -> Response {
     let (status, body) = match outcome {
-        Ok(Reply::Result(result)) => (200, json!({"requestId": request_id, "result": result})),
-        Ok(Reply::Empty) => (200, json!({"requestId": request_id})),
+        Ok(Reply::Result(result)) => (
+            200,
+            json!({"requestId": request_id, "result": result}).to_string(),
+        ),
+        Ok(Reply::Serialized(result)) => (
+            200,
+            format!(
+                "{{\"requestId\":{},\"result\":{result}}}",
+                Value::from(request_id)
+            ),
+        ),
+        Ok(Reply::Empty) => (200, json!({"requestId": request_id}).to_string()),
         Err(e) => (
             e.http_code(),
             json!({
                 "requestId": request_id,
                 "error": {"code": e.http_code(), "status": e.jd_status(), "message": e.wire_message()},
-            }),
+            })
+            .to_string(),
         ),
     };
     let mut resp = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body.to_string(),
+        body,
     )
         .into_response();
     let h = resp.headers_mut();

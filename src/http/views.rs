@@ -1,7 +1,8 @@
 //! Rows → JD Cloud JSON models (spec §4). Field names follow the SDK models exactly.
 
 use chrono::{FixedOffset, TimeZone, Utc};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::service::disk::DiskDetail;
 use crate::service::instance::InstanceDetail;
@@ -190,86 +191,154 @@ pub fn snapshot(s: &SnapshotDetail) -> Value {
 }
 
 /// A block device of an image, as an InstanceDiskAttachment.
-fn image_device(d: &ImageBlockDevice) -> Value {
-    let mut v = json!({
-        "diskCategory": d.disk_category,
-        "autoDelete": d.auto_delete,
-        "deviceName": d.device_name,
-        "status": "",
-    });
-    if d.disk_category == "local" {
-        v["localDisk"] = json!({"diskType": d.disk_type, "diskSizeGB": d.disk_size_gb});
-    } else {
-        v["cloudDisk"] = json!({
-            "diskType": d.disk_type,
-            "diskSizeGB": d.disk_size_gb,
-            "iops": d.iops,
-            "snapshotId": d.snapshot_id,
-            "encrypt": d.encrypted,
-            "encrypted": d.encrypted,
-        });
-    }
-    v
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageDeviceView {
+    disk_category: String,
+    auto_delete: bool,
+    device_name: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_disk: Option<LocalDiskView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cloud_disk: Option<ImageCloudDiskView>,
 }
 
-pub fn image(i: &ImageRow) -> Value {
-    let devices = i.devices();
-    let system = match devices.iter().find(|d| d.device_name == "vda") {
-        Some(d) => image_device(d),
-        None => json!({
-            "diskCategory": "local",
-            "autoDelete": true,
-            "deviceName": "vda",
-            "status": "",
-            "localDisk": {"diskType": "local", "diskSizeGB": i.system_disk_size_gb},
-        }),
-    };
-    let data_disks: Vec<Value> = devices
-        .iter()
-        .filter(|d| d.device_name != "vda")
-        .map(image_device)
-        .collect();
-    let progress = if i.status == "ready" { "100" } else { "0" };
-    let mut v = Map::new();
-    for (k, val) in [
-        ("imageId", json!(i.id)),
-        ("name", json!(i.name)),
-        ("platform", json!(i.platform)),
-        ("osVersion", json!(i.os_version)),
-        ("architecture", json!(i.architecture)),
-        ("systemDiskSizeGB", json!(i.system_disk_size_gb)),
-        ("imageSource", json!(i.image_source)),
-        ("osType", json!(i.os_type)),
-        ("status", json!(i.status)),
-        ("createTime", json!(local_time(i.created_at))),
-        ("sizeMB", json!(i.size_mb)),
-        ("desc", json!(i.description)),
-        ("ownerPin", json!(i.pin)),
-        ("loginName", json!(i.login_name)),
-        (
-            "launchPermission",
-            json!(if i.image_source == "public" {
-                "all"
-            } else {
-                "ownerOnly"
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LocalDiskView {
+    disk_type: String,
+    #[serde(rename = "diskSizeGB")]
+    disk_size_gb: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageCloudDiskView {
+    disk_type: String,
+    #[serde(rename = "diskSizeGB")]
+    disk_size_gb: i64,
+    iops: i64,
+    snapshot_id: String,
+    encrypt: bool,
+    encrypted: bool,
+}
+
+impl From<ImageBlockDevice> for ImageDeviceView {
+    fn from(d: ImageBlockDevice) -> Self {
+        let local = d.disk_category == "local";
+        ImageDeviceView {
+            auto_delete: d.auto_delete,
+            device_name: d.device_name,
+            status: "",
+            local_disk: local.then(|| LocalDiskView {
+                disk_type: d.disk_type.clone(),
+                disk_size_gb: d.disk_size_gb,
             }),
-        ),
-        ("systemDisk", system),
-        ("dataDisks", json!(data_disks)),
-        ("snapshotId", json!(i.snapshot_id)),
-        ("rootDeviceType", json!(i.root_device_type)),
-        ("progress", json!(progress)),
-        ("offline", json!(false)),
-        ("serviceCode", json!("")),
-        ("imported", json!(i.imported)),
-        ("expiredTime", json!("")),
-        ("instanceId", json!(i.instance_id)),
-        ("bootMode", json!("bios")),
-        ("uefiSupport", json!(false)),
-    ] {
-        v.insert(k.to_string(), val);
+            cloud_disk: (!local).then(|| ImageCloudDiskView {
+                disk_type: d.disk_type,
+                disk_size_gb: d.disk_size_gb,
+                iops: d.iops,
+                snapshot_id: d.snapshot_id,
+                encrypt: d.encrypted,
+                encrypted: d.encrypted,
+            }),
+            disk_category: d.disk_category,
+        }
     }
-    Value::Object(v)
+}
+
+/// Image (spec §4), serialized straight from the row: describeImages answers up to 100
+/// of these per call, so no intermediate `Value` tree is built.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageView<'a> {
+    image_id: &'a str,
+    name: &'a str,
+    platform: &'a str,
+    os_version: &'a str,
+    architecture: &'a str,
+    #[serde(rename = "systemDiskSizeGB")]
+    system_disk_size_gb: i64,
+    image_source: &'a str,
+    os_type: &'a str,
+    status: &'a str,
+    create_time: String,
+    #[serde(rename = "sizeMB")]
+    size_mb: i64,
+    desc: &'a str,
+    owner_pin: &'a str,
+    login_name: &'a str,
+    launch_permission: &'static str,
+    system_disk: ImageDeviceView,
+    data_disks: Vec<ImageDeviceView>,
+    snapshot_id: &'a str,
+    root_device_type: &'a str,
+    progress: &'static str,
+    offline: bool,
+    service_code: &'static str,
+    imported: bool,
+    expired_time: &'static str,
+    instance_id: &'a str,
+    boot_mode: &'static str,
+    uefi_support: bool,
+}
+
+pub fn image(i: &ImageRow) -> ImageView<'_> {
+    let mut system = None;
+    let mut data_disks = Vec::new();
+    for d in i.devices() {
+        if d.device_name == "vda" && system.is_none() {
+            system = Some(ImageDeviceView::from(d));
+        } else if d.device_name != "vda" {
+            data_disks.push(ImageDeviceView::from(d));
+        }
+    }
+    // An image without a recorded system device (public catalog): its local system disk.
+    let system = system.unwrap_or_else(|| ImageDeviceView {
+        disk_category: "local".into(),
+        auto_delete: true,
+        device_name: "vda".into(),
+        status: "",
+        local_disk: Some(LocalDiskView {
+            disk_type: "local".into(),
+            disk_size_gb: i.system_disk_size_gb,
+        }),
+        cloud_disk: None,
+    });
+    ImageView {
+        image_id: &i.id,
+        name: &i.name,
+        platform: &i.platform,
+        os_version: &i.os_version,
+        architecture: &i.architecture,
+        system_disk_size_gb: i.system_disk_size_gb,
+        image_source: &i.image_source,
+        os_type: &i.os_type,
+        status: &i.status,
+        create_time: local_time(i.created_at),
+        size_mb: i.size_mb,
+        desc: &i.description,
+        owner_pin: &i.pin,
+        login_name: &i.login_name,
+        launch_permission: if i.image_source == "public" {
+            "all"
+        } else {
+            "ownerOnly"
+        },
+        system_disk: system,
+        data_disks,
+        snapshot_id: &i.snapshot_id,
+        root_device_type: &i.root_device_type,
+        progress: if i.status == "ready" { "100" } else { "0" },
+        offline: false,
+        service_code: "",
+        imported: i.imported,
+        expired_time: "",
+        instance_id: &i.instance_id,
+        boot_mode: "bios",
+        uefi_support: false,
+    }
 }
 
 /// TaskInfo (imageTasks).

@@ -178,48 +178,33 @@ impl Service {
         let now = now_ms();
         let mut system_snapshot = String::new();
         let mut captured_devices = Vec::new();
+        let mut snapshot_rows = Vec::new();
         let mut snapshot_ids = Vec::new();
         for cap in &captures {
+            // A cloud disk's snapshot holds the layer about to be frozen: its current top.
             let snapshot_id = if cap.disk.category == "cloud" {
                 let sid = ids::snapshot_id();
-                store::snapshot::snapshot_insert(
-                    c,
-                    &SnapshotRow {
-                        id: sid.clone(),
-                        pin: scope.pin.clone(),
-                        region: scope.region.clone(),
-                        disk_id: cap.disk.id.clone(),
-                        name: format!("{image_id}-{}", cap.device),
-                        description: format!("Created by createImage {image_id}"),
-                        status: "creating".into(),
-                        size_gb: cap.disk.size_gb,
-                        layer_id: None,
-                        encrypted: cap.disk.encrypted,
-                        made_for_image: image_id.clone(),
-                        created_at: now,
-                        seq: self.store.next_seq(),
-                    },
-                )
-                .await?;
+                snapshot_rows.push(SnapshotRow {
+                    id: sid.clone(),
+                    pin: scope.pin.clone(),
+                    region: scope.region.clone(),
+                    disk_id: cap.disk.id.clone(),
+                    name: format!("{image_id}-{}", cap.device),
+                    description: format!("Created by createImage {image_id}"),
+                    status: "creating".into(),
+                    size_gb: cap.disk.size_gb,
+                    layer_id: Some(cap.disk.top_layer_id.clone()),
+                    encrypted: cap.disk.encrypted,
+                    made_for_image: image_id.clone(),
+                    created_at: now,
+                    seq: self.store.next_seq(),
+                });
                 sid
             } else {
                 String::new()
             };
             if cap.device == "vda" {
                 system_snapshot = snapshot_id.clone();
-            }
-            if !store::disk::disk_set_task(
-                c,
-                &cap.disk.id,
-                &[cap.disk.status.as_str()],
-                "createImage",
-            )
-            .await?
-            {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "Disk '{}' busy in 'createImage'",
-                    cap.disk.id
-                )));
             }
             snapshot_ids.push(snapshot_id.clone());
             captured_devices.push(ImageBlockDevice {
@@ -233,18 +218,23 @@ impl Service {
                 encrypted: cap.disk.encrypted,
             });
         }
+        store::snapshot::snapshot_insert_many(c, &snapshot_rows).await?;
+        let capture_ids: Vec<String> = captures.iter().map(|c| c.disk.id.clone()).collect();
+        if !store::disk::disks_set_task(c, &capture_ids, "createImage").await? {
+            return Err(ApiError::FailedPrecondition(
+                "Disk busy in 'createImage'".into(),
+            ));
+        }
         // The image's instant: every captured disk is frozen in this transaction.
         let capture_disks: Vec<DiskRow> = captures.iter().map(|c| c.disk.clone()).collect();
         let frozen = self.freeze_top_layers(c, &capture_disks).await?;
-        let mut freeze = Vec::new();
-        for (f, sid) in frozen.iter().zip(&snapshot_ids) {
-            if !sid.is_empty() {
-                store::snapshot::snapshot_set_layer(c, sid, &f.frozen_layer).await?;
-            }
-            freeze.push(
-                json!({"diskId": f.disk_id, "frozenLayerId": f.frozen_layer, "snapshotId": sid}),
-            );
-        }
+        let freeze: Vec<_> = frozen
+            .iter()
+            .zip(&snapshot_ids)
+            .map(|(f, sid)| {
+                json!({"diskId": f.disk_id, "frozenLayerId": f.frozen_layer, "snapshotId": sid})
+            })
+            .collect();
         captured_devices.extend(devices);
         captured_devices[1..].sort_by_key(|d| device_order(&d.device_name));
         let source_image =

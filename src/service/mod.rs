@@ -270,19 +270,23 @@ impl Service {
         plan: &[Frozen],
         disks: &[store::DiskRow],
     ) -> ApiResult<()> {
-        for (f, d) in plan.iter().zip(disks) {
-            store::layer::layer_insert(
-                conn,
-                &store::LayerRow {
-                    id: f.new_top.clone(),
-                    backing_id: Some(f.frozen_layer.clone()),
-                    size_bytes: d.size_gb * GIB as i64,
-                    created_at: now_ms(),
-                },
-            )
-            .await?;
-            store::disk::disk_set_top_layer(conn, &d.id, &f.new_top).await?;
-        }
+        let now = now_ms();
+        let layers: Vec<store::LayerRow> = plan
+            .iter()
+            .zip(disks)
+            .map(|(f, d)| store::LayerRow {
+                id: f.new_top.clone(),
+                backing_id: Some(f.frozen_layer.clone()),
+                size_bytes: d.size_gb * GIB as i64,
+                created_at: now,
+            })
+            .collect();
+        store::layer::layer_insert_many(conn, &layers).await?;
+        let tops: Vec<(String, String)> = plan
+            .iter()
+            .map(|f| (f.disk_id.clone(), f.new_top.clone()))
+            .collect();
+        store::disk::disks_set_top_layers(conn, &tops).await?;
         Ok(())
     }
 }

@@ -161,6 +161,26 @@ pub async fn disk_set_top_layer(conn: &mut Conn, id: &str, layer_id: &str) -> Db
     Ok(())
 }
 
+/// Points each disk of `tops` (disk id, new top layer) at its new top, in one statement.
+pub async fn disks_set_top_layers(conn: &mut Conn, tops: &[(String, String)]) -> DbResult<()> {
+    if tops.is_empty() {
+        return Ok(());
+    }
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE disks SET top_layer_id = CASE id");
+    for (disk, layer) in tops {
+        qb.push(" WHEN ");
+        qb.push_bind(disk.clone());
+        qb.push(" THEN ");
+        qb.push_bind(layer.clone());
+    }
+    qb.push(" END WHERE 1=1");
+    let ids: Vec<String> = tops.iter().map(|(d, _)| d.clone()).collect();
+    super::push_in(&mut qb, "id", &ids);
+    let (sql, args) = super::finish(&mut qb)?;
+    sqlx::query_with(&sql, args).execute(conn).await?;
+    Ok(())
+}
+
 pub async fn disk_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
     sqlx::query("DELETE FROM disks WHERE id = $1")
         .bind(id)
@@ -282,6 +302,37 @@ pub async fn disk_clear_task(conn: &mut Conn, id: &str, task: &str) -> DbResult<
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Clears the underlay task `task` of every disk of `ids`.
+pub async fn disks_clear_task(conn: &mut Conn, ids: &[String], task: &str) -> DbResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE disks SET task = NULL WHERE task = ");
+    qb.push_bind(task.to_string());
+    super::push_in(&mut qb, "id", ids);
+    let (sql, args) = super::finish(&mut qb)?;
+    sqlx::query_with(&sql, args).execute(conn).await?;
+    Ok(())
+}
+
+/// Sets the task on every disk of `ids` if all are idle; false (nothing changed by the
+/// caller's transaction once it rolls back) if one was not.
+pub async fn disks_set_task(conn: &mut Conn, ids: &[String], task: &str) -> DbResult<bool> {
+    if ids.is_empty() {
+        return Ok(true);
+    }
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE disks SET task = ");
+    qb.push_bind(task.to_string());
+    qb.push(" WHERE task IS NULL");
+    super::push_in(&mut qb, "id", ids);
+    let (sql, args) = super::finish(&mut qb)?;
+    let changed = sqlx::query_with(&sql, args)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(changed == ids.len() as u64)
 }
 
 /// Sets the task on an idle disk without changing its status.

@@ -13,6 +13,25 @@ pub async fn layer_insert(conn: &mut Conn, l: &LayerRow) -> DbResult<()> {
     Ok(())
 }
 
+/// Inserts several layers in one statement.
+pub async fn layer_insert_many(conn: &mut Conn, rows: &[LayerRow]) -> DbResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+        "INSERT INTO layers(id, backing_id, size_bytes, created_at) ",
+    );
+    qb.push_values(rows, |mut b, l| {
+        b.push_bind(l.id.clone())
+            .push_bind(l.backing_id.clone())
+            .push_bind(l.size_bytes)
+            .push_bind(l.created_at);
+    });
+    let (sql, args) = super::finish(&mut qb)?;
+    sqlx::query_with(&sql, args).execute(conn).await?;
+    Ok(())
+}
+
 pub async fn layer_get(conn: &mut Conn, id: &str) -> DbResult<Option<LayerRow>> {
     sqlx::query_as("SELECT * FROM layers WHERE id = $1")
         .bind(id)

@@ -38,6 +38,57 @@ pub async fn snapshot_insert(conn: &mut Conn, s: &SnapshotRow) -> DbResult<()> {
     Ok(())
 }
 
+/// Inserts several snapshots in one statement (createImage's, one per captured disk).
+pub async fn snapshot_insert_many(conn: &mut Conn, rows: &[SnapshotRow]) -> DbResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+        "INSERT INTO snapshots(id, pin, region, disk_id, name, description, status, size_gb,
+            layer_id, encrypted, created_at, seq, made_for_image) ",
+    );
+    qb.push_values(rows, |mut b, s| {
+        b.push_bind(s.id.clone())
+            .push_bind(s.pin.clone())
+            .push_bind(s.region.clone())
+            .push_bind(s.disk_id.clone())
+            .push_bind(s.name.clone())
+            .push_bind(s.description.clone())
+            .push_bind(s.status.clone())
+            .push_bind(s.size_gb)
+            .push_bind(s.layer_id.clone())
+            .push_bind(s.encrypted)
+            .push_bind(s.created_at)
+            .push_bind(s.seq)
+            .push_bind(s.made_for_image.clone());
+    });
+    let (sql, args) = super::finish(&mut qb)?;
+    sqlx::query_with(&sql, args).execute(conn).await?;
+    Ok(())
+}
+
+/// Moves every snapshot of `ids` that is in `from` to `status`; how many moved.
+pub async fn snapshots_transition(
+    conn: &mut Conn,
+    ids: &[String],
+    from: &str,
+    status: &str,
+) -> DbResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE snapshots SET status = ");
+    qb.push_bind(status.to_string());
+    qb.push(" WHERE status = ");
+    qb.push_bind(from.to_string());
+    super::push_in(&mut qb, "id", ids);
+    let (sql, args) = super::finish(&mut qb)?;
+    Ok(sqlx::query_with(&sql, args)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
 pub async fn snapshot_get(
     conn: &mut Conn,
     pin: &str,
@@ -130,12 +181,16 @@ pub async fn snapshot_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
     Ok(())
 }
 
+/// The account's snapshots in the region, from `resource_counts`.
 pub async fn snapshot_count(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE pin = $1 AND region = $2")
-        .bind(pin)
-        .bind(region)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM resource_counts
+         WHERE kind = 'snapshot' AND pin = $1 AND region = $2",
+    )
+    .bind(pin)
+    .bind(region)
+    .fetch_one(conn)
+    .await
 }
 
 /// Private images whose block-device mapping names the snapshot.

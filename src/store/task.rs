@@ -80,6 +80,18 @@ pub async fn task_renew_lease(
     Ok(r.rows_affected() == 1)
 }
 
+/// Records that the task finished `step - 1` and keeps the lease: the node that ran it goes
+/// on with `step` at once (a step due now needs no claim round).
+pub async fn task_advance_held(conn: &mut Conn, id: &str, step: i64) -> DbResult<()> {
+    sqlx::query("UPDATE tasks SET step = $1, run_after = $2 WHERE id = $3")
+        .bind(step)
+        .bind(now_ms())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Records that the task finished `step - 1` and releases the lease.
 pub async fn task_advance(
     conn: &mut Conn,

@@ -83,14 +83,16 @@ pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> Ste
 pub(super) async fn finish_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let plan = freezes(task)?;
     let instance_id = payload_str(task, "instanceId")?;
+    let snapshots: Vec<String> = plan
+        .iter()
+        .filter(|f| !f.snapshot_id.is_empty())
+        .map(|f| f.snapshot_id.clone())
+        .collect();
+    let disks: Vec<String> = plan.iter().map(|f| f.disk_id.clone()).collect();
     let mut tx = ctx.store.write().await?;
     let c = tx.conn();
-    for f in &plan {
-        if !f.snapshot_id.is_empty() {
-            snapshot::snapshot_transition(c, &f.snapshot_id, &["creating"], "available").await?;
-        }
-        disk::disk_clear_task(c, &f.disk_id, "createImage").await?;
-    }
+    snapshot::snapshots_transition(c, &snapshots, "creating", "available").await?;
+    disk::disks_clear_task(c, &disks, "createImage").await?;
     image::image_transition(c, &task.target_id, &["pending"], "ready").await?;
     instance::instance_clear_task(c, &instance_id, "createImage").await?;
     finish_step(&mut tx, task, Outcome::Done).await?;

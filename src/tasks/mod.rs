@@ -100,8 +100,13 @@ pub async fn enqueue(
 }
 
 /// Ends the current step inside `tx`: either schedule the next one or mark the task done.
+/// A next step due at once stays leased to this node, which runs it straight after
+/// (`run_one`); a later one is released for whichever node claims it when due.
 pub async fn finish_step(tx: &mut WriteTx<'_>, task: &TaskRow, outcome: Outcome) -> DbResult<()> {
     match outcome {
+        Outcome::Next(delay) if delay.is_zero() => {
+            store::task::task_advance_held(tx.conn(), &task.id, task.step + 1).await
+        }
         Outcome::Next(delay) => {
             store::task::task_advance(
                 tx.conn(),
@@ -204,7 +209,35 @@ impl TaskCtx {
         }
     }
 
-    async fn run_one(&self, task: TaskRow) {
+    async fn run_one(&self, mut task: TaskRow) {
+        loop {
+            if !self.run_step_leased(&task).await {
+                return;
+            }
+            // A step that ended with the next one due at once kept the lease: go on with it
+            // here instead of a claim round through the database and the worker loop.
+            let next = match self.store.read().await {
+                Ok(mut c) => store::task::task_get(&mut c, &task.id).await.ok().flatten(),
+                Err(_) => None,
+            };
+            match next {
+                Some(t)
+                    if t.state == "pending"
+                        && t.step == task.step + 1
+                        && t.lease_until > now_ms()
+                        && t.run_after <= now_ms() =>
+                {
+                    task = t
+                }
+                // Done, released for later, or unreadable just now: if it is still leased
+                // to this node, the lease running out brings it back.
+                _ => return,
+            }
+        }
+    }
+
+    /// Runs one step of a task this node has leased; whether it succeeded.
+    async fn run_step_leased(&self, task: &TaskRow) -> bool {
         // Renew the lease while the step runs (a qemu-img copy may outlast it), so no other
         // node takes the task over from a live one.
         let renew = {
@@ -231,21 +264,23 @@ impl TaskCtx {
                 }
             })
         };
-        let result = steps::run_step(self, &task).await;
+        let result = steps::run_step(self, task).await;
         renew.abort();
-        if let Err(e) = result {
-            if let StepError::Db(db) = &e {
-                if store::is_transient(db) {
-                    tracing::warn!(task = %task.id, kind = %task.kind, step = task.step, "step will be retried: {e}");
-                    self.retry_later(&task).await;
-                    return;
-                }
-            }
-            tracing::error!(task = %task.id, kind = %task.kind, step = task.step, "task failed: {e}");
-            if let Err(e2) = steps::fail(self, &task, &e.to_string()).await {
-                tracing::error!(task = %task.id, "recording the failure failed too: {e2}");
+        let Err(e) = result else {
+            return true;
+        };
+        if let StepError::Db(db) = &e {
+            if store::is_transient(db) {
+                tracing::warn!(task = %task.id, kind = %task.kind, step = task.step, "step will be retried: {e}");
+                self.retry_later(task).await;
+                return false;
             }
         }
+        tracing::error!(task = %task.id, kind = %task.kind, step = task.step, "task failed: {e}");
+        if let Err(e2) = steps::fail(self, task, &e.to_string()).await {
+            tracing::error!(task = %task.id, "recording the failure failed too: {e2}");
+        }
+        false
     }
 
     /// Steps are idempotent: a step that met a transient database error runs again

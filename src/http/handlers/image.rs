@@ -9,7 +9,13 @@ use crate::service::Service;
 
 pub async fn describe_image(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
     let i = svc.image_fetch(&call.scope, id).await?;
-    Ok(Reply::Result(json!({ "image": views::image(&i) })))
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        image: views::ImageView<'a>,
+    }
+    Reply::serialize(&Answer {
+        image: views::image(&i),
+    })
 }
 
 pub async fn describe_images(svc: &Service, call: Call) -> ApiResult<Reply> {
@@ -31,10 +37,16 @@ pub async fn describe_images(svc: &Service, call: Call) -> ApiResult<Reply> {
         limit: page.size as i64,
     };
     let (list, total) = svc.image_list(&call.scope, input).await?;
-    Ok(Reply::Result(json!({
-        "images": list.iter().map(views::image).collect::<Vec<_>>(),
-        "totalCount": total,
-    })))
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer<'a> {
+        images: Vec<views::ImageView<'a>>,
+        total_count: i64,
+    }
+    Reply::serialize(&Answer {
+        images: list.iter().map(views::image).collect(),
+        total_count: total,
+    })
 }
 
 pub async fn create_image(svc: &Service, call: Call, instance_id: &str) -> ApiResult<Reply> {
