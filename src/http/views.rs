@@ -226,24 +226,30 @@ struct ImageCloudDiskView {
 
 impl From<ImageBlockDevice> for ImageDeviceView {
     fn from(d: ImageBlockDevice) -> Self {
-        let local = d.disk_category == "local";
-        ImageDeviceView {
-            auto_delete: d.auto_delete,
-            device_name: d.device_name,
-            status: "",
-            local_disk: local.then(|| LocalDiskView {
-                disk_type: d.disk_type.clone(),
+        let (local_disk, cloud_disk) = if d.disk_category == "local" {
+            let local = LocalDiskView {
+                disk_type: d.disk_type,
                 disk_size_gb: d.disk_size_gb,
-            }),
-            cloud_disk: (!local).then(|| ImageCloudDiskView {
+            };
+            (Some(local), None)
+        } else {
+            let cloud = ImageCloudDiskView {
                 disk_type: d.disk_type,
                 disk_size_gb: d.disk_size_gb,
                 iops: d.iops,
                 snapshot_id: d.snapshot_id,
                 encrypt: d.encrypted,
                 encrypted: d.encrypted,
-            }),
+            };
+            (None, Some(cloud))
+        };
+        ImageDeviceView {
             disk_category: d.disk_category,
+            auto_delete: d.auto_delete,
+            device_name: d.device_name,
+            status: "",
+            local_disk,
+            cloud_disk,
         }
     }
 }
