@@ -32,6 +32,7 @@ impl Service {
             .collect();
         let stuck = store::fsck::stuck_rows(&mut conn).await?;
         let hollow = store::fsck::hollow_rows(&mut conn).await?;
+        let miscounted = store::fsck::miscounted(&mut conn).await?;
         drop(conn);
 
         let mut files = HashSet::new();
@@ -87,8 +88,20 @@ impl Service {
                 .push(format!("{kind} {id} says it is usable but holds no data"));
             r.unrepairable += 1;
         }
+        for (kind, pin, region, source, recorded, actual) in &miscounted {
+            r.problems.push(format!(
+                "{kind} count of {pin:?} in {region:?} (source {source:?}) says {recorded}, \
+                 the rows say {actual}"
+            ));
+        }
         if !repair {
             return Ok(r);
+        }
+        if !miscounted.is_empty() {
+            let mut tx = self.store.write().await?;
+            store::fsck::recount(tx.conn()).await?;
+            tx.commit().await?;
+            r.repairs.push("recounted images and snapshots".into());
         }
         for id in orphan_files {
             self.block.remove(id).await?;

@@ -69,3 +69,46 @@ pub async fn mark_stuck_failed(conn: &mut Conn, table: &str, id: &str) -> DbResu
     sqlx::query(sql).bind(id).execute(conn).await?;
     Ok(())
 }
+
+/// `(kind, pin, region, source, recorded, actual)` for every counter of `resource_counts`
+/// that disagrees with the rows it counts (triggers keep them equal; this is the proof).
+pub async fn miscounted(
+    conn: &mut Conn,
+) -> DbResult<Vec<(String, String, String, String, i64, i64)>> {
+    sqlx::query_as(
+        "WITH actual AS (
+             SELECT 'image' AS kind, pin, region, image_source AS source, COUNT(*) AS n
+               FROM images GROUP BY pin, region, image_source
+             UNION ALL
+             SELECT 'snapshot', pin, region, '', COUNT(*) FROM snapshots GROUP BY pin, region)
+         SELECT a.kind, a.pin, a.region, a.source, CAST(COALESCE(c.n, 0) AS BIGINT),
+                CAST(a.n AS BIGINT)
+           FROM actual a LEFT JOIN resource_counts c ON c.kind = a.kind AND c.pin = a.pin
+                AND c.region = a.region AND c.source = a.source
+          WHERE COALESCE(c.n, 0) <> a.n
+         UNION ALL
+         SELECT c.kind, c.pin, c.region, c.source, CAST(c.n AS BIGINT), CAST(0 AS BIGINT)
+           FROM resource_counts c
+          WHERE c.n <> 0 AND NOT EXISTS (SELECT 1 FROM actual a WHERE a.kind = c.kind
+                AND a.pin = c.pin AND a.region = c.region AND a.source = c.source)",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Recounts `resource_counts` from the rows.
+pub async fn recount(conn: &mut Conn) -> DbResult<()> {
+    sqlx::query("DELETE FROM resource_counts")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO resource_counts(kind, pin, region, source, n)
+             SELECT 'image', pin, region, image_source, COUNT(*) FROM images
+              GROUP BY pin, region, image_source
+         UNION ALL
+             SELECT 'snapshot', pin, region, '', COUNT(*) FROM snapshots GROUP BY pin, region",
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

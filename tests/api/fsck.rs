@@ -20,6 +20,19 @@ pub fn fsck(s: &Server, repair: bool) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Runs one statement on the server's database behind its back (to corrupt it on purpose).
+async fn execute_sql(s: &Server, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let url = s
+        .database()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("sqlite://{}", s.data_dir().join("kiln.db").display()));
+    let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query(sql).execute(&mut c).await.unwrap();
+    c.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn fsck_finds_and_repairs() {
     let mut s = Server::start(&[]).await;
@@ -36,6 +49,23 @@ async fn fsck_finds_and_repairs() {
 
     let (ok, text) = fsck(&s, false);
     assert!(ok, "a healthy data dir must pass: {text}");
+
+    // The per-account counters (kept by triggers) are checked against the rows and
+    // recounted on repair.
+    execute_sql(
+        &s,
+        "UPDATE resource_counts SET n = n + 5 WHERE kind = 'snapshot'",
+    )
+    .await;
+    let (ok, text) = fsck(&s, false);
+    assert!(!ok, "{text}");
+    assert!(text.contains("snapshot count of"), "{text}");
+    assert!(text.contains("says 6, the rows say 1"), "{text}");
+    let (ok, text) = fsck(&s, true);
+    assert!(ok, "{text}");
+    assert!(text.contains("recounted images and snapshots"), "{text}");
+    let (ok, text) = fsck(&s, false);
+    assert!(ok, "after the recount: {text}");
 
     let layers = s.data_dir().join("layers");
     std::fs::write(layers.join("lyr-orphan0000000001.qcow2"), b"x").unwrap();
