@@ -216,7 +216,7 @@ pub(crate) struct Frozen {
 
 impl Service {
     /// Freezes the current top layer of every disk at one instant: the overlay files are
-    /// created first (constant time each, concurrently), then the caller's transaction
+    /// created first (constant time each, in one blocking call), then the caller's transaction
     /// switches every disk to its overlay. Writes after that commit land in the overlays,
     /// so the frozen layers hold exactly the data of the call. If anything fails the new
     /// files are removed and nothing is switched.
@@ -233,24 +233,23 @@ impl Service {
                 new_top: crate::ids::layer_id(),
             })
             .collect();
-        let mut jobs = tokio::task::JoinSet::new();
-        for (f, d) in plan.iter().zip(disks) {
-            let block = self.block.clone();
-            let (new_top, frozen, size) = (
-                f.new_top.clone(),
-                f.frozen_layer.clone(),
-                d.size_gb as u64 * GIB,
-            );
-            jobs.spawn(async move { block.create_overlay(&new_top, &frozen, Some(size)).await });
-        }
-        let mut failure = None;
-        while let Some(r) = jobs.join_next().await {
-            match r {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failure = Some(crate::error::ApiError::from(e)),
-                Err(e) => failure = Some(crate::error::ApiError::internal(e)),
-            }
-        }
+        let overlays: Vec<(String, String, u64)> = plan
+            .iter()
+            .zip(disks)
+            .map(|(f, d)| {
+                (
+                    f.new_top.clone(),
+                    f.frozen_layer.clone(),
+                    d.size_gb as u64 * GIB,
+                )
+            })
+            .collect();
+        let failure = self
+            .block
+            .create_overlays(&overlays)
+            .await
+            .err()
+            .map(crate::error::ApiError::from);
         let switched = match failure {
             Some(e) => Err(e),
             None => self.switch_tops(conn, &plan, disks).await,
