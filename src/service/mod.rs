@@ -81,7 +81,7 @@ impl Service {
 
     pub fn task_ctx(&self) -> TaskCtx {
         TaskCtx {
-            store: self.store.clone(),
+            store: self.store.background(),
             scratch: self.block.dir().with_file_name("tmp"),
             block: self.block.clone(),
             delays: self.cfg.delays,

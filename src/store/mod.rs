@@ -117,7 +117,10 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     /// SQLite only: one writer at a time in this process.
-    write_gate: Option<Arc<Mutex<()>>>,
+    write_gate: Option<Arc<WriteGate>>,
+    /// Whether this handle's writes are background work (task steps), which let API
+    /// requests' writes go first.
+    background: bool,
     seq: Arc<AtomicI64>,
     /// SQLite only: keeps the background checkpointer running while the store lives.
     checkpointer: Option<Arc<CheckpointerAlive>>,
@@ -156,10 +159,67 @@ async fn spawn_checkpointer(opts: SqliteConnectOptions) -> DbResult<Arc<Checkpoi
     Ok(alive)
 }
 
+/// SQLite's in-process writer gate: one writer at a time, API requests first.
+///
+/// A request waits for at most the one transaction in progress; background writers (task
+/// steps, claims) take the gate only while no request is waiting for it, or once they have
+/// waited [`BACKGROUND_PATIENCE`] (so a stream of requests cannot starve the tasks).
+/// Without this, a createImage queued behind every task step of 32 images in flight.
+#[derive(Default)]
+pub struct WriteGate {
+    lock: Mutex<()>,
+    /// API writers waiting for or holding the gate.
+    urgent: std::sync::atomic::AtomicUsize,
+    /// Signalled when `urgent` drops to zero.
+    quiet: tokio::sync::Notify,
+}
+
+/// How long a background writer defers to API requests at most.
+const BACKGROUND_PATIENCE: Duration = Duration::from_millis(50);
+
+/// An API writer's claim on the gate, from the wait to the end of its transaction.
+struct Urgent<'a>(&'a WriteGate);
+
+impl Drop for Urgent<'_> {
+    fn drop(&mut self) {
+        if self.0.urgent.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.quiet.notify_waiters();
+        }
+    }
+}
+
+impl WriteGate {
+    async fn enter(&self, background: bool) -> (MutexGuard<'_, ()>, Option<Urgent<'_>>) {
+        if !background {
+            self.urgent.fetch_add(1, Ordering::SeqCst);
+            let urgent = Urgent(self);
+            return (self.lock.lock().await, Some(urgent));
+        }
+        let deadline = tokio::time::Instant::now() + BACKGROUND_PATIENCE;
+        loop {
+            let quiet = self.quiet.notified();
+            tokio::pin!(quiet);
+            quiet.as_mut().enable();
+            if self.urgent.load(Ordering::SeqCst) == 0 {
+                let guard = self.lock.lock().await;
+                if self.urgent.load(Ordering::SeqCst) == 0 {
+                    return (guard, None);
+                }
+                // A request arrived while this writer waited for the lock: let it go first.
+                drop(guard);
+                continue;
+            }
+            if tokio::time::timeout_at(deadline, quiet).await.is_err() {
+                return (self.lock.lock().await, None);
+            }
+        }
+    }
+}
+
 /// A write transaction (holding SQLite's in-process writer gate until commit or drop).
 pub struct WriteTx<'a> {
     pub tx: Transaction<'static, Any>,
-    _gate: Option<MutexGuard<'a, ()>>,
+    _gate: Option<(MutexGuard<'a, ()>, Option<Urgent<'a>>)>,
 }
 
 impl WriteTx<'_> {
@@ -278,9 +338,18 @@ impl Store {
         Store {
             pool,
             backend,
-            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(WriteGate::default())),
+            background: false,
             seq: Arc::new(AtomicI64::new(now_ms() * 1000)),
             checkpointer: None,
+        }
+    }
+
+    /// The same store, for background work: its writes let API requests' go first.
+    pub fn background(&self) -> Store {
+        Store {
+            background: true,
+            ..self.clone()
         }
     }
 
@@ -304,7 +373,7 @@ impl Store {
     pub async fn write(&self) -> DbResult<WriteTx<'_>> {
         match &self.write_gate {
             Some(gate) => {
-                let gate = gate.lock().await;
+                let gate = gate.enter(self.background).await;
                 // IMMEDIATE: take SQLite's write lock now, waiting (busy_timeout) if another
                 // process (`kiln account …`) holds it. A deferred transaction that read first
                 // would instead fail at once with SQLITE_BUSY(_SNAPSHOT) on its first write.
@@ -511,8 +580,53 @@ pub(crate) async fn guarded_update(
 
 #[cfg(test)]
 mod tests {
-    use super::is_transient;
+    use super::{is_transient, WriteGate};
     use sqlx::Connection;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn api_writers_go_before_background_writers() {
+        let gate = Arc::new(WriteGate::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let held = gate.enter(false).await;
+        let (g, o) = (gate.clone(), order.clone());
+        let background = tokio::spawn(async move {
+            let _in = g.enter(true).await;
+            o.lock().unwrap().push("background");
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let (g, o) = (gate.clone(), order.clone());
+        let api = tokio::spawn(async move {
+            let _in = g.enter(false).await;
+            o.lock().unwrap().push("api");
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(held);
+        background.await.unwrap();
+        api.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["api", "background"]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_of_api_writers_does_not_starve_the_background() {
+        let gate = Arc::new(WriteGate::default());
+        let g = gate.clone();
+        // Requests one after another for far longer than the background's patience.
+        let stream = tokio::spawn(async move {
+            for _ in 0..2_000 {
+                let _in = g.enter(false).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let _in = gate.enter(true).await;
+        assert!(
+            !stream.is_finished(),
+            "the background writer waited for every request"
+        );
+        stream.abort();
+    }
 
     #[tokio::test]
     async fn busy_is_transient_a_constraint_is_not() {
