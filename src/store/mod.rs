@@ -122,6 +122,8 @@ pub struct Store {
     /// requests' writes go first.
     background: bool,
     seq: Arc<AtomicI64>,
+    /// SQLite only: the connections `read` lends (see [`Readers`]).
+    readers: Option<Arc<Readers>>,
     /// SQLite only: keeps the background checkpointer running while the store lives.
     checkpointer: Option<Arc<CheckpointerAlive>>,
 }
@@ -216,6 +218,100 @@ impl WriteGate {
     }
 }
 
+/// SQLite's read connections, lent by `Store::read` without sqlx's pool. The pool pings a
+/// connection every time it comes back (one more hand-off to the connection's thread per
+/// request: as much as the query itself for describeImage); a SQLite connection to a local
+/// file does not go stale, and a statement cut short by a dropped request is reset by the
+/// driver on the connection's next use.
+pub struct Readers {
+    url: String,
+    busy_ms: u64,
+    idle: std::sync::Mutex<Vec<sqlx::AnyConnection>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+const READERS: usize = 8;
+
+impl Readers {
+    fn new(url: String, busy_ms: u64) -> Readers {
+        Readers {
+            url,
+            busy_ms,
+            idle: std::sync::Mutex::new(Vec::new()),
+            permits: Arc::new(tokio::sync::Semaphore::new(READERS)),
+        }
+    }
+
+    async fn acquire(self: &Arc<Self>) -> DbResult<ReadConn> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self.idle.lock().expect("readers").pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                let mut c = sqlx::AnyConnection::connect(&self.url).await?;
+                let pragmas = format!(
+                    "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {}; \
+                     PRAGMA mmap_size = {MMAP_BYTES}; PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES};",
+                    self.busy_ms
+                );
+                c.execute(pragmas.as_str()).await?;
+                c
+            }
+        };
+        Ok(ReadConn::Lent {
+            conn: Some(conn),
+            home: self.clone(),
+            _permit: permit,
+        })
+    }
+}
+
+/// A connection from `Store::read`.
+pub enum ReadConn {
+    /// SQLite: one of [`Readers`], back to them on drop.
+    Lent {
+        conn: Option<sqlx::AnyConnection>,
+        home: Arc<Readers>,
+        _permit: tokio::sync::OwnedSemaphorePermit,
+    },
+    /// PostgreSQL: sqlx's pool, which also notices connections the server closed.
+    Pooled(sqlx::pool::PoolConnection<Any>),
+}
+
+impl std::ops::Deref for ReadConn {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            ReadConn::Lent { conn, .. } => conn.as_ref().expect("lent connection"),
+            ReadConn::Pooled(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ReadConn {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            ReadConn::Lent { conn, .. } => conn.as_mut().expect("lent connection"),
+            ReadConn::Pooled(c) => c,
+        }
+    }
+}
+
+impl Drop for ReadConn {
+    fn drop(&mut self) {
+        if let ReadConn::Lent { conn, home, .. } = self {
+            if let Some(c) = conn.take() {
+                home.idle.lock().expect("readers").push(c);
+            }
+        }
+    }
+}
+
 /// A write transaction (holding SQLite's in-process writer gate until commit or drop).
 pub struct WriteTx<'a> {
     pub tx: Transaction<'static, Any>,
@@ -302,6 +398,7 @@ impl Store {
             .await?;
         let mut store = Store::with_pool(pool, Backend::Sqlite);
         store.checkpointer = Some(spawn_checkpointer(opts).await?);
+        store.readers = Some(Arc::new(Readers::new(url, busy_ms)));
         Ok(store)
     }
 
@@ -342,6 +439,7 @@ impl Store {
             background: false,
             seq: Arc::new(AtomicI64::new(now_ms() * 1000)),
             checkpointer: None,
+            readers: None,
         }
     }
 
@@ -405,8 +503,13 @@ impl Store {
         }
     }
 
-    pub async fn read(&self) -> DbResult<sqlx::pool::PoolConnection<Any>> {
-        self.pool.acquire().await
+    /// A connection for statements outside a write transaction (reads, single-statement
+    /// bookkeeping).
+    pub async fn read(&self) -> DbResult<ReadConn> {
+        match &self.readers {
+            Some(readers) => readers.acquire().await,
+            None => Ok(ReadConn::Pooled(self.pool.acquire().await?)),
+        }
     }
 
     /// A strictly increasing number for stable listing order.
