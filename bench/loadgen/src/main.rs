@@ -109,8 +109,15 @@ struct Signer {
 
 impl Signer {
     fn new(ak: &str, sk: &str, host: &str, region: &str) -> Signer {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let seed = now.as_nanos() as u64 ^ ((std::process::id() as u64) << 32);
+        // The nonce prefix must differ between load generator processes: a server on
+        // PostgreSQL remembers nonces for the whole skew window, across processes. (It was
+        // the high half of the clock in ns XOR the pid, which two processes a few seconds
+        // apart with neighbouring pids could share: a flaky 401 "nonce has already been used".)
+        let mut seed_bytes = [0u8; 8];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed_bytes))
+            .expect("read /dev/urandom");
+        let seed = u64::from_le_bytes(seed_bytes);
         Signer {
             ak: ak.into(),
             sk: sk.into(),
