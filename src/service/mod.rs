@@ -56,6 +56,8 @@ pub struct Service {
     pub(crate) block: BlockStore,
     pub(crate) cfg: Arc<Config>,
     wake: Arc<Notify>,
+    /// Task steps doing metadata work at once (see `TaskCtx::quick_steps`).
+    quick_steps: Arc<tokio::sync::Semaphore>,
     /// This process's id among the nodes sharing the store.
     node_id: Arc<str>,
     /// Accounts by access key, for the signature check (see `AccountCache`).
@@ -73,6 +75,7 @@ impl Service {
             block,
             cfg: Arc::new(cfg),
             wake: Arc::new(Notify::new()),
+            quick_steps: Arc::new(tokio::sync::Semaphore::new(crate::tasks::QUICK_STEPS)),
             node_id: format!("node-{}", crate::ids::random_suffix(12)).into(),
             accounts: Arc::new(account::AccountCache::new(data_dir)),
         };
@@ -86,6 +89,7 @@ impl Service {
             block: self.block.clone(),
             delays: self.cfg.delays,
             wake: self.wake.clone(),
+            quick_steps: self.quick_steps.clone(),
             lease: self.cfg.task_lease,
             node_id: self.node_id.clone(),
             file_roots: self.cfg.file_roots.clone(),

@@ -218,3 +218,53 @@ async fn a_busy_database_fails_calls_cleanly_and_tasks_resume() {
     let (clean, report) = fsck(&s, false);
     assert!(clean, "fsck after the busy episode:\n{report}");
 }
+
+/// Copies that take long (qemu-img stalled) do not hold up the other tasks: a step gives
+/// up its place among the few that run at once once it outlasts a short time.
+#[tokio::test]
+async fn long_copies_do_not_hold_up_other_tasks() {
+    let faults = tempfile::tempdir().unwrap();
+    let qemu = faulty_qemu_img(faults.path());
+    let s = Server::start(&["--task-delay", "0s", "--qemu-img", qemu.to_str().unwrap()]).await;
+    let mut locals = Vec::new();
+    for _ in 0..6 {
+        locals.push(stopped_local_instance(&s).await);
+    }
+    let hang = faults.path().join("hang");
+    std::fs::write(&hang, b"").unwrap();
+    let mut copies = Vec::new();
+    for (n, inst) in locals.iter().enumerate() {
+        copies.push(create_image(&s, inst, &format!("copy-{n}")).await);
+    }
+    // More stalled copies than steps may run at once; a new instance and its image still
+    // go through while every copy is stalled.
+    let mut spec = instance_spec("meanwhile");
+    spec["systemDisk"] = json!({"diskCategory": "cloud",
+        "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}});
+    let cloud = s.launch(spec).await;
+    let image = create_image(&s, &cloud, "meanwhile").await;
+    s.wait_status(
+        &path(&format!("images/{image}")),
+        "/result/image/status",
+        "ready",
+        WAIT,
+    )
+    .await;
+    for id in &copies {
+        assert_eq!(
+            image_status(&s, id).await,
+            "pending",
+            "{id} should still be copying"
+        );
+    }
+    std::fs::remove_file(&hang).unwrap();
+    for id in &copies {
+        s.wait_status(
+            &path(&format!("images/{id}")),
+            "/result/image/status",
+            "ready",
+            WAIT,
+        )
+        .await;
+    }
+}
