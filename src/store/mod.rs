@@ -688,6 +688,31 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    /// The planner statistics of migration 0102: a list filtered by ids looks the ids up
+    /// instead of walking the account's whole index range.
+    #[tokio::test]
+    async fn id_filters_are_primary_key_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::Store::open(dir.path()).await.unwrap();
+        let mut conn = store.read().await.unwrap();
+        for (table, pk) in [
+            ("images", "sqlite_autoindex_images_1"),
+            ("instances", "sqlite_autoindex_instances_1"),
+            ("disks", "sqlite_autoindex_disks_1"),
+            ("snapshots", "sqlite_autoindex_snapshots_1"),
+        ] {
+            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
+                "EXPLAIN QUERY PLAN SELECT id FROM {table} WHERE pin = 'p' AND region = 'r'
+                 AND id IN ('a', 'b') ORDER BY seq, id"
+            ))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            let text: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+            assert!(text.iter().any(|d| d.contains(pk)), "{table}: {text:?}");
+        }
+    }
+
     #[tokio::test]
     async fn api_writers_go_before_background_writers() {
         let gate = Arc::new(WriteGate::default());
