@@ -27,8 +27,8 @@ pub struct ImageListInput {
 
 impl Service {
     pub async fn image_fetch(&self, scope: &Scope, id: &str) -> ApiResult<ImageRow> {
-        let mut conn = self.store.read().await?;
-        store::image::image_get_visible(&mut conn, &scope.pin, &scope.region, id)
+        self.store
+            .image_visible(&scope.pin, &scope.region, id)
             .await?
             .ok_or_else(|| ApiError::image_not_found(id))
     }

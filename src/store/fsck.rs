@@ -66,6 +66,7 @@ pub async fn mark_stuck_failed(conn: &mut Conn, table: &str, id: &str) -> DbResu
         }
         _ => "UPDATE images SET status = 'error' WHERE id = $1",
     };
+    super::image::images_changing();
     sqlx::query(sql).bind(id).execute(conn).await?;
     Ok(())
 }

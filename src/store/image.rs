@@ -1,3 +1,7 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
 use sqlx::QueryBuilder;
 
 use super::{push_in, push_like_any, Conn, DbResult, ImageRow};
@@ -19,7 +23,65 @@ pub struct ImageQuery {
     pub limit: i64,
 }
 
+/// Counts changes to `images`: every statement that changes it bumps it before it runs,
+/// and every write transaction after it commits (`WriteTx::commit`). A row read while the
+/// count stayed the same is still the committed row, which is what [`ImageCache`] relies on.
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn images_changing() {
+    CHANGES.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Image rows by id, as last read (SQLite only: with PostgreSQL other nodes change rows
+/// behind this process's back). describeImage is the hottest call; a hit skips the
+/// database (a hand-off to its connection thread and SQLite's locking). An entry is used
+/// only while no change to `images` has started or committed since it was read.
+#[derive(Default)]
+pub struct ImageCache {
+    rows: Mutex<HashMap<String, (u64, ImageRow)>>,
+}
+
+/// Entries kept at most (about 1 KiB each); the cache starts over beyond.
+const IMAGE_CACHE_MAX: usize = 50_000;
+
+impl ImageCache {
+    /// The image `id` if the caller may see it (public, or its own in the region).
+    pub async fn get_visible(
+        &self,
+        conn: &mut Conn,
+        pin: &str,
+        region: &str,
+        id: &str,
+    ) -> DbResult<Option<ImageRow>> {
+        let seen = CHANGES.load(Ordering::SeqCst);
+        let cached = {
+            let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+            rows.get(id)
+                .filter(|(at, _)| *at == seen)
+                .map(|(_, row)| row.clone())
+        };
+        let row = match cached {
+            Some(row) => Some(row),
+            None => {
+                let row = image_by_id(conn, id).await?;
+                if let Some(r) = &row {
+                    let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+                    if rows.len() >= IMAGE_CACHE_MAX {
+                        rows.clear();
+                    }
+                    rows.insert(id.to_string(), (seen, r.clone()));
+                }
+                row
+            }
+        };
+        Ok(row.filter(|r| {
+            (r.pin.is_empty() && r.region.is_empty()) || (r.pin == pin && r.region == region)
+        }))
+    }
+}
+
 pub async fn image_insert(conn: &mut Conn, i: &ImageRow) -> DbResult<()> {
+    images_changing();
     sqlx::query(
         "INSERT INTO images(id, pin, region, name, description, image_source, platform,
             os_version, os_type, architecture, system_disk_size_gb, status, root_device_type,
@@ -210,6 +272,7 @@ pub async fn image_set_layer(
     layer_id: Option<&str>,
     size_mb: i64,
 ) -> DbResult<()> {
+    images_changing();
     sqlx::query("UPDATE images SET layer_id = $1, size_mb = $2 WHERE id = $3")
         .bind(layer_id)
         .bind(size_mb)
@@ -226,10 +289,12 @@ pub async fn image_transition(
     from: &[&str],
     status: &str,
 ) -> DbResult<bool> {
+    images_changing();
     super::guarded_update(conn, "images", id, &[("status", Some(status))], false, from).await
 }
 
 pub async fn image_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
+    images_changing();
     sqlx::query("DELETE FROM images WHERE id = $1")
         .bind(id)
         .execute(conn)
@@ -246,6 +311,7 @@ pub async fn image_instance_count(conn: &mut Conn, id: &str) -> DbResult<i64> {
 }
 
 pub async fn image_set_size(conn: &mut Conn, id: &str, size_mb: i64) -> DbResult<()> {
+    images_changing();
     sqlx::query("UPDATE images SET size_mb = $1 WHERE id = $2")
         .bind(size_mb)
         .bind(id)

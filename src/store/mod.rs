@@ -122,6 +122,8 @@ pub struct Store {
     /// requests' writes go first.
     background: bool,
     seq: Arc<AtomicI64>,
+    /// SQLite only: image rows as last read (see [`image::ImageCache`]).
+    images: Option<Arc<image::ImageCache>>,
     /// SQLite only: the connections `read` lends (see [`Readers`]).
     readers: Option<Arc<Readers>>,
     /// SQLite only: keeps the background checkpointer running while the store lives.
@@ -323,7 +325,9 @@ impl WriteTx<'_> {
         &mut self.tx
     }
     pub async fn commit(self) -> DbResult<()> {
-        self.tx.commit().await
+        let done = self.tx.commit().await;
+        image::images_changing();
+        done
     }
 }
 
@@ -399,6 +403,7 @@ impl Store {
         let mut store = Store::with_pool(pool, Backend::Sqlite);
         store.checkpointer = Some(spawn_checkpointer(opts).await?);
         store.readers = Some(Arc::new(Readers::new(url, busy_ms)));
+        store.images = Some(Arc::new(image::ImageCache::default()));
         Ok(store)
     }
 
@@ -440,6 +445,21 @@ impl Store {
             seq: Arc::new(AtomicI64::new(now_ms() * 1000)),
             checkpointer: None,
             readers: None,
+            images: None,
+        }
+    }
+
+    /// The image `id` if the caller (`pin`, `region`) may see it: public, or its own.
+    pub async fn image_visible(
+        &self,
+        pin: &str,
+        region: &str,
+        id: &str,
+    ) -> DbResult<Option<ImageRow>> {
+        let mut conn = self.read().await?;
+        match &self.images {
+            Some(cache) => cache.get_visible(&mut conn, pin, region, id).await,
+            None => image::image_get_visible(&mut conn, pin, region, id).await,
         }
     }
 
@@ -711,6 +731,84 @@ mod tests {
             let text: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
             assert!(text.iter().any(|d| d.contains(pk)), "{table}: {text:?}");
         }
+    }
+
+    /// The image cache never answers a row older than the last committed change, and hides
+    /// another account's images like the query does.
+    #[tokio::test]
+    async fn cached_images_follow_every_change() {
+        use super::image;
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::Store::open(dir.path()).await.unwrap();
+        let row = super::ImageRow {
+            id: "img-cache".into(),
+            pin: "p1".into(),
+            region: "r".into(),
+            name: "n".into(),
+            description: String::new(),
+            image_source: "private".into(),
+            platform: "Ubuntu".into(),
+            os_version: String::new(),
+            os_type: "linux".into(),
+            architecture: "x86_64".into(),
+            system_disk_size_gb: 40,
+            status: "pending".into(),
+            root_device_type: "cloudDisk".into(),
+            layer_id: None,
+            snapshot_id: String::new(),
+            instance_id: String::new(),
+            size_mb: 0,
+            login_name: String::new(),
+            imported: false,
+            block_devices: "[]".into(),
+            created_at: 0,
+            seq: 1,
+        };
+        let status = |r: Option<super::ImageRow>| r.map(|r| r.status);
+        assert_eq!(
+            status(store.image_visible("p1", "r", "img-cache").await.unwrap()),
+            None
+        );
+        let mut tx = store.write().await.unwrap();
+        image::image_insert(tx.conn(), &row).await.unwrap();
+        tx.commit().await.unwrap();
+        let seen = store.image_visible("p1", "r", "img-cache").await.unwrap();
+        assert_eq!(status(seen), Some("pending".into()));
+        // Cached now; another account and another region still do not see it.
+        assert!(store
+            .image_visible("p2", "r", "img-cache")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .image_visible("p1", "r2", "img-cache")
+            .await
+            .unwrap()
+            .is_none());
+
+        // A change rolled back leaves the row as it was; a committed one shows at once.
+        let mut tx = store.write().await.unwrap();
+        image::image_transition(tx.conn(), "img-cache", &["pending"], "ready")
+            .await
+            .unwrap();
+        drop(tx);
+        let seen = store.image_visible("p1", "r", "img-cache").await.unwrap();
+        assert_eq!(status(seen), Some("pending".into()));
+        let mut tx = store.write().await.unwrap();
+        image::image_transition(tx.conn(), "img-cache", &["pending"], "ready")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let seen = store.image_visible("p1", "r", "img-cache").await.unwrap();
+        assert_eq!(status(seen), Some("ready".into()));
+        let mut tx = store.write().await.unwrap();
+        image::image_delete(tx.conn(), "img-cache").await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(store
+            .image_visible("p1", "r", "img-cache")
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]
