@@ -24,12 +24,16 @@ pub struct ImageQuery {
 }
 
 /// Counts changes to `images`: every statement that changes it bumps it before it runs,
-/// and every write transaction after it commits (`WriteTx::commit`). A row read while the
+/// and the write transaction that ran it bumps it again after it commits (`WriteTx::commit`). A row read while the
 /// count stayed the same is still the committed row, which is what [`ImageCache`] relies on.
 static CHANGES: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn images_changing() {
     CHANGES.fetch_add(1, Ordering::SeqCst);
+}
+
+pub(crate) fn images_changes() -> u64 {
+    CHANGES.load(Ordering::SeqCst)
 }
 
 /// Image rows by id, as last read (SQLite only: with PostgreSQL other nodes change rows

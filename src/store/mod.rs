@@ -318,6 +318,8 @@ impl Drop for ReadConn {
 pub struct WriteTx<'a> {
     pub tx: Transaction<'static, Any>,
     _gate: Option<(MutexGuard<'a, ()>, Option<Urgent<'a>>)>,
+    /// The count of changes to `images` when the transaction began.
+    images_at_begin: u64,
 }
 
 impl WriteTx<'_> {
@@ -326,7 +328,11 @@ impl WriteTx<'_> {
     }
     pub async fn commit(self) -> DbResult<()> {
         let done = self.tx.commit().await;
-        image::images_changing();
+        // Only a transaction that changed images invalidates cached image rows (the task
+        // worker's claims, once a second even when idle, used to empty the cache).
+        if image::images_changes() != self.images_at_begin {
+            image::images_changing();
+        }
         done
     }
 }
@@ -498,6 +504,7 @@ impl Store {
                 Ok(WriteTx {
                     tx,
                     _gate: Some(gate),
+                    images_at_begin: image::images_changes(),
                 })
             }
             None => {
@@ -505,7 +512,11 @@ impl Store {
                 sqlx::query("SELECT name FROM locks WHERE name = 'writer' FOR UPDATE")
                     .fetch_optional(&mut *tx)
                     .await?;
-                Ok(WriteTx { tx, _gate: None })
+                Ok(WriteTx {
+                    tx,
+                    _gate: None,
+                    images_at_begin: image::images_changes(),
+                })
             }
         }
     }
@@ -518,6 +529,7 @@ impl Store {
             Backend::Postgres => Ok(WriteTx {
                 tx: self.pool.begin().await?,
                 _gate: None,
+                images_at_begin: image::images_changes(),
             }),
         }
     }
