@@ -90,11 +90,9 @@ pub async fn used(conn: &mut Conn, scope: &Scope, kind: QuotaKind) -> ApiResult<
         }
         QuotaKind::Disk => store::disk::disk_count(conn, &scope.pin, &scope.region).await?,
         QuotaKind::Snapshot => {
-            store::snapshot::snapshot_count(conn, &scope.pin, &scope.region).await?
+            store::resource_count(conn, "snapshot", &scope.pin, &scope.region).await?
         }
-        QuotaKind::Image => {
-            store::image::image_count_private(conn, &scope.pin, &scope.region).await?
-        }
+        QuotaKind::Image => store::resource_count(conn, "image", &scope.pin, &scope.region).await?,
     })
 }
 

@@ -49,10 +49,11 @@ pub struct ImageCache {
 const IMAGE_CACHE_MAX: usize = 50_000;
 
 impl ImageCache {
-    /// The image `id` if the caller may see it (public, or its own in the region).
+    /// The image `id` if the caller may see it (public, or its own in the region); a
+    /// connection is taken from `store` only when the cache cannot answer.
     pub async fn get_visible(
         &self,
-        conn: &mut Conn,
+        store: &super::Store,
         pin: &str,
         region: &str,
         id: &str,
@@ -67,7 +68,7 @@ impl ImageCache {
         let row = match cached {
             Some(row) => Some(row),
             None => {
-                let row = image_by_id(conn, id).await?;
+                let row = image_by_id(&mut *store.read().await?, id).await?;
                 if let Some(r) = &row {
                     let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
                     if rows.len() >= IMAGE_CACHE_MAX {
@@ -214,18 +215,6 @@ pub async fn image_list(conn: &mut Conn, q: &ImageQuery) -> DbResult<(Vec<ImageR
         .fetch_all(&mut *conn)
         .await?;
     Ok((rows, total))
-}
-
-/// The images of the account in the region (every source), from `resource_counts`.
-pub async fn image_count_private(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
-    sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM resource_counts
-         WHERE kind = 'image' AND pin = $1 AND region = $2",
-    )
-    .bind(pin)
-    .bind(region)
-    .fetch_one(conn)
-    .await
 }
 
 /// How many images of `sources` (every source if empty) are in each arm of a listing:

@@ -140,6 +140,14 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// safety net if the checkpointer falls behind.
 const AUTOCHECKPOINT_PAGES: u32 = 20_000;
 
+/// The settings every SQLite connection of a store runs with (pool and readers alike).
+fn sqlite_pragmas(busy_ms: u64) -> String {
+    format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {busy_ms}; \
+         PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES};"
+    )
+}
+
 /// Checkpoints the WAL every [`CHECKPOINT_EVERY`] on a connection of its own. SQLite's own
 /// automatic checkpoint runs inside whichever commit crosses the threshold, so one request
 /// in a few hundred paid for copying megabytes (the p99 of createImage); in the background
@@ -256,12 +264,7 @@ impl Readers {
             Some(c) => c,
             None => {
                 let mut c = sqlx::AnyConnection::connect(&self.url).await?;
-                let pragmas = format!(
-                    "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {}; \
-                     PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES};",
-                    self.busy_ms
-                );
-                c.execute(pragmas.as_str()).await?;
+                c.execute(sqlite_pragmas(self.busy_ms).as_str()).await?;
                 c
             }
         };
@@ -322,7 +325,18 @@ pub struct WriteTx<'a> {
     images_at_begin: u64,
 }
 
-impl WriteTx<'_> {
+impl<'a> WriteTx<'a> {
+    fn begun(
+        tx: Transaction<'static, Any>,
+        gate: Option<(MutexGuard<'a, ()>, Option<Urgent<'a>>)>,
+    ) -> WriteTx<'a> {
+        WriteTx {
+            tx,
+            _gate: gate,
+            images_at_begin: image::images_changes(),
+        }
+    }
+
     pub fn conn(&mut self) -> &mut Conn {
         &mut self.tx
     }
@@ -394,12 +408,7 @@ impl Store {
             .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    let pragmas = format!(
-                        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = {busy_ms}; \
-                         PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES};"
-                    );
-                    conn.execute(pragmas.as_str()).await?;
+                    conn.execute(sqlite_pragmas(busy_ms).as_str()).await?;
                     Ok(())
                 })
             })
@@ -461,10 +470,9 @@ impl Store {
         region: &str,
         id: &str,
     ) -> DbResult<Option<ImageRow>> {
-        let mut conn = self.read().await?;
         match &self.images {
-            Some(cache) => cache.get_visible(&mut conn, pin, region, id).await,
-            None => image::image_get_visible(&mut conn, pin, region, id).await,
+            Some(cache) => cache.get_visible(self, pin, region, id).await,
+            None => image::image_get_visible(&mut *self.read().await?, pin, region, id).await,
         }
     }
 
@@ -501,22 +509,14 @@ impl Store {
                 // process (`kiln account …`) holds it. A deferred transaction that read first
                 // would instead fail at once with SQLITE_BUSY(_SNAPSHOT) on its first write.
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx {
-                    tx,
-                    _gate: Some(gate),
-                    images_at_begin: image::images_changes(),
-                })
+                Ok(WriteTx::begun(tx, Some(gate)))
             }
             None => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT name FROM locks WHERE name = 'writer' FOR UPDATE")
                     .fetch_optional(&mut *tx)
                     .await?;
-                Ok(WriteTx {
-                    tx,
-                    _gate: None,
-                    images_at_begin: image::images_changes(),
-                })
+                Ok(WriteTx::begun(tx, None))
             }
         }
     }
@@ -526,11 +526,7 @@ impl Store {
     pub async fn write_unordered(&self) -> DbResult<WriteTx<'_>> {
         match self.backend {
             Backend::Sqlite => self.write().await,
-            Backend::Postgres => Ok(WriteTx {
-                tx: self.pool.begin().await?,
-                _gate: None,
-                images_at_begin: image::images_changes(),
-            }),
+            Backend::Postgres => Ok(WriteTx::begun(self.pool.begin().await?, None)),
         }
     }
 
@@ -594,6 +590,20 @@ impl<'r> sqlx::Decode<'r, Any> for DbBool {
 }
 
 use std::str::FromStr;
+
+/// How many `kind` rows (`image`, `snapshot`) the account has in the region, every source
+/// together, from the `resource_counts` the triggers keep.
+pub async fn resource_count(conn: &mut Conn, kind: &str, pin: &str, region: &str) -> DbResult<i64> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM resource_counts
+         WHERE kind = $1 AND pin = $2 AND region = $3",
+    )
+    .bind(kind)
+    .bind(pin)
+    .bind(region)
+    .fetch_one(conn)
+    .await
+}
 
 /// Returns the counter's next value (starting at 1).
 pub async fn counter_next(conn: &mut Conn, name: &str) -> DbResult<i64> {

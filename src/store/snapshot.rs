@@ -181,18 +181,6 @@ pub async fn snapshot_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
     Ok(())
 }
 
-/// The account's snapshots in the region, from `resource_counts`.
-pub async fn snapshot_count(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
-    sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM resource_counts
-         WHERE kind = 'snapshot' AND pin = $1 AND region = $2",
-    )
-    .bind(pin)
-    .bind(region)
-    .fetch_one(conn)
-    .await
-}
-
 /// Private images whose block-device mapping names the snapshot.
 pub async fn snapshot_image_ids(conn: &mut Conn, snapshot_id: &str) -> DbResult<Vec<String>> {
     let pattern = format!("%\"{snapshot_id}\"%");

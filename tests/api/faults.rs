@@ -103,13 +103,7 @@ async fn storage_full_ends_in_error_and_recovers() {
     assert!(st.success());
 
     let full = create_image(&s, &inst, "full").await;
-    s.wait_status(
-        &path(&format!("images/{full}")),
-        "/result/image/status",
-        "error",
-        WAIT,
-    )
-    .await;
+    s.wait_image(&full, "error").await;
     // Nothing of the error image is left: no half-written layer, no temp file.
     let layers = s.layer_files();
     let new: Vec<_> = layers.difference(&layers_before).collect();
@@ -131,13 +125,7 @@ async fn storage_full_ends_in_error_and_recovers() {
     // Space again: the same call now works, and the copy holds the guest data.
     std::fs::remove_file(&filler).unwrap();
     let ok = create_image(&s, &inst, "fine").await;
-    s.wait_status(
-        &path(&format!("images/{ok}")),
-        "/result/image/status",
-        "ready",
-        WAIT,
-    )
-    .await;
+    s.wait_image(&ok, "ready").await;
     assert_eq!(image_status(&s, &full).await, "error");
     s.delete(&path(&format!("images/{full}"))).await.ok();
     s.wait_gone(&path(&format!("images/{full}"))).await;
@@ -202,13 +190,7 @@ async fn a_busy_database_fails_calls_cleanly_and_tasks_resume() {
     // The refused call created nothing; the image's step is retried and completes.
     let r = s.get(&path("disks")).await;
     assert_eq!(r.ok()["totalCount"], disks_before);
-    s.wait_status(
-        &path(&format!("images/{image}")),
-        "/result/image/status",
-        "ready",
-        WAIT,
-    )
-    .await;
+    s.wait_image(&image, "ready").await;
     assert!(
         s.log_tail(10_000).contains("step will be retried"),
         "the image's step should have met the busy database: {}",
@@ -243,13 +225,7 @@ async fn long_copies_do_not_hold_up_other_tasks() {
         "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}});
     let cloud = s.launch(spec).await;
     let image = create_image(&s, &cloud, "meanwhile").await;
-    s.wait_status(
-        &path(&format!("images/{image}")),
-        "/result/image/status",
-        "ready",
-        WAIT,
-    )
-    .await;
+    s.wait_image(&image, "ready").await;
     for id in &copies {
         assert_eq!(
             image_status(&s, id).await,
@@ -259,12 +235,6 @@ async fn long_copies_do_not_hold_up_other_tasks() {
     }
     std::fs::remove_file(&hang).unwrap();
     for id in &copies {
-        s.wait_status(
-            &path(&format!("images/{id}")),
-            "/result/image/status",
-            "ready",
-            WAIT,
-        )
-        .await;
+        s.wait_image(id, "ready").await;
     }
 }

@@ -567,6 +567,16 @@ impl Server {
             .await
     }
 
+    pub async fn wait_image(&self, id: &str, status: &str) -> Value {
+        self.wait_status(
+            &path(&format!("images/{id}")),
+            "/result/image/status",
+            status,
+            WAIT,
+        )
+        .await
+    }
+
     pub async fn wait_snapshot(&self, id: &str, status: &str) -> Value {
         self.wait_status(&snapshot_path(id), "/result/snapshot/status", status, WAIT)
             .await

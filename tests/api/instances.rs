@@ -191,13 +191,7 @@ async fn storage_type_from_an_image_with_a_vdb_disk() {
         )
         .await;
     let image = r.ok()["imageId"].as_str().unwrap().to_string();
-    s.wait_status(
-        &path(&format!("images/{image}")),
-        "/result/image/status",
-        "ready",
-        WAIT,
-    )
-    .await;
+    s.wait_image(&image, "ready").await;
     let id = s
         .launch(json!({"az": AZ, "instanceType": "s.n2.xlarge", "imageId": image, "name": "st"}))
         .await;
@@ -958,13 +952,7 @@ async fn launch_rules_for_private_images() {
     );
     let local_img = create_image(&local, "local-img").await;
     for img in [&cloud_img, &local_img] {
-        s.wait_status(
-            &path(&format!("images/{img}")),
-            "/result/image/status",
-            "ready",
-            WAIT,
-        )
-        .await;
+        s.wait_image(img, "ready").await;
     }
     s.post(
         &path("instances"),

@@ -170,13 +170,7 @@ async fn signed_by_the_official_rust_crate_is_accepted() {
     let (status, body) = Signed::of(&req).send(&s).await;
     assert_eq!(status, 200, "{body}");
     let image = body["result"]["imageId"].as_str().unwrap().to_string();
-    s.wait_status(
-        &path(&format!("images/{image}")),
-        "/result/image/status",
-        "ready",
-        WAIT,
-    )
-    .await;
+    s.wait_image(&image, "ready").await;
     // A JD error answer through the same signer: an unknown instance.
     let missing = format!("/v1/regions/{REGION}/instances/i-zzzzzzzzzz:createImage");
     let (status, body) = Signed::of(&sign(
