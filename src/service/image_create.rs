@@ -8,11 +8,11 @@ use serde_json::json;
 
 use super::quota::QuotaKind;
 use super::spec::{self, AttachmentSpecInput};
-use super::{Scope, Service};
+use super::{switch_tops_stmts, Frozen, Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::{
-    self, now_ms, AttachmentRow, Conn, DiskRow, ImageBlockDevice, ImageRow, SnapshotRow,
+    self, now_ms, AttachmentRow, Batch, Conn, DiskRow, ImageBlockDevice, ImageRow, SnapshotRow,
 };
 use crate::tasks::{self, kind};
 
@@ -21,6 +21,14 @@ pub struct CreateImageInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub data_disks: Vec<AttachmentSpecInput>,
+}
+
+/// The overlays one createImage call made: before taking the writer slot (`premade`, on
+/// the disks as a read saw them) and under it (`made`, for disks whose top had moved).
+#[derive(Default)]
+struct Overlays {
+    premade: Vec<Frozen>,
+    made: Vec<String>,
 }
 
 /// A disk of the instance whose current data goes into the image.
@@ -51,7 +59,115 @@ impl Service {
                 "Invalid image description: at most 256 characters".into(),
             ));
         }
+        // Creating the overlay files is most of the time a freeze takes, and every other
+        // write waits while a transaction holds SQLite's one writer slot: they are made
+        // first, on the disks as a read sees them. The transaction takes each one whose
+        // disk still has that top (nearly always: a disk busy elsewhere refuses createImage
+        // anyway) and makes the others itself; whatever it did not take is removed.
+        let mut overlays = Overlays {
+            premade: self.premake_overlays(scope, instance_id).await,
+            made: Vec::new(),
+        };
+        let created = self
+            .image_create_in_tx(
+                scope,
+                instance_id,
+                name,
+                description,
+                &input.data_disks,
+                &mut overlays,
+            )
+            .await;
+        let taken: HashSet<&str> = match &created {
+            Ok((_, plan)) => plan.iter().map(|f| f.new_top.as_str()).collect(),
+            Err(_) => HashSet::new(),
+        };
+        let unused: Vec<String> = overlays
+            .premade
+            .iter()
+            .map(|f| f.new_top.as_str())
+            .chain(overlays.made.iter().map(String::as_str))
+            .filter(|l| !taken.contains(l))
+            .map(str::to_string)
+            .collect();
+        if !unused.is_empty() {
+            let this = self.clone();
+            tokio::spawn(async move { this.remove_overlays(unused).await });
+        }
+        created.map(|(id, _)| id)
+    }
 
+    /// Best effort: an overlay on the current top of every disk createImage may freeze
+    /// (attached, idle, the system disk or a cloud disk), or none if the read fails.
+    async fn premake_overlays(&self, scope: &Scope, instance_id: &str) -> Vec<Frozen> {
+        let candidates = async {
+            let mut conn = self.store.read().await?;
+            let inst =
+                store::instance::instance_get(&mut conn, &scope.pin, &scope.region, instance_id)
+                    .await?;
+            if inst.is_none_or(|i| i.task.is_some()) {
+                return Ok::<_, sqlx::Error>(Vec::new());
+            }
+            Ok(store::disk::attachments_of_instance(&mut conn, instance_id)
+                .await?
+                .into_iter()
+                .filter(|(a, d)| {
+                    a.status == "attached"
+                        && d.task.is_none()
+                        && (a.device_name == "vda" || d.category == "cloud")
+                })
+                .map(|(_, d)| d)
+                .collect::<Vec<_>>())
+        }
+        .await
+        .unwrap_or_default();
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        self.make_overlays(&candidates).await.unwrap_or_default()
+    }
+
+    /// The overlays for `disks`, in their order: the premade one where it fits the disk
+    /// as read in this transaction, else a new one.
+    async fn take_overlays(
+        &self,
+        disks: &[DiskRow],
+        overlays: &mut Overlays,
+    ) -> ApiResult<Vec<Frozen>> {
+        let missing: Vec<DiskRow> = disks
+            .iter()
+            .filter(|d| !overlays.premade.iter().any(|f| f.fits(d)))
+            .cloned()
+            .collect();
+        let mut made = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.make_overlays(&missing).await?
+        };
+        overlays.made.extend(made.iter().map(|f| f.new_top.clone()));
+        Ok(disks
+            .iter()
+            .map(|d| match overlays.premade.iter().find(|f| f.fits(d)) {
+                Some(f) => f.clone(),
+                None => {
+                    let i = made.iter().position(|f| f.fits(d)).expect("made for it");
+                    made.swap_remove(i)
+                }
+            })
+            .collect())
+    }
+
+    /// createImage's checks and records, in one write transaction; the image id and the
+    /// overlays it froze the disks with.
+    async fn image_create_in_tx(
+        &self,
+        scope: &Scope,
+        instance_id: &str,
+        name: String,
+        description: String,
+        data_disks: &[AttachmentSpecInput],
+        overlays: &mut Overlays,
+    ) -> ApiResult<(String, Vec<Frozen>)> {
         let mut tx = self.store.write().await?;
         let c = tx.conn();
         let inst = store::instance::instance_get(c, &scope.pin, &scope.region, instance_id)
@@ -96,7 +212,7 @@ impl Service {
             .collect();
         let mut seen = HashSet::new();
         let mut specified = HashSet::new();
-        for dd in &input.data_disks {
+        for dd in data_disks {
             if let Some(dev) = &dd.device_name {
                 if !seen.insert(dev.clone()) {
                     return Err(ApiError::Duplicate("Duplicate deviceName".into()));
@@ -128,7 +244,7 @@ impl Service {
         taken.insert("vda".into());
         let mut free_names =
             spec::data_device_names().filter(|n| !taken.contains(n) && !specified.contains(n));
-        for dd in &input.data_disks {
+        for dd in data_disks {
             if dd.no_device == Some(true) {
                 if dd.device_name.is_none() {
                     return Err(ApiError::InvalidArgument(
@@ -218,16 +334,11 @@ impl Service {
                 encrypted: cap.disk.encrypted,
             });
         }
-        store::snapshot::snapshot_insert_many(c, &snapshot_rows).await?;
-        let capture_ids: Vec<String> = captures.iter().map(|c| c.disk.id.clone()).collect();
-        if !store::disk::disks_set_task(c, &capture_ids, "createImage").await? {
-            return Err(ApiError::FailedPrecondition(
-                "Disk busy in 'createImage'".into(),
-            ));
-        }
-        // The image's instant: every captured disk is frozen in this transaction.
+        // The image's instant: every captured disk is frozen in this transaction, whose
+        // writes go to the database together (one hand-off on SQLite).
         let capture_disks: Vec<DiskRow> = captures.iter().map(|c| c.disk.clone()).collect();
-        let frozen = self.freeze_top_layers(c, &capture_disks).await?;
+        let capture_ids: Vec<String> = capture_disks.iter().map(|d| d.id.clone()).collect();
+        let frozen = self.take_overlays(&capture_disks, overlays).await?;
         let freeze: Vec<_> = frozen
             .iter()
             .zip(&snapshot_ids)
@@ -237,73 +348,79 @@ impl Service {
             .collect();
         captured_devices.extend(devices);
         captured_devices[1..].sort_by_key(|d| device_order(&d.device_name));
-        let source_image =
-            store::image::image_get_visible(c, &scope.pin, &scope.region, &inst.image_id).await?;
-        store::image::image_insert(
-            c,
-            &ImageRow {
-                id: image_id.clone(),
-                pin: scope.pin.clone(),
-                region: scope.region.clone(),
-                name,
-                description,
-                image_source: "private".into(),
-                platform: source_image
-                    .as_ref()
-                    .map_or("Other Linux".into(), |i| i.platform.clone()),
-                os_version: source_image
-                    .as_ref()
-                    .map_or(String::new(), |i| i.os_version.clone()),
-                os_type: source_image
-                    .as_ref()
-                    .map_or("linux".into(), |i| i.os_type.clone()),
-                architecture: source_image
-                    .as_ref()
-                    .map_or("x86_64".into(), |i| i.architecture.clone()),
-                system_disk_size_gb: sys_disk.size_gb,
-                status: "pending".into(),
-                root_device_type: if local_system {
-                    "localDisk"
-                } else {
-                    "cloudDisk"
-                }
-                .into(),
-                layer_id: None,
-                snapshot_id: system_snapshot,
-                instance_id: instance_id.to_string(),
-                size_mb: 0,
-                login_name: source_image
-                    .as_ref()
-                    .map_or(String::new(), |i| i.login_name.clone()),
-                imported: false,
-                block_devices: serde_json::to_string(&captured_devices)
-                    .map_err(ApiError::internal)?,
-                created_at: now,
-                seq: self.store.next_seq(),
-            },
-        )
-        .await?;
-        if !store::instance::instance_set_task(
-            c,
-            instance_id,
-            &["running", "stopped"],
-            "createImage",
-        )
-        .await?
-        {
-            return Err(ApiError::underlay_conflict("createImage"));
-        }
-        tasks::enqueue(
-            c,
+        let source_image = self
+            .store
+            .image_visible(&scope.pin, &scope.region, &inst.image_id)
+            .await?;
+        let image = ImageRow {
+            id: image_id.clone(),
+            pin: scope.pin.clone(),
+            region: scope.region.clone(),
+            name,
+            description,
+            image_source: "private".into(),
+            platform: source_image
+                .as_ref()
+                .map_or("Other Linux".into(), |i| i.platform.clone()),
+            os_version: source_image
+                .as_ref()
+                .map_or(String::new(), |i| i.os_version.clone()),
+            os_type: source_image
+                .as_ref()
+                .map_or("linux".into(), |i| i.os_type.clone()),
+            architecture: source_image
+                .as_ref()
+                .map_or("x86_64".into(), |i| i.architecture.clone()),
+            system_disk_size_gb: sys_disk.size_gb,
+            status: "pending".into(),
+            root_device_type: if local_system {
+                "localDisk"
+            } else {
+                "cloudDisk"
+            }
+            .into(),
+            layer_id: None,
+            snapshot_id: system_snapshot,
+            instance_id: instance_id.to_string(),
+            size_mb: 0,
+            login_name: source_image
+                .as_ref()
+                .map_or(String::new(), |i| i.login_name.clone()),
+            imported: false,
+            block_devices: serde_json::to_string(&captured_devices).map_err(ApiError::internal)?,
+            created_at: now,
+            seq: self.store.next_seq(),
+        };
+        let task = tasks::new_task(
             kind::IMAGE_CREATE,
             &image_id,
             json!({"instanceId": instance_id, "freeze": freeze}),
             Default::default(),
-        )
-        .await?;
+        );
+        let mut batch = Batch::default();
+        batch.extend(store::snapshot::snapshot_insert_many_stmt(&snapshot_rows));
+        batch.extend(store::disk::disks_set_task_stmt(
+            &capture_ids,
+            "createImage",
+        ));
+        batch.extend(switch_tops_stmts(&frozen));
+        batch.push(store::image::image_insert_stmt(&image));
+        batch.push(store::instance::instance_set_task_stmt(
+            instance_id,
+            &["running", "stopped"],
+            "createImage",
+        ));
+        batch.push(store::task::task_insert_stmt(&task));
+        // Every row is checked above under the same writer slot, so each statement changes
+        // exactly its rows: the snapshots, each disk's task, layer and top, the image, the
+        // instance's task and the task.
+        let expected = snapshot_rows.len() + 3 * capture_ids.len() + 3;
+        if batch.run(c).await? != expected as u64 {
+            return Err(ApiError::underlay_conflict("createImage"));
+        }
         tx.commit().await?;
         self.wake_tasks();
-        Ok(image_id)
+        Ok((image_id, frozen))
     }
 }
 

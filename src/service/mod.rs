@@ -210,12 +210,24 @@ impl Service {
 }
 
 /// A disk's top layer frozen by `freeze_top_layers`.
+#[derive(Clone)]
 pub(crate) struct Frozen {
     pub disk_id: String,
     /// The layer that became read-only (owned by a snapshot or copied into an image).
     pub frozen_layer: String,
     /// The new empty overlay that is now the disk's writable top.
     pub new_top: String,
+    /// The disk's size, the overlay's virtual size.
+    pub size_gb: i64,
+}
+
+impl Frozen {
+    /// Whether this overlay was made on `disk` as it is now (same top, same size).
+    fn fits(&self, disk: &store::DiskRow) -> bool {
+        self.disk_id == disk.id
+            && self.frozen_layer == disk.top_layer_id
+            && self.size_gb == disk.size_gb
+    }
 }
 
 impl Service {
@@ -229,67 +241,69 @@ impl Service {
         conn: &mut store::Conn,
         disks: &[store::DiskRow],
     ) -> ApiResult<Vec<Frozen>> {
+        let plan = self.make_overlays(disks).await?;
+        let mut batch = store::Batch::default();
+        batch.extend(switch_tops_stmts(&plan));
+        if let Err(e) = batch.run(conn).await {
+            self.remove_overlays(plan.iter().map(|f| f.new_top.clone()).collect())
+                .await;
+            return Err(e.into());
+        }
+        Ok(plan)
+    }
+
+    /// Creates an empty overlay on the current top of each disk (files only, nothing
+    /// recorded; constant time each, in one blocking call). On failure none is left.
+    pub(crate) async fn make_overlays(&self, disks: &[store::DiskRow]) -> ApiResult<Vec<Frozen>> {
         let plan: Vec<Frozen> = disks
             .iter()
             .map(|d| Frozen {
                 disk_id: d.id.clone(),
                 frozen_layer: d.top_layer_id.clone(),
                 new_top: crate::ids::layer_id(),
+                size_gb: d.size_gb,
             })
             .collect();
         let overlays: Vec<(String, String, u64)> = plan
             .iter()
-            .zip(disks)
-            .map(|(f, d)| {
+            .map(|f| {
                 (
                     f.new_top.clone(),
                     f.frozen_layer.clone(),
-                    d.size_gb as u64 * GIB,
+                    f.size_gb as u64 * GIB,
                 )
             })
             .collect();
-        let failure = self
-            .block
-            .create_overlays(&overlays)
-            .await
-            .err()
-            .map(crate::error::ApiError::from);
-        let switched = match failure {
-            Some(e) => Err(e),
-            None => self.switch_tops(conn, &plan, disks).await,
-        };
-        if let Err(e) = switched {
-            for f in &plan {
-                let _ = self.block.remove(&f.new_top).await;
-            }
-            return Err(e);
-        }
+        self.block.create_overlays(&overlays).await?;
         Ok(plan)
     }
 
-    async fn switch_tops(
-        &self,
-        conn: &mut store::Conn,
-        plan: &[Frozen],
-        disks: &[store::DiskRow],
-    ) -> ApiResult<()> {
-        let now = now_ms();
-        let layers: Vec<store::LayerRow> = plan
-            .iter()
-            .zip(disks)
-            .map(|(f, d)| store::LayerRow {
-                id: f.new_top.clone(),
-                backing_id: Some(f.frozen_layer.clone()),
-                size_bytes: d.size_gb * GIB as i64,
-                created_at: now,
-            })
-            .collect();
-        store::layer::layer_insert_many(conn, &layers).await?;
-        let tops: Vec<(String, String)> = plan
-            .iter()
-            .map(|f| (f.disk_id.clone(), f.new_top.clone()))
-            .collect();
-        store::disk::disks_set_top_layers(conn, &tops).await?;
-        Ok(())
+    /// Removes overlays that were made but never recorded.
+    pub(crate) async fn remove_overlays(&self, layers: Vec<String>) {
+        for layer in layers {
+            let _ = self.block.remove(&layer).await;
+        }
     }
+}
+
+/// The statements that make each overlay of `plan` its disk's top: the layer rows, then
+/// the switch. They change `2 * plan.len()` rows.
+pub(crate) fn switch_tops_stmts(plan: &[Frozen]) -> impl Iterator<Item = store::Stmt> {
+    let now = now_ms();
+    let layers: Vec<store::LayerRow> = plan
+        .iter()
+        .map(|f| store::LayerRow {
+            id: f.new_top.clone(),
+            backing_id: Some(f.frozen_layer.clone()),
+            size_bytes: f.size_gb * GIB as i64,
+            created_at: now,
+        })
+        .collect();
+    let tops: Vec<(String, String)> = plan
+        .iter()
+        .map(|f| (f.disk_id.clone(), f.new_top.clone()))
+        .collect();
+    store::layer::layer_insert_many_stmt(&layers)
+        .into_iter()
+        .chain(store::disk::disks_set_top_layers_stmt(&tops))
 }

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use sqlx::QueryBuilder;
 
-use super::{push_in, push_like_any, AttachmentRow, Conn, DbResult, DiskRow};
+use super::{push_in, push_like_any, AttachmentRow, Conn, DbResult, DiskRow, Stmt};
 
 /// describeDisks conditions: ANDed across fields, ORed within one.
 #[derive(Debug, Default, Clone)]
@@ -161,24 +161,21 @@ pub async fn disk_set_top_layer(conn: &mut Conn, id: &str, layer_id: &str) -> Db
     Ok(())
 }
 
-/// Points each disk of `tops` (disk id, new top layer) at its new top, in one statement.
-pub async fn disks_set_top_layers(conn: &mut Conn, tops: &[(String, String)]) -> DbResult<()> {
+/// Points each disk of `tops` (disk, layer) at its new top layer; changes `tops.len()` rows.
+pub fn disks_set_top_layers_stmt(tops: &[(String, String)]) -> Option<Stmt> {
     if tops.is_empty() {
-        return Ok(());
+        return None;
     }
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE disks SET top_layer_id = CASE id");
+    let mut q = Stmt::new("UPDATE disks SET top_layer_id = CASE id");
     for (disk, layer) in tops {
-        qb.push(" WHEN ");
-        qb.push_bind(disk.clone());
-        qb.push(" THEN ");
-        qb.push_bind(layer.clone());
+        q.push(" WHEN ")
+            .push_bind(disk.clone())
+            .push(" THEN ")
+            .push_bind(layer.clone());
     }
-    qb.push(" END WHERE 1=1");
     let ids: Vec<String> = tops.iter().map(|(d, _)| d.clone()).collect();
-    super::push_in(&mut qb, "id", &ids);
-    let (sql, args) = super::finish(&mut qb)?;
-    sqlx::query_with(&sql, args).execute(conn).await?;
-    Ok(())
+    q.push(" END WHERE id IN ").push_list(&ids);
+    Some(q)
 }
 
 pub async fn disk_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
@@ -317,22 +314,16 @@ pub async fn disks_clear_task(conn: &mut Conn, ids: &[String], task: &str) -> Db
     Ok(())
 }
 
-/// Sets the task on every disk of `ids` if all are idle; false (nothing changed by the
-/// caller's transaction once it rolls back) if one was not.
-pub async fn disks_set_task(conn: &mut Conn, ids: &[String], task: &str) -> DbResult<bool> {
+/// Sets `task` on those of `ids` that are idle: all of them when it changes `ids.len()` rows.
+pub fn disks_set_task_stmt(ids: &[String], task: &str) -> Option<Stmt> {
     if ids.is_empty() {
-        return Ok(true);
+        return None;
     }
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE disks SET task = ");
-    qb.push_bind(task.to_string());
-    qb.push(" WHERE task IS NULL");
-    super::push_in(&mut qb, "id", ids);
-    let (sql, args) = super::finish(&mut qb)?;
-    let changed = sqlx::query_with(&sql, args)
-        .execute(conn)
-        .await?
-        .rows_affected();
-    Ok(changed == ids.len() as u64)
+    let mut q = Stmt::new("UPDATE disks SET task = ");
+    q.push_bind(task.to_string())
+        .push(" WHERE task IS NULL AND id IN ")
+        .push_list(ids);
+    Some(q)
 }
 
 /// Sets the task on an idle disk without changing its status.

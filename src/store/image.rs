@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use sqlx::QueryBuilder;
 
-use super::{push_in, push_like_any, Conn, DbResult, ImageRow};
+use super::{push_in, push_like_any, Conn, DbResult, ImageRow, Stmt};
 
 /// describeImages conditions. `pin`/`region` select what the caller may see.
 #[derive(Debug, Default, Clone)]
@@ -86,39 +86,43 @@ impl ImageCache {
 }
 
 pub async fn image_insert(conn: &mut Conn, i: &ImageRow) -> DbResult<()> {
+    image_insert_stmt(i).execute(conn).await?;
+    Ok(())
+}
+
+/// The insert of `i` (one row). Building it counts as a change to images (see
+/// [`images_changing`]): it is built to be run.
+pub fn image_insert_stmt(i: &ImageRow) -> Stmt {
     images_changing();
-    sqlx::query(
+    Stmt::new(
         "INSERT INTO images(id, pin, region, name, description, image_source, platform,
             os_version, os_type, architecture, system_disk_size_gb, status, root_device_type,
             layer_id, snapshot_id, instance_id, size_mb, login_name, block_devices, created_at, seq,
             imported)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)",
     )
-    .bind(&i.id)
-    .bind(&i.pin)
-    .bind(&i.region)
-    .bind(&i.name)
-    .bind(&i.description)
-    .bind(&i.image_source)
-    .bind(&i.platform)
-    .bind(&i.os_version)
-    .bind(&i.os_type)
-    .bind(&i.architecture)
+    .bind(i.id.clone())
+    .bind(i.pin.clone())
+    .bind(i.region.clone())
+    .bind(i.name.clone())
+    .bind(i.description.clone())
+    .bind(i.image_source.clone())
+    .bind(i.platform.clone())
+    .bind(i.os_version.clone())
+    .bind(i.os_type.clone())
+    .bind(i.architecture.clone())
     .bind(i.system_disk_size_gb)
-    .bind(&i.status)
-    .bind(&i.root_device_type)
-    .bind(&i.layer_id)
-    .bind(&i.snapshot_id)
-    .bind(&i.instance_id)
+    .bind(i.status.clone())
+    .bind(i.root_device_type.clone())
+    .bind(i.layer_id.clone())
+    .bind(i.snapshot_id.clone())
+    .bind(i.instance_id.clone())
     .bind(i.size_mb)
-    .bind(&i.login_name)
-    .bind(&i.block_devices)
+    .bind(i.login_name.clone())
+    .bind(i.block_devices.clone())
     .bind(i.created_at)
     .bind(i.seq)
     .bind(i.imported)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// An image the caller may see: public ones, or its own in this region.

@@ -1,6 +1,6 @@
 use sqlx::QueryBuilder;
 
-use super::{push_in, push_like_any, Conn, DbResult, InstanceRow};
+use super::{push_in, push_like_any, Conn, DbResult, InstanceRow, Stmt};
 
 /// describeInstances conditions: ANDed across fields, ORed within one.
 #[derive(Debug, Default, Clone)]
@@ -189,6 +189,11 @@ pub async fn instance_set_task(
     task: &str,
 ) -> DbResult<bool> {
     super::guarded_update(conn, "instances", id, &[("task", Some(task))], true, from).await
+}
+
+/// `instance_set_task` as a statement: one row changed when the instance was idle in `from`.
+pub fn instance_set_task_stmt(id: &str, from: &[&str], task: &str) -> Stmt {
+    super::guarded_update_stmt("instances", id, &[("task", Some(task))], true, from)
 }
 
 /// Instance types of every instance in the account and region (for cpu/memory quotas).

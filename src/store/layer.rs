@@ -1,4 +1,4 @@
-use super::{Conn, DbResult, LayerRow};
+use super::{Conn, DbResult, LayerRow, Stmt};
 
 pub async fn layer_insert(conn: &mut Conn, l: &LayerRow) -> DbResult<()> {
     sqlx::query(
@@ -13,23 +13,22 @@ pub async fn layer_insert(conn: &mut Conn, l: &LayerRow) -> DbResult<()> {
     Ok(())
 }
 
-/// Inserts several layers in one statement.
-pub async fn layer_insert_many(conn: &mut Conn, rows: &[LayerRow]) -> DbResult<()> {
+/// The insert of `rows` (none for no rows); it changes `rows.len()` rows.
+pub fn layer_insert_many_stmt(rows: &[LayerRow]) -> Option<Stmt> {
     if rows.is_empty() {
-        return Ok(());
+        return None;
     }
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
-        "INSERT INTO layers(id, backing_id, size_bytes, created_at) ",
-    );
-    qb.push_values(rows, |mut b, l| {
-        b.push_bind(l.id.clone())
-            .push_bind(l.backing_id.clone())
-            .push_bind(l.size_bytes)
-            .push_bind(l.created_at);
-    });
-    let (sql, args) = super::finish(&mut qb)?;
-    sqlx::query_with(&sql, args).execute(conn).await?;
-    Ok(())
+    let mut q = Stmt::new("INSERT INTO layers(id, backing_id, size_bytes, created_at) VALUES ");
+    for (i, l) in rows.iter().enumerate() {
+        q.push(if i == 0 { "" } else { ", " });
+        q.push_tuple(|t| {
+            t.bind(l.id.clone())
+                .bind(l.backing_id.clone())
+                .bind(l.size_bytes)
+                .bind(l.created_at);
+        });
+    }
+    Some(q)
 }
 
 pub async fn layer_get(conn: &mut Conn, id: &str) -> DbResult<Option<LayerRow>> {

@@ -6,6 +6,7 @@
 //! Placeholders are `$N` so the statements stay valid PostgreSQL.
 
 pub mod account;
+pub mod batch;
 pub mod disk;
 pub mod fsck;
 pub mod image;
@@ -30,6 +31,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use batch::{Batch, Stmt};
 pub use rows::*;
 
 /// One set of store functions for both backends: sqlx's `Any` driver. Its types are
@@ -692,31 +694,35 @@ pub(crate) async fn guarded_update(
     idle_only: bool,
     from: &[&str],
 ) -> DbResult<bool> {
-    let mut qb = sqlx::QueryBuilder::<Any>::new(format!("UPDATE {table} SET "));
-    for (i, (col, value)) in sets.iter().enumerate() {
-        if i > 0 {
-            qb.push(", ");
-        }
-        qb.push(format!("{col} = "));
-        qb.push_bind(value.map(str::to_string));
-    }
-    qb.push(" WHERE id = ");
-    qb.push_bind(id.to_string());
-    if idle_only {
-        qb.push(" AND task IS NULL");
-    }
-    qb.push(" AND status IN (");
-    let mut sep = qb.separated(", ");
-    for f in from {
-        sep.push_bind(f.to_string());
-    }
-    sep.push_unseparated(")");
-    let (sql, args) = finish(&mut qb)?;
-    Ok(sqlx::query_with(&sql, args)
+    Ok(guarded_update_stmt(table, id, sets, idle_only, from)
         .execute(conn)
         .await?
-        .rows_affected()
         == 1)
+}
+
+/// `guarded_update` as a statement: it changes one row when the guard held, else none.
+pub(crate) fn guarded_update_stmt(
+    table: &str,
+    id: &str,
+    sets: &[(&str, Option<&str>)],
+    idle_only: bool,
+    from: &[&str],
+) -> Stmt {
+    let mut q = Stmt::new(format!("UPDATE {table} SET "));
+    for (i, (col, value)) in sets.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push(&format!("{col} = "));
+        q.push_bind(value.map(str::to_string));
+    }
+    q.push(" WHERE id = ").push_bind(id.to_string());
+    if idle_only {
+        q.push(" AND task IS NULL");
+    }
+    let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+    q.push(" AND status IN ").push_list(&from);
+    q
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use sqlx::QueryBuilder;
 
-use super::{push_in, push_like_any, Conn, DbResult, SnapshotRow};
+use super::{push_in, push_like_any, Conn, DbResult, SnapshotRow, Stmt};
 
 #[derive(Debug, Default, Clone)]
 pub struct SnapshotQuery {
@@ -38,33 +38,34 @@ pub async fn snapshot_insert(conn: &mut Conn, s: &SnapshotRow) -> DbResult<()> {
     Ok(())
 }
 
-/// Inserts several snapshots in one statement (createImage's, one per captured disk).
-pub async fn snapshot_insert_many(conn: &mut Conn, rows: &[SnapshotRow]) -> DbResult<()> {
+/// The insert of `rows` (none for no rows); it changes `rows.len()` rows.
+pub fn snapshot_insert_many_stmt(rows: &[SnapshotRow]) -> Option<Stmt> {
     if rows.is_empty() {
-        return Ok(());
+        return None;
     }
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
+    let mut q = Stmt::new(
         "INSERT INTO snapshots(id, pin, region, disk_id, name, description, status, size_gb,
-            layer_id, encrypted, created_at, seq, made_for_image) ",
+            layer_id, encrypted, created_at, seq, made_for_image) VALUES ",
     );
-    qb.push_values(rows, |mut b, s| {
-        b.push_bind(s.id.clone())
-            .push_bind(s.pin.clone())
-            .push_bind(s.region.clone())
-            .push_bind(s.disk_id.clone())
-            .push_bind(s.name.clone())
-            .push_bind(s.description.clone())
-            .push_bind(s.status.clone())
-            .push_bind(s.size_gb)
-            .push_bind(s.layer_id.clone())
-            .push_bind(s.encrypted)
-            .push_bind(s.created_at)
-            .push_bind(s.seq)
-            .push_bind(s.made_for_image.clone());
-    });
-    let (sql, args) = super::finish(&mut qb)?;
-    sqlx::query_with(&sql, args).execute(conn).await?;
-    Ok(())
+    for (i, s) in rows.iter().enumerate() {
+        q.push(if i == 0 { "" } else { ", " });
+        q.push_tuple(|t| {
+            t.bind(s.id.clone())
+                .bind(s.pin.clone())
+                .bind(s.region.clone())
+                .bind(s.disk_id.clone())
+                .bind(s.name.clone())
+                .bind(s.description.clone())
+                .bind(s.status.clone())
+                .bind(s.size_gb)
+                .bind(s.layer_id.clone())
+                .bind(s.encrypted)
+                .bind(s.created_at)
+                .bind(s.seq)
+                .bind(s.made_for_image.clone());
+        });
+    }
+    Some(q)
 }
 
 /// Moves every snapshot of `ids` that is in `from` to `status`; how many moved.

@@ -1,25 +1,28 @@
 //! Durable tasks: insert, claim under a lease, record progress, finish.
-use super::{now_ms, Conn, DbResult, TaskRow};
+use super::{now_ms, Conn, DbResult, Stmt, TaskRow};
 
 pub async fn task_insert(conn: &mut Conn, t: &TaskRow) -> DbResult<()> {
-    sqlx::query(
+    task_insert_stmt(t).execute(conn).await?;
+    Ok(())
+}
+
+/// The insert of `t` (one row).
+pub fn task_insert_stmt(t: &TaskRow) -> Stmt {
+    Stmt::new(
         "INSERT INTO tasks(id, kind, target_id, step, state, run_after, lease_until, payload,
                            error, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(&t.id)
-    .bind(&t.kind)
-    .bind(&t.target_id)
+    .bind(t.id.clone())
+    .bind(t.kind.clone())
+    .bind(t.target_id.clone())
     .bind(t.step)
-    .bind(&t.state)
+    .bind(t.state.clone())
     .bind(t.run_after)
     .bind(t.lease_until)
-    .bind(&t.payload)
-    .bind(&t.error)
+    .bind(t.payload.clone())
+    .bind(t.error.clone())
     .bind(t.created_at)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Claims up to `limit` pending tasks that are due and not leased, leasing them until

@@ -94,8 +94,15 @@ pub async fn enqueue(
     payload: Value,
     delay: Duration,
 ) -> DbResult<String> {
+    let row = new_task(kind, target_id, payload, delay);
+    store::task::task_insert(conn, &row).await?;
+    Ok(row.id)
+}
+
+/// A task as `enqueue` records it, for callers that insert it in a [`store::Batch`].
+pub fn new_task(kind: &str, target_id: &str, payload: Value, delay: Duration) -> TaskRow {
     let now = now_ms();
-    let row = TaskRow {
+    TaskRow {
         id: ids::task_id(),
         kind: kind.to_string(),
         target_id: target_id.to_string(),
@@ -106,9 +113,7 @@ pub async fn enqueue(
         payload: payload.to_string(),
         error: None,
         created_at: now,
-    };
-    store::task::task_insert(conn, &row).await?;
-    Ok(row.id)
+    }
 }
 
 /// Ends the current step inside `tx`: either schedule the next one or mark the task done.
