@@ -2,7 +2,8 @@
 //!
 //! image_create (the disks were frozen by the createImage call itself):
 //! (0) for a localDisk image, flatten the frozen system disk into a standalone layer;
-//! (1) after `--task-delay`, snapshots `available`, image `ready`, instance and disks idle.
+//! (1) after `--task-delay`, snapshots `available`, image `ready`, instance and disks idle
+//!     (with no delay, in step 0's own transaction).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use super::steps::payload_str;
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
-use crate::store::{self, disk, image, instance, snapshot, LayerRow, TaskRow};
+use crate::store::{self, disk, image, instance, snapshot, LayerRow, TaskRow, WriteTx};
 
 type StepResult = Result<(), StepError>;
 
@@ -75,12 +76,26 @@ pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> Ste
         let size_mb = (bytes as i64 + (1 << 20) - 1) >> 20;
         image::image_set_layer(tx.conn(), &img.id, Some(&layer), size_mb).await?;
     }
-    finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
+    if ctx.delays.task.is_zero() {
+        // Nothing to wait for: one transaction (and one turn at the writer slot) less.
+        image_ready(&mut tx, task).await?;
+    } else {
+        finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
+    }
     tx.commit().await?;
     Ok(())
 }
 
 pub(super) async fn finish_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let mut tx = ctx.store.write().await?;
+    image_ready(&mut tx, task).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// In `tx`: the snapshots `available`, the image `ready`, the instance and disks idle, the
+/// task done.
+async fn image_ready(tx: &mut WriteTx<'_>, task: &TaskRow) -> StepResult {
     let plan = freezes(task)?;
     let instance_id = payload_str(task, "instanceId")?;
     let snapshots: Vec<String> = plan
@@ -89,14 +104,12 @@ pub(super) async fn finish_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         .map(|f| f.snapshot_id.clone())
         .collect();
     let disks: Vec<String> = plan.iter().map(|f| f.disk_id.clone()).collect();
-    let mut tx = ctx.store.write().await?;
     let c = tx.conn();
     snapshot::snapshots_transition(c, &snapshots, "creating", "available").await?;
     disk::disks_clear_task(c, &disks, "createImage").await?;
     image::image_transition(c, &task.target_id, &["pending"], "ready").await?;
     instance::instance_clear_task(c, &instance_id, "createImage").await?;
-    finish_step(&mut tx, task, Outcome::Done).await?;
-    tx.commit().await?;
+    finish_step(tx, task, Outcome::Done).await?;
     Ok(())
 }
 
