@@ -191,7 +191,20 @@ async fn storage_type_from_an_image_with_a_vdb_disk() {
         )
         .await;
     let image = r.ok()["imageId"].as_str().unwrap().to_string();
-    s.wait_image(&image, "ready").await;
+    let ready = s.wait_image(&image, "ready").await;
+    // With no task delay the image turns ready in its task's first transaction, with all
+    // the task finishes: the snapshot is available and the instance and disks are idle.
+    let snap = ready["result"]["image"]["snapshotId"].as_str().unwrap();
+    let got = s.get(&snapshot_path(snap)).await;
+    assert_eq!(got.ok()["snapshot"]["status"], "available", "{}", got.body);
+    let again = s
+        .post(
+            &action_path(&source, "createImage"),
+            json!({"name": "again"}),
+        )
+        .await;
+    s.wait_image(again.ok()["imageId"].as_str().unwrap(), "ready")
+        .await;
     let id = s
         .launch(json!({"az": AZ, "instanceType": "s.n2.xlarge", "imageId": image, "name": "st"}))
         .await;
