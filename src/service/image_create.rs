@@ -6,9 +6,10 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
+use super::freeze::{switch_tops_stmts, Frozen, Overlays};
 use super::quota::QuotaKind;
 use super::spec::{self, AttachmentSpecInput};
-use super::{switch_tops_stmts, Frozen, Scope, Service};
+use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::{
@@ -21,14 +22,6 @@ pub struct CreateImageInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub data_disks: Vec<AttachmentSpecInput>,
-}
-
-/// The overlays one createImage call made: before taking the writer slot (`premade`, on
-/// the disks as a read saw them) and under it (`made`, for disks whose top had moved).
-#[derive(Default)]
-struct Overlays {
-    premade: Vec<Frozen>,
-    made: Vec<String>,
 }
 
 /// A disk of the instance whose current data goes into the image.
@@ -95,66 +88,6 @@ impl Service {
             tokio::spawn(async move { this.remove_overlays(unused).await });
         }
         created.map(|(id, _)| id)
-    }
-
-    /// Best effort: an overlay on the current top of every disk createImage may freeze
-    /// (attached, idle, the system disk or a cloud disk), or none if the read fails.
-    async fn premake_overlays(&self, scope: &Scope, instance_id: &str) -> Vec<Frozen> {
-        let candidates = async {
-            let mut conn = self.store.read().await?;
-            let inst =
-                store::instance::instance_get(&mut conn, &scope.pin, &scope.region, instance_id)
-                    .await?;
-            if inst.is_none_or(|i| i.task.is_some()) {
-                return Ok::<_, sqlx::Error>(Vec::new());
-            }
-            Ok(store::disk::attachments_of_instance(&mut conn, instance_id)
-                .await?
-                .into_iter()
-                .filter(|(a, d)| {
-                    a.status == "attached"
-                        && d.task.is_none()
-                        && (a.device_name == "vda" || d.category == "cloud")
-                })
-                .map(|(_, d)| d)
-                .collect::<Vec<_>>())
-        }
-        .await
-        .unwrap_or_default();
-        if candidates.is_empty() {
-            return Vec::new();
-        }
-        self.make_overlays(&candidates).await.unwrap_or_default()
-    }
-
-    /// The overlays for `disks`, in their order: the premade one where it fits the disk
-    /// as read in this transaction, else a new one.
-    async fn take_overlays(
-        &self,
-        disks: &[DiskRow],
-        overlays: &mut Overlays,
-    ) -> ApiResult<Vec<Frozen>> {
-        let missing: Vec<DiskRow> = disks
-            .iter()
-            .filter(|d| !overlays.premade.iter().any(|f| f.fits(d)))
-            .cloned()
-            .collect();
-        let mut made = if missing.is_empty() {
-            Vec::new()
-        } else {
-            self.make_overlays(&missing).await?
-        };
-        overlays.made.extend(made.iter().map(|f| f.new_top.clone()));
-        Ok(disks
-            .iter()
-            .map(|d| match overlays.premade.iter().find(|f| f.fits(d)) {
-                Some(f) => f.clone(),
-                None => {
-                    let i = made.iter().position(|f| f.fits(d)).expect("made for it");
-                    made.swap_remove(i)
-                }
-            })
-            .collect())
     }
 
     /// createImage's checks and records, in one write transaction; the image id and the
@@ -350,7 +283,7 @@ impl Service {
         captured_devices[1..].sort_by_key(|d| device_order(&d.device_name));
         let source_image = self
             .store
-            .image_visible(&scope.pin, &scope.region, &inst.image_id)
+            .image_visible_in(c, &scope.pin, &scope.region, &inst.image_id)
             .await?;
         let image = ImageRow {
             id: image_id.clone(),

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod catalog;
 pub mod disk;
+pub mod freeze;
 pub mod fsck;
 pub mod idempotency;
 pub mod image;
@@ -207,103 +208,4 @@ impl Service {
         };
         Ok(self.block.layer_path(&layer))
     }
-}
-
-/// A disk's top layer frozen by `freeze_top_layers`.
-#[derive(Clone)]
-pub(crate) struct Frozen {
-    pub disk_id: String,
-    /// The layer that became read-only (owned by a snapshot or copied into an image).
-    pub frozen_layer: String,
-    /// The new empty overlay that is now the disk's writable top.
-    pub new_top: String,
-    /// The disk's size, the overlay's virtual size.
-    pub size_gb: i64,
-}
-
-impl Frozen {
-    /// Whether this overlay was made on `disk` as it is now (same top, same size).
-    fn fits(&self, disk: &store::DiskRow) -> bool {
-        self.disk_id == disk.id
-            && self.frozen_layer == disk.top_layer_id
-            && self.size_gb == disk.size_gb
-    }
-}
-
-impl Service {
-    /// Freezes the current top layer of every disk at one instant: the overlay files are
-    /// created first (constant time each, in one blocking call), then the caller's transaction
-    /// switches every disk to its overlay. Writes after that commit land in the overlays,
-    /// so the frozen layers hold exactly the data of the call. If anything fails the new
-    /// files are removed and nothing is switched.
-    pub(crate) async fn freeze_top_layers(
-        &self,
-        conn: &mut store::Conn,
-        disks: &[store::DiskRow],
-    ) -> ApiResult<Vec<Frozen>> {
-        let plan = self.make_overlays(disks).await?;
-        let mut batch = store::Batch::default();
-        batch.extend(switch_tops_stmts(&plan));
-        if let Err(e) = batch.run(conn).await {
-            self.remove_overlays(plan.iter().map(|f| f.new_top.clone()).collect())
-                .await;
-            return Err(e.into());
-        }
-        Ok(plan)
-    }
-
-    /// Creates an empty overlay on the current top of each disk (files only, nothing
-    /// recorded; constant time each, in one blocking call). On failure none is left.
-    pub(crate) async fn make_overlays(&self, disks: &[store::DiskRow]) -> ApiResult<Vec<Frozen>> {
-        let plan: Vec<Frozen> = disks
-            .iter()
-            .map(|d| Frozen {
-                disk_id: d.id.clone(),
-                frozen_layer: d.top_layer_id.clone(),
-                new_top: crate::ids::layer_id(),
-                size_gb: d.size_gb,
-            })
-            .collect();
-        let overlays: Vec<(String, String, u64)> = plan
-            .iter()
-            .map(|f| {
-                (
-                    f.new_top.clone(),
-                    f.frozen_layer.clone(),
-                    f.size_gb as u64 * GIB,
-                )
-            })
-            .collect();
-        self.block.create_overlays(&overlays).await?;
-        Ok(plan)
-    }
-
-    /// Removes overlays that were made but never recorded.
-    pub(crate) async fn remove_overlays(&self, layers: Vec<String>) {
-        for layer in layers {
-            let _ = self.block.remove(&layer).await;
-        }
-    }
-}
-
-/// The statements that make each overlay of `plan` its disk's top: the layer rows, then
-/// the switch. They change `2 * plan.len()` rows.
-pub(crate) fn switch_tops_stmts(plan: &[Frozen]) -> impl Iterator<Item = store::Stmt> {
-    let now = now_ms();
-    let layers: Vec<store::LayerRow> = plan
-        .iter()
-        .map(|f| store::LayerRow {
-            id: f.new_top.clone(),
-            backing_id: Some(f.frozen_layer.clone()),
-            size_bytes: f.size_gb * GIB as i64,
-            created_at: now,
-        })
-        .collect();
-    let tops: Vec<(String, String)> = plan
-        .iter()
-        .map(|f| (f.disk_id.clone(), f.new_top.clone()))
-        .collect();
-    store::layer::layer_insert_many_stmt(&layers)
-        .into_iter()
-        .chain(store::disk::disks_set_top_layers_stmt(&tops))
 }

@@ -492,6 +492,23 @@ impl Store {
         }
     }
 
+    /// `image_visible` from inside a write transaction (`tx`): the cache, or `tx` itself,
+    /// never a second connection from the pool. On PostgreSQL every pooled connection may be
+    /// a transaction waiting for the writer lock this one holds (32 createImage calls on a
+    /// node of 16 connections waited out their lock timeout that way).
+    pub async fn image_visible_in(
+        &self,
+        tx: &mut Conn,
+        pin: &str,
+        region: &str,
+        id: &str,
+    ) -> DbResult<Option<ImageRow>> {
+        match &self.images {
+            Some(cache) => cache.get_visible(self, pin, region, id).await,
+            None => image::image_get_visible(tx, pin, region, id).await,
+        }
+    }
+
     /// The same store, for background work: its writes let API requests' go first.
     pub fn background(&self) -> Store {
         Store {

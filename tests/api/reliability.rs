@@ -65,6 +65,48 @@ async fn sixty_four_create_images_one_wins() {
     assert_eq!(snaps.ok()["totalCount"], 2);
 }
 
+/// More createImage calls at once than a node has database connections (16 on PostgreSQL),
+/// each on its own instance: all are accepted and all images get ready. (A transaction
+/// holding the writer lock once asked the pool for a second connection while every other
+/// one was a transaction waiting for that lock: all waited out the lock timeout.)
+#[tokio::test]
+async fn more_simultaneous_create_images_than_connections_all_succeed() {
+    let quotas = ["image=100", "instance=30", "snapshot=100"];
+    let mut args = vec!["--task-delay", "0s"];
+    args.extend(quotas.iter().flat_map(|q| ["--quota", q]));
+    let s = Arc::new(Server::start(&args).await);
+    let spec = json!({
+        "az": AZ, "instanceType": "g.n2.medium", "imageId": IMAGE, "name": "many",
+        "systemDisk": {"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}},
+    });
+    let ids = s
+        .create_instances(json!({"instanceSpec": spec, "maxCount": 24}))
+        .await;
+    for id in &ids {
+        s.wait_instance(id, "running").await;
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (n, id) in ids.iter().enumerate() {
+        let (s, id) = (s.clone(), id.clone());
+        set.spawn(async move {
+            s.post(
+                &format!("{}/{id}:createImage", instances_path()),
+                json!({"name": format!("many-{n}")}),
+            )
+            .await
+        });
+    }
+    let mut images = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let r = r.unwrap();
+        images.push(r.ok()["imageId"].as_str().unwrap().to_string());
+    }
+    for image in &images {
+        s.wait_image(image, "ready").await;
+    }
+    assert_eq!(images.len(), 24);
+}
+
 #[tokio::test]
 async fn simultaneous_creates_never_exceed_a_quota() {
     let s = Arc::new(Server::start(&["--quota", "disk=5"]).await);
