@@ -283,7 +283,7 @@ impl Service {
         captured_devices[1..].sort_by_key(|d| device_order(&d.device_name));
         let source_image = self
             .store
-            .image_visible_in(c, &scope.pin, &scope.region, &inst.image_id)
+            .image_visible_in(Some(&mut *c), &scope.pin, &scope.region, &inst.image_id)
             .await?;
         let image = ImageRow {
             id: image_id.clone(),

@@ -133,12 +133,9 @@ impl Batch {
 
     /// Runs every statement; how many rows they changed together (a statement's own rows,
     /// not those its triggers change).
-    pub async fn run(self, conn: &mut Conn) -> DbResult<u64> {
-        if let Some(e) = self.stmts.iter().position(|s| s.error.is_some()) {
-            let mut stmts = self.stmts;
-            return Err(sqlx::Error::Encode(
-                stmts.swap_remove(e).error.expect("error"),
-            ));
+    pub async fn run(mut self, conn: &mut Conn) -> DbResult<u64> {
+        if let Some(e) = self.stmts.iter_mut().find_map(|s| s.error.take()) {
+            return Err(sqlx::Error::Encode(e));
         }
         if conn.backend_name() != "SQLite" || self.stmts.len() < 2 {
             let mut changed = 0;

@@ -486,26 +486,26 @@ impl Store {
         region: &str,
         id: &str,
     ) -> DbResult<Option<ImageRow>> {
-        match &self.images {
-            Some(cache) => cache.get_visible(self, pin, region, id).await,
-            None => image::image_get_visible(&mut *self.read().await?, pin, region, id).await,
-        }
+        self.image_visible_in(None, pin, region, id).await
     }
 
-    /// `image_visible` from inside a write transaction (`tx`): the cache, or `tx` itself,
-    /// never a second connection from the pool. On PostgreSQL every pooled connection may be
-    /// a transaction waiting for the writer lock this one holds (32 createImage calls on a
-    /// node of 16 connections waited out their lock timeout that way).
+    /// `image_visible`, for a caller inside a write transaction (`tx`): the cache, or `tx`
+    /// itself, never a second connection from the pool. On PostgreSQL every pooled
+    /// connection may be a transaction waiting for the writer lock this one holds (32
+    /// createImage calls on a node of 16 connections waited out their lock timeout that way).
     pub async fn image_visible_in(
         &self,
-        tx: &mut Conn,
+        tx: Option<&mut Conn>,
         pin: &str,
         region: &str,
         id: &str,
     ) -> DbResult<Option<ImageRow>> {
-        match &self.images {
-            Some(cache) => cache.get_visible(self, pin, region, id).await,
-            None => image::image_get_visible(tx, pin, region, id).await,
+        if let Some(cache) = &self.images {
+            return cache.get_visible(self, pin, region, id).await;
+        }
+        match tx {
+            Some(conn) => image::image_get_visible(conn, pin, region, id).await,
+            None => image::image_get_visible(&mut *self.read().await?, pin, region, id).await,
         }
     }
 
