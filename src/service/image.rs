@@ -88,8 +88,7 @@ impl Service {
         q.names = input.image_name.into_iter().collect();
         q.statuses = input.status.into_iter().collect();
         q.architectures = input.architecture.into_iter().collect();
-        let mut conn = self.store.read().await?;
-        Ok(store::image::image_list(&mut conn, &q).await?)
+        Ok(self.store.image_list(&q).await?)
     }
 }
 

@@ -8,26 +8,102 @@
 //! query).
 
 use sqlx::any::AnyArguments;
-use sqlx::error::BoxDynError;
-use sqlx::{Any, Arguments, Encode, Type};
+use sqlx::Arguments;
 
 use super::{Conn, DbResult};
+
+/// A statement's argument: the types the store binds, owned, so that statements can be
+/// collected into a [`Batch`] and run by either driver (sqlx, or a direct reader).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Int(i64),
+    Bool(bool),
+    Text(String),
+    /// NULL, of the type the column has (PostgreSQL checks a parameter's type).
+    NullInt,
+    NullBool,
+    NullText,
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Arg {
+        Arg::Int(v)
+    }
+}
+impl From<bool> for Arg {
+    fn from(v: bool) -> Arg {
+        Arg::Bool(v)
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Arg {
+        Arg::Text(v)
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Arg {
+        Arg::Text(v.to_string())
+    }
+}
+impl From<&String> for Arg {
+    fn from(v: &String) -> Arg {
+        Arg::Text(v.clone())
+    }
+}
+/// The NULL of a type (for `Option<T>`).
+pub trait NullOf: Into<Arg> {
+    const NULL: Arg;
+}
+impl NullOf for i64 {
+    const NULL: Arg = Arg::NullInt;
+}
+impl NullOf for bool {
+    const NULL: Arg = Arg::NullBool;
+}
+impl NullOf for String {
+    const NULL: Arg = Arg::NullText;
+}
+impl NullOf for &str {
+    const NULL: Arg = Arg::NullText;
+}
+impl NullOf for &String {
+    const NULL: Arg = Arg::NullText;
+}
+impl<T: NullOf> From<Option<T>> for Arg {
+    fn from(v: Option<T>) -> Arg {
+        v.map_or(T::NULL, Into::into)
+    }
+}
+
+/// `args` as sqlx's.
+fn any_arguments(args: Vec<Arg>) -> DbResult<AnyArguments<'static>> {
+    let mut out = AnyArguments::default();
+    for a in args {
+        let added = match a {
+            Arg::NullInt => out.add(None::<i64>),
+            Arg::NullBool => out.add(None::<bool>),
+            Arg::NullText => out.add(None::<String>),
+            Arg::Int(n) => out.add(n),
+            Arg::Bool(b) => out.add(b),
+            Arg::Text(t) => out.add(t),
+        };
+        added.map_err(sqlx::Error::Encode)?;
+    }
+    Ok(out)
+}
 
 /// One statement and its arguments, placeholders `$1..$N` in the order of `push_bind`
 /// (or written by hand in the SQL with [`Stmt::bind`]).
 pub struct Stmt {
     sql: String,
-    args: AnyArguments<'static>,
-    /// An argument that could not be encoded (reported when the statement runs).
-    error: Option<BoxDynError>,
+    args: Vec<Arg>,
 }
 
 impl Stmt {
     pub fn new(sql: impl Into<String>) -> Stmt {
         Stmt {
             sql: sql.into(),
-            args: AnyArguments::default(),
-            error: None,
+            args: Vec::new(),
         }
     }
 
@@ -38,22 +114,16 @@ impl Stmt {
     }
 
     /// Appends the next placeholder and its value.
-    pub fn push_bind<T>(&mut self, value: T) -> &mut Stmt
-    where
-        T: 'static + Encode<'static, Any> + Type<Any>,
-    {
-        self.add(value);
+    pub fn push_bind(&mut self, value: impl Into<Arg>) -> &mut Stmt {
+        self.args.push(value.into());
         self.sql.push('$');
         self.sql.push_str(&self.args.len().to_string());
         self
     }
 
     /// The value of the next `$N` the SQL already names.
-    pub fn bind<T>(mut self, value: T) -> Stmt
-    where
-        T: 'static + Encode<'static, Any> + Type<Any>,
-    {
-        self.add(value);
+    pub fn bind(mut self, value: impl Into<Arg>) -> Stmt {
+        self.args.push(value.into());
         self
     }
 
@@ -79,21 +149,53 @@ impl Stmt {
         self.push(")")
     }
 
-    fn add<T>(&mut self, value: T)
-    where
-        T: 'static + Encode<'static, Any> + Type<Any>,
-    {
-        if let Err(e) = self.args.add(value) {
-            self.error.get_or_insert(e);
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    pub fn args(&self) -> &[Arg] {
+        &self.args
+    }
+
+    /// Appends ` AND col IN (…)` for a non-empty list.
+    pub fn push_in(&mut self, col: &str, values: &[String]) -> &mut Stmt {
+        if values.is_empty() {
+            return self;
         }
+        self.push(&format!(" AND {col} IN "));
+        self.push_list(values)
+    }
+
+    /// Appends ` AND (col LIKE %v1% OR …)` for a non-empty list of fuzzy patterns.
+    pub fn push_like_any(&mut self, col: &str, values: &[String]) -> &mut Stmt {
+        if values.is_empty() {
+            return self;
+        }
+        self.push(" AND (");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(" OR ");
+            }
+            self.push(&format!("{col} LIKE "));
+            self.push_bind(super::like_contains(v));
+            self.push(" ESCAPE '\\'");
+        }
+        self.push(")")
+    }
+
+    /// Runs the query; every row as `T`.
+    pub async fn fetch_all<T>(self, conn: &mut Conn) -> DbResult<Vec<T>>
+    where
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        sqlx::query_as_with(&self.sql, any_arguments(self.args)?)
+            .fetch_all(conn)
+            .await
     }
 
     /// Runs the statement alone; how many rows it changed.
     pub async fn execute(self, conn: &mut Conn) -> DbResult<u64> {
-        if let Some(e) = self.error {
-            return Err(sqlx::Error::Encode(e));
-        }
-        Ok(sqlx::query_with(&self.sql, self.args)
+        Ok(sqlx::query_with(&self.sql, any_arguments(self.args)?)
             .execute(conn)
             .await?
             .rows_affected())
@@ -107,10 +209,7 @@ pub struct Tuple<'a> {
 }
 
 impl Tuple<'_> {
-    pub fn bind<T>(&mut self, value: T) -> &mut Self
-    where
-        T: 'static + Encode<'static, Any> + Type<Any>,
-    {
+    pub fn bind(&mut self, value: impl Into<Arg>) -> &mut Self {
         if !std::mem::take(&mut self.first) {
             self.stmt.push(", ");
         }
@@ -133,10 +232,7 @@ impl Batch {
 
     /// Runs every statement; how many rows they changed together (a statement's own rows,
     /// not those its triggers change).
-    pub async fn run(mut self, conn: &mut Conn) -> DbResult<u64> {
-        if let Some(e) = self.stmts.iter_mut().find_map(|s| s.error.take()) {
-            return Err(sqlx::Error::Encode(e));
-        }
+    pub async fn run(self, conn: &mut Conn) -> DbResult<u64> {
         if conn.backend_name() != "SQLite" || self.stmts.len() < 2 {
             let mut changed = 0;
             for s in self.stmts {
@@ -145,15 +241,15 @@ impl Batch {
             return Ok(changed);
         }
         let mut sql = String::new();
-        let mut args = AnyArguments::default();
+        let mut args = Vec::new();
         for s in self.stmts {
             if !sql.is_empty() {
                 sql.push_str(";\n");
             }
             sql.push_str(&renumber(&s.sql, args.len()));
-            args.values.0.extend(s.args.values.0);
+            args.extend(s.args);
         }
-        Ok(sqlx::query_with(&sql, args)
+        Ok(sqlx::query_with(&sql, any_arguments(args)?)
             .execute(conn)
             .await?
             .rows_affected())

@@ -2,9 +2,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use sqlx::QueryBuilder;
-
-use super::{push_in, push_like_any, Conn, DbResult, ImageRow, Stmt};
+use super::{Conn, DbResult, ImageRow, Stmt, IMAGE_COLUMNS};
 
 /// describeImages conditions. `pin`/`region` select what the caller may see.
 #[derive(Debug, Default, Clone)]
@@ -68,7 +66,7 @@ impl ImageCache {
         let row = match cached {
             Some(row) => Some(row),
             None => {
-                let row = image_by_id(&mut *store.read().await?, id).await?;
+                let row = store.image_by_id(id).await?;
                 if let Some(r) = &row {
                     let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
                     if rows.len() >= IMAGE_CACHE_MAX {
@@ -143,33 +141,72 @@ pub async fn image_get_visible(
     .await
 }
 
+/// A page of the images `q` selects, and how many it selects in all.
 pub async fn image_list(conn: &mut Conn, q: &ImageQuery) -> DbResult<(Vec<ImageRow>, i64)> {
-    // What the caller sees is two disjoint sets: the public catalog (pin and region empty)
-    // and its own images in the region. Each is one arm that an index walks in `seq`
-    // order, so a page is a merge of two ordered index scans (no sort of every visible
-    // row, no OR that defeats the index); the page's ids come from the index alone and
-    // only those rows are read.
-    let own_is_public = q.pin.is_empty() && q.region.is_empty();
-    let arm = |qb: &mut QueryBuilder<'_, sqlx::Any>, select: &str, public: bool| {
-        qb.push(format!("SELECT {select} FROM images WHERE pin = "));
-        if public {
-            qb.push("'' AND region = ''");
-        } else {
-            qb.push_bind(q.pin.clone());
-            qb.push(" AND region = ");
-            qb.push_bind(q.region.clone());
-        }
-        push_in(qb, "image_source", &q.sources);
-        push_in(qb, "id", &q.ids);
-        push_in(qb, "platform", &q.platforms);
-        push_in(qb, "root_device_type", &q.root_device_types);
-        push_in(qb, "status", &q.statuses);
-        push_in(qb, "architecture", &q.architectures);
-        push_in(qb, "instance_id", &q.instance_ids);
-        push_like_any(qb, "name", &q.names);
-    };
-    // Without filters beyond the source, each arm's size is a counter row; otherwise the
-    // arms are counted from the index.
+    let counts: Vec<(i64, i64)> = image_count_stmt(q).fetch_all(&mut *conn).await?;
+    let (public, own) = arm_totals(q, counts.first().copied().unwrap_or_default());
+    let total = public + own;
+    if total == 0 || q.offset >= total {
+        return Ok((vec![], total));
+    }
+    let rows = image_page_stmt(q, public, own).fetch_all(conn).await?;
+    Ok((rows, total))
+}
+
+/// [`image_list`] on a direct SQLite reader (see [`super::direct`]).
+pub fn image_list_direct(
+    conn: &rusqlite::Connection,
+    q: &ImageQuery,
+) -> rusqlite::Result<(Vec<ImageRow>, i64)> {
+    let counts = image_count_stmt(q).query_direct(conn, |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (public, own) = arm_totals(q, counts.first().copied().unwrap_or_default());
+    let total = public + own;
+    if total == 0 || q.offset >= total {
+        return Ok((vec![], total));
+    }
+    let rows = image_page_stmt(q, public, own).query_direct(conn, ImageRow::from_direct)?;
+    Ok((rows, total))
+}
+
+/// [`image_by_id`] on a direct SQLite reader.
+pub fn image_by_id_direct(
+    conn: &rusqlite::Connection,
+    id: &str,
+) -> rusqlite::Result<Option<ImageRow>> {
+    let mut rows = Stmt::new(format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1"))
+        .bind(id.to_string())
+        .query_direct(conn, ImageRow::from_direct)?;
+    Ok(rows.pop())
+}
+
+// What the caller sees is two disjoint sets: the public catalog (pin and region empty)
+// and its own images in the region. Each is one arm that an index walks in `seq`
+// order, so a page is a merge of two ordered index scans (no sort of every visible
+// row, no OR that defeats the index); the page's ids come from the index alone and
+// only those rows are read.
+fn push_arm(st: &mut Stmt, q: &ImageQuery, select: &str, public: bool) {
+    st.push(&format!("SELECT {select} FROM images WHERE pin = "));
+    if public {
+        st.push("'' AND region = ''");
+    } else {
+        st.push_bind(q.pin.clone());
+        st.push(" AND region = ");
+        st.push_bind(q.region.clone());
+    }
+    st.push_in("image_source", &q.sources)
+        .push_in("id", &q.ids)
+        .push_in("platform", &q.platforms)
+        .push_in("root_device_type", &q.root_device_types)
+        .push_in("status", &q.statuses)
+        .push_in("architecture", &q.architectures)
+        .push_in("instance_id", &q.instance_ids)
+        .push_like_any("name", &q.names);
+}
+
+/// How many images each arm holds: (public catalog, the account's own in the region).
+/// Without filters beyond the source, each arm's size is a counter row; otherwise the
+/// arms are counted from the index.
+fn image_count_stmt(q: &ImageQuery) -> Stmt {
     let only_sources = q.ids.is_empty()
         && q.platforms.is_empty()
         && q.names.is_empty()
@@ -177,77 +214,57 @@ pub async fn image_list(conn: &mut Conn, q: &ImageQuery) -> DbResult<(Vec<ImageR
         && q.statuses.is_empty()
         && q.architectures.is_empty()
         && q.instance_ids.is_empty();
-    let (public, own) = if only_sources {
-        image_arm_counts(conn, q).await?
-    } else {
-        let mut count = QueryBuilder::new("SELECT (");
-        arm(&mut count, "COUNT(*)", true);
-        count.push("), (");
-        if own_is_public {
-            count.push("0");
-        } else {
-            arm(&mut count, "COUNT(*)", false);
-        }
-        count.push(")");
-        let (sql, args) = super::finish(&mut count)?;
-        sqlx::query_as_with(&sql, args)
-            .fetch_one(&mut *conn)
-            .await?
-    };
-    let total = public + own;
-    if total == 0 || q.offset >= total {
-        return Ok((vec![], total));
+    if only_sources {
+        let mut st = Stmt::new(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN pin = '' AND region = '' THEN n ELSE 0 END), 0)
+                     AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN pin = '' AND region = '' THEN 0 ELSE n END), 0)
+                     AS BIGINT)
+             FROM resource_counts WHERE kind = 'image' AND ((pin = '' AND region = '') OR (pin = ",
+        );
+        st.push_bind(q.pin.clone())
+            .push(" AND region = ")
+            .push_bind(q.region.clone())
+            .push("))")
+            .push_in("source", &q.sources);
+        return st;
     }
-    // An empty arm is left out: one index scan instead of a merge of two.
-    let mut list = QueryBuilder::new("SELECT * FROM images WHERE id IN (SELECT id FROM (");
-    match (public > 0, own > 0) {
-        (true, true) => {
-            arm(&mut list, "id, seq", true);
-            list.push(" UNION ALL ");
-            arm(&mut list, "id, seq", false);
-        }
-        (true, false) => arm(&mut list, "id, seq", true),
-        _ => arm(&mut list, "id, seq", false),
-    }
-    list.push(" ORDER BY seq, id LIMIT ");
-    list.push_bind(q.limit);
-    list.push(" OFFSET ");
-    list.push_bind(q.offset);
-    list.push(") AS page) ORDER BY seq, id");
-    let (sql, args) = super::finish(&mut list)?;
-    let rows = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok((rows, total))
+    let mut st = Stmt::new("SELECT (");
+    push_arm(&mut st, q, "COUNT(*)", true);
+    st.push("), (");
+    push_arm(&mut st, q, "COUNT(*)", false);
+    st.push(")");
+    st
 }
 
-/// How many images of `sources` (every source if empty) are in each arm of a listing:
-/// (public catalog, the account's own in the region), from `resource_counts`.
-async fn image_arm_counts(conn: &mut Conn, q: &ImageQuery) -> DbResult<(i64, i64)> {
-    let mut qb = QueryBuilder::new(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN pin = '' AND region = '' THEN n ELSE 0 END), 0)
-                 AS BIGINT),
-                CAST(COALESCE(SUM(CASE WHEN pin = '' AND region = '' THEN 0 ELSE n END), 0)
-                 AS BIGINT)
-         FROM resource_counts WHERE kind = 'image' AND ((pin = '' AND region = '') OR (pin = ",
-    );
-    qb.push_bind(q.pin.clone());
-    qb.push(" AND region = ");
-    qb.push_bind(q.region.clone());
-    qb.push("))");
-    push_in(&mut qb, "source", &q.sources);
-    let (sql, args) = super::finish(&mut qb)?;
-    let (public, own): (i64, i64) = sqlx::query_as_with(&sql, args)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok((
-        public,
-        if q.pin.is_empty() && q.region.is_empty() {
-            0
-        } else {
-            own
-        },
-    ))
+/// The arms' sizes as a listing counts them: a caller whose own arm is the public catalog
+/// (no account, no region) sees it once.
+fn arm_totals(q: &ImageQuery, (public, own): (i64, i64)) -> (i64, i64) {
+    let own_is_public = q.pin.is_empty() && q.region.is_empty();
+    (public, if own_is_public { 0 } else { own })
+}
+
+/// The rows of the page `q` asks for, in listing order; an empty arm is left out (one
+/// index scan instead of a merge of two).
+fn image_page_stmt(q: &ImageQuery, public: i64, own: i64) -> Stmt {
+    let mut st = Stmt::new(format!(
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE id IN (SELECT id FROM ("
+    ));
+    match (public > 0, own > 0) {
+        (true, true) => {
+            push_arm(&mut st, q, "id, seq", true);
+            st.push(" UNION ALL ");
+            push_arm(&mut st, q, "id, seq", false);
+        }
+        (true, false) => push_arm(&mut st, q, "id, seq", true),
+        _ => push_arm(&mut st, q, "id, seq", false),
+    }
+    st.push(" ORDER BY seq, id LIMIT ")
+        .push_bind(q.limit)
+        .push(" OFFSET ")
+        .push_bind(q.offset)
+        .push(") AS page) ORDER BY seq, id");
+    st
 }
 
 pub async fn image_public_count(conn: &mut Conn) -> DbResult<i64> {
@@ -315,4 +332,124 @@ pub async fn image_set_size(conn: &mut Conn, id: &str, size_mb: i64) -> DbResult
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listing read by a direct reader is the listing sqlx reads, row for row and count
+    /// for count, whatever the filters, the page and the caller.
+    #[tokio::test]
+    async fn direct_listing_is_the_sqlx_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::Store::open(dir.path()).await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        for i in 0..40i64 {
+            let (pin, region) = match i % 4 {
+                0 => ("p1", "r1"),
+                1 => ("p2", "r1"),
+                2 => ("p1", "r2"),
+                _ => ("p1", "r1"),
+            };
+            let mut row = ImageRow::for_test(&format!("img-{i:02}"), pin, region, 1000 + i);
+            row.name = ["web_1", "db%2", "back\\slash", "web-3"][(i % 4) as usize].into();
+            row.status = if i % 3 == 0 { "ready" } else { "pending" }.into();
+            row.platform = if i % 5 == 0 { "CentOS" } else { "Ubuntu" }.into();
+            // Every column its own value, so a column read in the wrong place shows.
+            row.description = format!("d{i}");
+            row.os_version = format!("v{i}");
+            row.os_type = format!("t{i}");
+            row.architecture = format!("a{i}");
+            row.system_disk_size_gb = 40 + i;
+            row.root_device_type = format!("rd{i}");
+            row.snapshot_id = format!("snap-{i}");
+            row.instance_id = format!("i-{i}");
+            row.block_devices = format!("[{i}]");
+            row.created_at = 7 * i;
+            row.size_mb = i * 3;
+            row.login_name = if i % 2 == 0 { "root" } else { "" }.into();
+            row.imported = i % 7 == 0;
+            image_insert(tx.conn(), &row).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let base = ImageQuery {
+            pin: "p1".into(),
+            region: "r1".into(),
+            limit: 7,
+            ..Default::default()
+        };
+        let queries = [
+            base.clone(),
+            ImageQuery {
+                offset: 14,
+                ..base.clone()
+            },
+            ImageQuery {
+                offset: 1000,
+                ..base.clone()
+            },
+            ImageQuery {
+                sources: vec!["private".into()],
+                limit: 100,
+                ..base.clone()
+            },
+            ImageQuery {
+                statuses: vec!["ready".into()],
+                ..base.clone()
+            },
+            ImageQuery {
+                names: vec!["_".into()],
+                limit: 100,
+                ..base.clone()
+            },
+            ImageQuery {
+                names: vec!["%".into(), "\\".into()],
+                limit: 100,
+                ..base.clone()
+            },
+            ImageQuery {
+                ids: vec!["img-03".into(), "img-01".into(), "img-07".into()],
+                ..base.clone()
+            },
+            ImageQuery {
+                platforms: vec!["CentOS".into()],
+                ..base.clone()
+            },
+            ImageQuery {
+                pin: "p2".into(),
+                ..base.clone()
+            },
+            ImageQuery {
+                pin: "nobody".into(),
+                ..base.clone()
+            },
+            ImageQuery {
+                pin: String::new(),
+                region: String::new(),
+                ..base.clone()
+            },
+        ];
+        let direct = store.direct.clone().expect("SQLite has direct readers");
+        for q in &queries {
+            let via_sqlx = image_list(&mut store.read().await.unwrap(), q)
+                .await
+                .unwrap();
+            let via_direct = direct.run(|c| image_list_direct(c, q)).unwrap();
+            assert_eq!(format!("{via_direct:?}"), format!("{via_sqlx:?}"), "{q:?}");
+        }
+        // Not vacuous: the filters select something, and differently.
+        let (page, total) = direct.run(|c| image_list_direct(c, &queries[0])).unwrap();
+        assert_eq!((page.len(), total), (7, 20));
+        let (names, _) = direct.run(|c| image_list_direct(c, &queries[5])).unwrap();
+        assert!(names.iter().all(|r| r.name == "web_1"), "{names:?}");
+        assert!(!names.is_empty());
+        for id in ["img-03", "img-00", "img-nope"] {
+            let via_sqlx = image_by_id(&mut store.read().await.unwrap(), id)
+                .await
+                .unwrap();
+            let via_direct = direct.run(|c| image_by_id_direct(c, id)).unwrap();
+            assert_eq!(format!("{via_direct:?}"), format!("{via_sqlx:?}"));
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod batch;
+pub mod direct;
 pub mod disk;
 pub mod fsck;
 pub mod image;
@@ -31,7 +32,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use batch::{Batch, Stmt};
+pub use batch::{Arg, Batch, Stmt};
 pub use rows::*;
 
 /// One set of store functions for both backends: sqlx's `Any` driver. Its types are
@@ -128,6 +129,8 @@ pub struct Store {
     images: Option<Arc<image::ImageCache>>,
     /// SQLite only: the connections `read` lends (see [`Readers`]).
     readers: Option<Arc<Readers>>,
+    /// SQLite only: reads run on the caller's thread (see [`direct`]).
+    direct: Option<Arc<direct::DirectReaders>>,
     /// SQLite only: keeps the background checkpointer running while the store lives.
     checkpointer: Option<Arc<CheckpointerAlive>>,
 }
@@ -433,6 +436,10 @@ impl Store {
         let mut store = Store::with_pool(pool, Backend::Sqlite);
         store.checkpointer = Some(spawn_checkpointer(opts).await?);
         store.readers = Some(Arc::new(Readers::new(url, busy_ms)));
+        store.direct = Some(Arc::new(direct::DirectReaders::new(
+            path.to_path_buf(),
+            busy_timeout,
+        )));
         store.images = Some(Arc::new(image::ImageCache::default()));
         Ok(store)
     }
@@ -475,6 +482,7 @@ impl Store {
             seq: Arc::new(AtomicI64::new(now_ms() * 1000)),
             checkpointer: None,
             readers: None,
+            direct: None,
             images: None,
         }
     }
@@ -506,6 +514,23 @@ impl Store {
         match tx {
             Some(conn) => image::image_get_visible(conn, pin, region, id).await,
             None => image::image_get_visible(&mut *self.read().await?, pin, region, id).await,
+        }
+    }
+
+    /// A page of the images `q` selects and how many it selects (on SQLite, on this thread:
+    /// see [`direct`]).
+    pub async fn image_list(&self, q: &image::ImageQuery) -> DbResult<(Vec<ImageRow>, i64)> {
+        match &self.direct {
+            Some(direct) => direct.run(|c| image::image_list_direct(c, q)),
+            None => image::image_list(&mut *self.read().await?, q).await,
+        }
+    }
+
+    /// The image `id`, whoever owns it.
+    pub async fn image_by_id(&self, id: &str) -> DbResult<Option<ImageRow>> {
+        match &self.direct {
+            Some(direct) => direct.run(|c| image::image_by_id_direct(c, id)),
+            None => image::image_by_id(&mut *self.read().await?, id).await,
         }
     }
 
@@ -693,6 +718,15 @@ pub(crate) fn push_in(qb: &mut sqlx::QueryBuilder<'_, Any>, col: &str, values: &
     sep.push_unseparated(")");
 }
 
+/// `%v%` for `LIKE … ESCAPE '\'`: `v` anywhere, its own `%`, `_` and `\` taken literally.
+pub(crate) fn like_contains(v: &str) -> String {
+    let escaped = v
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// Appends ` AND (col LIKE %v1% OR …)` for a non-empty list of fuzzy patterns.
 pub(crate) fn push_like_any(qb: &mut sqlx::QueryBuilder<'_, Any>, col: &str, values: &[String]) {
     if values.is_empty() {
@@ -703,12 +737,8 @@ pub(crate) fn push_like_any(qb: &mut sqlx::QueryBuilder<'_, Any>, col: &str, val
         if i > 0 {
             qb.push(" OR ");
         }
-        let escaped = v
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
         qb.push(format!("{col} LIKE "));
-        qb.push_bind(format!("%{escaped}%"));
+        qb.push_bind(like_contains(v));
         qb.push(" ESCAPE '\\'");
     }
     qb.push(")");
@@ -795,30 +825,7 @@ mod tests {
         use super::image;
         let dir = tempfile::tempdir().unwrap();
         let store = super::Store::open(dir.path()).await.unwrap();
-        let row = super::ImageRow {
-            id: "img-cache".into(),
-            pin: "p1".into(),
-            region: "r".into(),
-            name: "n".into(),
-            description: String::new(),
-            image_source: "private".into(),
-            platform: "Ubuntu".into(),
-            os_version: String::new(),
-            os_type: "linux".into(),
-            architecture: "x86_64".into(),
-            system_disk_size_gb: 40,
-            status: "pending".into(),
-            root_device_type: "cloudDisk".into(),
-            layer_id: None,
-            snapshot_id: String::new(),
-            instance_id: String::new(),
-            size_mb: 0,
-            login_name: String::new(),
-            imported: false,
-            block_devices: "[]".into(),
-            created_at: 0,
-            seq: 1,
-        };
+        let row = super::ImageRow::for_test("img-cache", "p1", "r", 1);
         let status = |r: Option<super::ImageRow>| r.map(|r| r.status);
         assert_eq!(
             status(store.image_visible("p1", "r", "img-cache").await.unwrap()),

@@ -112,6 +112,9 @@ pub struct SnapshotRow {
     pub seq: i64,
 }
 
+/// The columns of [`ImageRow`] in the order [`ImageRow::from_direct`] reads them.
+pub const IMAGE_COLUMNS: &str = "id, pin, region, name, description, image_source, platform, os_version, os_type, architecture, system_disk_size_gb, status, root_device_type, layer_id, snapshot_id, instance_id, size_mb, login_name, imported, block_devices, created_at, seq";
+
 #[derive(Debug, Clone, FromRow)]
 pub struct ImageRow {
     pub id: String,
@@ -190,6 +193,65 @@ pub struct ImageBlockDevice {
 }
 
 impl ImageRow {
+    /// A private pending image of `pin` in `region`, for tests.
+    #[cfg(test)]
+    pub fn for_test(id: &str, pin: &str, region: &str, seq: i64) -> ImageRow {
+        ImageRow {
+            id: id.into(),
+            pin: pin.into(),
+            region: region.into(),
+            name: "n".into(),
+            description: String::new(),
+            image_source: "private".into(),
+            platform: "Ubuntu".into(),
+            os_version: String::new(),
+            os_type: "linux".into(),
+            architecture: "x86_64".into(),
+            system_disk_size_gb: 40,
+            status: "pending".into(),
+            root_device_type: "cloudDisk".into(),
+            layer_id: None,
+            snapshot_id: String::new(),
+            instance_id: String::new(),
+            size_mb: 0,
+            login_name: String::new(),
+            imported: false,
+            block_devices: "[]".into(),
+            created_at: 0,
+            seq,
+        }
+    }
+
+    /// The row from a direct SQLite reader (see [`super::direct`]), selected as
+    /// [`IMAGE_COLUMNS`] (by position: looking columns up by name was a quarter of a
+    /// listing's CPU).
+    pub fn from_direct(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> {
+        Ok(ImageRow {
+            id: r.get(0)?,
+            pin: r.get(1)?,
+            region: r.get(2)?,
+            name: r.get(3)?,
+            description: r.get(4)?,
+            image_source: r.get(5)?,
+            platform: r.get(6)?,
+            os_version: r.get(7)?,
+            os_type: r.get(8)?,
+            architecture: r.get(9)?,
+            system_disk_size_gb: r.get(10)?,
+            status: r.get(11)?,
+            root_device_type: r.get(12)?,
+            layer_id: r.get(13)?,
+            snapshot_id: r.get(14)?,
+            instance_id: r.get(15)?,
+            size_mb: r.get(16)?,
+            login_name: r.get(17)?,
+            imported: r.get::<_, i64>(18)? != 0,
+            block_devices: r.get(19)?,
+            created_at: r.get(20)?,
+            seq: r.get(21)?,
+        })
+    }
+
     pub fn devices(&self) -> Vec<ImageBlockDevice> {
         serde_json::from_str(&self.block_devices).unwrap_or_default()
     }
