@@ -5,12 +5,13 @@ closed loop). Prints one JSON object.
   populate      --endpoint URL --images N --instances M --instances-out F --ids-out F
   describe      --endpoint URL --op image|images --ids F --pages P --concurrency C
                 --duration S --warmup S [--min-ops N --max-duration S]
-  create-images --endpoint URL --instances F --concurrency C --duration S
+  create-images --endpoint URL --instances F --concurrency C --duration S [--rate R]
   (--server-pid PID --server-cpu N: report the server's CPU use, and other processes' use
   of its core, over the measured window)
 """
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -204,12 +205,27 @@ def create_images(a):
     start = time.perf_counter()
     end = start + a.duration
 
+    due = itertools.count()
+    due_lock = threading.Lock()
+
     def body(w):
         c = clients[w]
         lat, errors, first_error, ids, n = [], 0, None, [], 0
         while time.perf_counter() < end:
             n += 1
             t0 = time.perf_counter()
+            if a.rate:
+                # Open loop, as kiln-loadgen --rate: calls fall due at `rate` per second;
+                # a client free early waits for the call, a late one counts its lateness.
+                with due_lock:
+                    at = start + next(due) / a.rate
+                if at >= end:
+                    break
+                if t0 < at:
+                    time.sleep(at - t0)
+                    t0 = time.perf_counter()
+                else:
+                    t0 = at
             try:
                 r = c.create_image(InstanceId=instances[w], Name=f"cb-{w}-{n}-{int(start)}")
                 lat.append(time.perf_counter() - t0)
@@ -228,7 +244,7 @@ def create_images(a):
     state = None
     if ids:
         state = clients[0].describe_images(ImageIds=[ids[-1]])["Images"][0]["State"]
-    return {"mode": "create-images", "concurrency": a.concurrency, **window,
+    return {"mode": "create-images", "concurrency": a.concurrency, "rate": a.rate or None, **window,
             "images_accepted": len(lat),
             "images_ready": len(lat) if state == "available" else 0, "state_on_return": state,
             "elapsed_s": elapsed, "images_per_s": len(lat) / elapsed, "accepted": stats(lat),
@@ -250,6 +266,8 @@ def main():
     p.add_argument("--pages", type=int, default=1)
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--duration", type=float, default=5)
+    p.add_argument("--rate", type=float, default=0,
+                   help="create-images: calls per second in all (open loop); 0: closed loop")
     p.add_argument("--warmup", type=float, default=1)
     p.add_argument("--min-ops", type=int, default=0)
     p.add_argument("--max-duration", type=float, default=0)

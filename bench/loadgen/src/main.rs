@@ -14,8 +14,13 @@
 //!                 --duration SECS --warmup SECS
 //!   create-images --instances FILE --concurrency C (--duration SECS | --total N)
 //!                 [--poll-ms MS] [--name-prefix P] [--timeout SECS] [--ids-out FILE]
+//!                 [--rate R]
 //!                 (client w uses instances w, w+C, … in turn, each createImage waiting
-//!                 for `ready` before the next; one shared poller watches pending images)
+//!                 for `ready` before the next; one shared poller watches pending images.
+//!                 Closed loop by default: a client calls again as soon as its image is
+//!                 ready. With --rate, calls are due at R per second in all, each taken by
+//!                 a free client, and latency counts from when the call was due, so time
+//!                 spent waiting for a free client is counted too)
 //!
 //! Common: --addr HOST:PORT[,HOST:PORT…] --ak AK --sk SK [--region cn-north-1]
 //!
@@ -627,6 +632,17 @@ async fn create_images(args: Args, signer: Arc<Signer>) -> Res<Value> {
     let timeout = Duration::from_secs_f64(args.num("timeout", 120.0)?);
     let prefix = args.opt("name-prefix").unwrap_or_else(|| "bench".into());
     let ids_out = args.opt("ids-out");
+    let rate = match args.opt("rate") {
+        Some(r) => Some(
+            r.parse::<f64>()
+                .ok()
+                .filter(|r| *r > 0.0)
+                .ok_or(format!("--rate {r}: a positive number of calls per second"))?,
+        ),
+        None => None,
+    };
+    // The next due call's number (open loop only).
+    let due = Arc::new(AtomicU64::new(0));
 
     let pending: Pending = Arc::new(Mutex::new(Vec::new()));
     let done = Arc::new(AtomicBool::new(false));
@@ -714,6 +730,7 @@ async fn create_images(args: Args, signer: Arc<Signer>) -> Res<Value> {
         let region = region.clone();
         let pending = pending.clone();
         let issued = issued.clone();
+        let due = due.clone();
         let prefix = prefix.clone();
         handles.push(tokio::spawn(async move {
             let mut accepted = Vec::new();
@@ -741,7 +758,25 @@ async fn create_images(args: Args, signer: Arc<Signer>) -> Res<Value> {
                 let path = format!("/v1/regions/{region}/instances/{instance}%3AcreateImage");
                 n += 1;
                 let body = json!({ "name": format!("{prefix}-{w}-{n}") });
-                let t0 = Instant::now();
+                let t0 = match rate {
+                    Some(r) => {
+                        let k = due.fetch_add(1, Ordering::Relaxed);
+                        let at = start + Duration::from_secs_f64(k as f64 / r);
+                        if deadline.is_some_and(|d| at >= d) {
+                            break;
+                        }
+                        if Instant::now() < at {
+                            // Free before the call is due: it starts when sent (the
+                            // timer's own lateness is not the server's).
+                            tokio::time::sleep_until(at.into()).await;
+                            Instant::now()
+                        } else {
+                            // Every client was busy when it fell due: the wait counts.
+                            at
+                        }
+                    }
+                    None => Instant::now(),
+                };
                 let r = client.call("POST", &path, &[], Some(&body)).await;
                 let t1 = Instant::now();
                 let id = match r {
@@ -845,6 +880,7 @@ async fn create_images(args: Args, signer: Arc<Signer>) -> Res<Value> {
         "polls": polls.load(Ordering::Relaxed),
         "poll_errors": poll_errors,
         "poll_ms": poll.as_secs_f64() * 1000.0,
+        "rate": rate,
         "requests_signed": signer.counter.load(Ordering::Relaxed),
         "addrs": addrs.len(),
     }))
