@@ -95,16 +95,12 @@ impl Service {
     /// Best effort: an overlay on the current top of every disk createImage may freeze
     /// (attached, idle, the system disk or a cloud disk), or none if the read fails.
     pub(crate) async fn premake_overlays(&self, scope: &Scope, instance_id: &str) -> Vec<Frozen> {
-        let candidates = async {
-            let mut conn = self.store.read().await?;
-            let inst =
-                store::instance::instance_get(&mut conn, &scope.pin, &scope.region, instance_id)
-                    .await?;
-            if inst.is_none_or(|i| i.task.is_some()) {
-                return Ok::<_, sqlx::Error>(Vec::new());
-            }
-            Ok(store::disk::attachments_of_instance(&mut conn, instance_id)
-                .await?
+        let candidates = match self
+            .store
+            .instance_with_disks(&scope.pin, &scope.region, instance_id)
+            .await
+        {
+            Ok(Some((inst, disks))) if inst.task.is_none() => disks
                 .into_iter()
                 .filter(|(a, d)| {
                     a.status == "attached"
@@ -112,10 +108,9 @@ impl Service {
                         && (a.device_name == "vda" || d.category == "cloud")
                 })
                 .map(|(_, d)| d)
-                .collect::<Vec<_>>())
-        }
-        .await
-        .unwrap_or_default();
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
         if candidates.is_empty() {
             return Vec::new();
         }

@@ -2,7 +2,10 @@ use std::collections::HashMap;
 
 use sqlx::QueryBuilder;
 
-use super::{push_in, push_like_any, AttachmentRow, Conn, DbResult, DiskRow, Stmt};
+use super::{
+    push_in, push_like_any, AttachmentRow, Conn, DbResult, DiskRow, Stmt, ATTACHMENT_COLUMNS,
+    DISK_COLUMNS,
+};
 
 /// describeDisks conditions: ANDed across fields, ORed within one.
 #[derive(Debug, Default, Clone)]
@@ -227,28 +230,56 @@ pub async fn attachments_of_instances(
     conn: &mut Conn,
     instance_ids: &[String],
 ) -> DbResult<HashMap<String, Vec<(AttachmentRow, DiskRow)>>> {
-    let mut out: HashMap<String, Vec<(AttachmentRow, DiskRow)>> = HashMap::new();
     if instance_ids.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
-    let mut qb = QueryBuilder::new("SELECT * FROM attachments WHERE 1=1");
-    push_in(&mut qb, "instance_id", instance_ids);
-    qb.push(" ORDER BY instance_id, LENGTH(device_name), device_name");
-    let (sql, args) = super::finish(&mut qb)?;
-    let atts: Vec<AttachmentRow> = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
+    let atts: Vec<AttachmentRow> = attachments_stmt(instance_ids).fetch_all(&mut *conn).await?;
     if atts.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
+    let disks: Vec<DiskRow> = disks_stmt(&atts).fetch_all(&mut *conn).await?;
+    Ok(pair_attachments(atts, disks))
+}
+
+/// [`attachments_of_instance`] on a direct SQLite reader (see [`super::direct`]).
+pub fn attachments_of_instance_direct(
+    conn: &rusqlite::Connection,
+    instance_id: &str,
+) -> rusqlite::Result<Vec<(AttachmentRow, DiskRow)>> {
+    let atts = attachments_stmt(&[instance_id.to_string()])
+        .query_direct(conn, AttachmentRow::from_direct)?;
+    if atts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let disks = disks_stmt(&atts).query_direct(conn, DiskRow::from_direct)?;
+    Ok(pair_attachments(atts, disks)
+        .remove(instance_id)
+        .unwrap_or_default())
+}
+
+fn attachments_stmt(instance_ids: &[String]) -> Stmt {
+    let mut st = Stmt::new(format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE 1=1"
+    ));
+    st.push_in("instance_id", instance_ids)
+        .push(" ORDER BY instance_id, LENGTH(device_name), device_name");
+    st
+}
+
+fn disks_stmt(atts: &[AttachmentRow]) -> Stmt {
     let disk_ids: Vec<String> = atts.iter().map(|a| a.disk_id.clone()).collect();
-    let mut qb = QueryBuilder::new("SELECT * FROM disks WHERE 1=1");
-    push_in(&mut qb, "id", &disk_ids);
-    let (sql, args) = super::finish(&mut qb)?;
-    let disks: Vec<DiskRow> = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
+    let mut st = Stmt::new(format!("SELECT {DISK_COLUMNS} FROM disks WHERE 1=1"));
+    st.push_in("id", &disk_ids);
+    st
+}
+
+/// Each instance's attachments (in their order) with their disks.
+fn pair_attachments(
+    atts: Vec<AttachmentRow>,
+    disks: Vec<DiskRow>,
+) -> HashMap<String, Vec<(AttachmentRow, DiskRow)>> {
     let disks: HashMap<String, DiskRow> = disks.into_iter().map(|d| (d.id.clone(), d)).collect();
+    let mut out: HashMap<String, Vec<(AttachmentRow, DiskRow)>> = HashMap::new();
     for a in atts {
         // A disk attached to several instances (multi-attach) appears once per instance.
         let d = match disks.get(&a.disk_id) {
@@ -257,7 +288,7 @@ pub async fn attachments_of_instances(
         };
         out.entry(a.instance_id.clone()).or_default().push((a, d));
     }
-    Ok(out)
+    out
 }
 
 pub async fn attachments_of_disk(conn: &mut Conn, disk_id: &str) -> DbResult<Vec<AttachmentRow>> {

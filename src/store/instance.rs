@@ -1,6 +1,6 @@
 use sqlx::QueryBuilder;
 
-use super::{push_in, push_like_any, Conn, DbResult, InstanceRow, Stmt};
+use super::{push_in, push_like_any, Conn, DbResult, InstanceRow, Stmt, INSTANCE_COLUMNS};
 
 /// describeInstances conditions: ANDed across fields, ORed within one.
 #[derive(Debug, Default, Clone)]
@@ -55,12 +55,31 @@ pub async fn instance_get(
     region: &str,
     id: &str,
 ) -> DbResult<Option<InstanceRow>> {
-    sqlx::query_as("SELECT * FROM instances WHERE id = $1 AND pin = $2 AND region = $3")
-        .bind(id)
-        .bind(pin)
-        .bind(region)
-        .fetch_optional(conn)
-        .await
+    Ok(instance_get_stmt(pin, region, id)
+        .fetch_all(conn)
+        .await?
+        .pop())
+}
+
+/// [`instance_get`] on a direct SQLite reader (see [`super::direct`]).
+pub fn instance_get_direct(
+    conn: &rusqlite::Connection,
+    pin: &str,
+    region: &str,
+    id: &str,
+) -> rusqlite::Result<Option<InstanceRow>> {
+    Ok(instance_get_stmt(pin, region, id)
+        .query_direct(conn, InstanceRow::from_direct)?
+        .pop())
+}
+
+fn instance_get_stmt(pin: &str, region: &str, id: &str) -> Stmt {
+    Stmt::new(format!(
+        "SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1 AND pin = $2 AND region = $3"
+    ))
+    .bind(id)
+    .bind(pin)
+    .bind(region)
 }
 
 pub async fn instance_by_id(conn: &mut Conn, id: &str) -> DbResult<Option<InstanceRow>> {

@@ -526,6 +526,32 @@ impl Store {
         }
     }
 
+    /// The caller's instance `id` with its attachments and their disks (on SQLite, on
+    /// this thread: see [`direct`]).
+    pub async fn instance_with_disks(
+        &self,
+        pin: &str,
+        region: &str,
+        id: &str,
+    ) -> DbResult<Option<(InstanceRow, Vec<(AttachmentRow, DiskRow)>)>> {
+        match &self.direct {
+            Some(direct) => direct.run(|c| {
+                let Some(inst) = instance::instance_get_direct(c, pin, region, id)? else {
+                    return Ok(None);
+                };
+                Ok(Some((inst, disk::attachments_of_instance_direct(c, id)?)))
+            }),
+            None => {
+                let mut conn = self.read().await?;
+                let Some(inst) = instance::instance_get(&mut conn, pin, region, id).await? else {
+                    return Ok(None);
+                };
+                let disks = disk::attachments_of_instance(&mut conn, id).await?;
+                Ok(Some((inst, disks)))
+            }
+        }
+    }
+
     /// The image `id`, whoever owns it.
     pub async fn image_by_id(&self, id: &str) -> DbResult<Option<ImageRow>> {
         match &self.direct {
@@ -868,6 +894,114 @@ mod tests {
         tx.commit().await.unwrap();
         assert!(store
             .image_visible("p1", "r", "img-cache")
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    /// An instance with its disks read by a direct reader is what sqlx reads, every
+    /// column in its place.
+    #[tokio::test]
+    async fn direct_instance_with_disks_is_the_sqlx_read() {
+        use super::{disk, instance, layer, AttachmentRow, DiskRow, InstanceRow, LayerRow};
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::Store::open(dir.path()).await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        let inst = InstanceRow {
+            id: "i-1".into(),
+            pin: "p1".into(),
+            region: "r1".into(),
+            az: "az".into(),
+            name: "name".into(),
+            hostname: "host".into(),
+            description: "desc".into(),
+            instance_type: "g.n2.medium".into(),
+            image_id: "img-x".into(),
+            status: "running".into(),
+            task: Some("task-1".into()),
+            private_ip: "10.0.0.1".into(),
+            primary_nic: None,
+            charge_mode: "postpaid_by_duration".into(),
+            charge_on_stopped: "keepCharging".into(),
+            created_at: 11,
+            seq: 12,
+        };
+        instance::instance_insert(tx.conn(), &inst).await.unwrap();
+        for (n, dev) in ["vdb", "vda", "vdc"].iter().enumerate() {
+            let n = n as i64;
+            let lyr = format!("lyr-{n}");
+            layer::layer_insert(
+                tx.conn(),
+                &LayerRow {
+                    id: lyr.clone(),
+                    backing_id: None,
+                    size_bytes: 1,
+                    created_at: 0,
+                },
+            )
+            .await
+            .unwrap();
+            let d = DiskRow {
+                id: format!("vol-{n}"),
+                pin: "p1".into(),
+                region: "r1".into(),
+                az: format!("az{n}"),
+                category: "cloud".into(),
+                name: format!("n{n}"),
+                description: format!("d{n}"),
+                disk_type: "ssd".into(),
+                size_gb: 20 + n,
+                iops: 100 + n,
+                status: "in-use".into(),
+                task: (n == 1).then(|| "task-2".to_string()),
+                top_layer_id: lyr,
+                snapshot_id: format!("snap-{n}"),
+                multi_attachable: n == 2,
+                encrypted: n == 0,
+                charge_mode: "postpaid_by_duration".into(),
+                created_at: 30 + n,
+                seq: 40 + n,
+            };
+            disk::disk_insert(tx.conn(), &d).await.unwrap();
+            disk::attachment_insert(
+                tx.conn(),
+                &AttachmentRow {
+                    disk_id: d.id.clone(),
+                    instance_id: "i-1".into(),
+                    device_name: dev.to_string(),
+                    status: "attached".into(),
+                    auto_delete: n != 1,
+                    attached_at: 50 + n,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let direct = store
+            .instance_with_disks("p1", "r1", "i-1")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut conn = store.read().await.unwrap();
+        let via_sqlx = (
+            instance::instance_get(&mut conn, "p1", "r1", "i-1")
+                .await
+                .unwrap()
+                .unwrap(),
+            disk::attachments_of_instance(&mut conn, "i-1")
+                .await
+                .unwrap(),
+        );
+        assert_eq!(format!("{direct:?}"), format!("{via_sqlx:?}"));
+        let devices: Vec<&str> = direct
+            .1
+            .iter()
+            .map(|(a, _)| a.device_name.as_str())
+            .collect();
+        assert_eq!(devices, ["vda", "vdb", "vdc"]);
+        assert!(store
+            .instance_with_disks("p2", "r1", "i-1")
             .await
             .unwrap()
             .is_none());

@@ -3,6 +3,31 @@
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
+/// `direct_row!(Row, COLUMNS, [field, …])`: `COLUMNS` names the fields as a select list,
+/// and `Row::from_direct` reads a row of a direct SQLite reader (see [`super::direct`])
+/// selected with it, by position (looking columns up by name was a quarter of a
+/// listing's CPU). One list for both, so they cannot disagree; the struct literal fails
+/// to compile if a field is left out.
+macro_rules! direct_row {
+    ($row:ident, $cols:ident, [$first:ident $(, $rest:ident)* $(,)?]) => {
+        pub const $cols: &str = concat!(stringify!($first) $(, ", ", stringify!($rest))*);
+
+        impl $row {
+            pub fn from_direct(r: &rusqlite::Row<'_>) -> rusqlite::Result<$row> {
+                let mut i = 0;
+                let mut next = || {
+                    i += 1;
+                    i - 1
+                };
+                Ok($row {
+                    $first: r.get(next())?,
+                    $($rest: r.get(next())?,)*
+                })
+            }
+        }
+    };
+}
+
 #[derive(Clone, FromRow)]
 pub struct AccountRow {
     pub pin: String,
@@ -57,6 +82,30 @@ pub struct InstanceRow {
     pub seq: i64,
 }
 
+direct_row!(
+    InstanceRow,
+    INSTANCE_COLUMNS,
+    [
+        id,
+        pin,
+        region,
+        az,
+        name,
+        hostname,
+        description,
+        instance_type,
+        image_id,
+        status,
+        task,
+        private_ip,
+        primary_nic,
+        charge_mode,
+        charge_on_stopped,
+        created_at,
+        seq,
+    ]
+);
+
 #[derive(Debug, Clone, FromRow)]
 pub struct DiskRow {
     pub id: String,
@@ -82,6 +131,32 @@ pub struct DiskRow {
     pub seq: i64,
 }
 
+direct_row!(
+    DiskRow,
+    DISK_COLUMNS,
+    [
+        id,
+        pin,
+        region,
+        az,
+        category,
+        name,
+        description,
+        disk_type,
+        size_gb,
+        iops,
+        status,
+        task,
+        top_layer_id,
+        snapshot_id,
+        multi_attachable,
+        encrypted,
+        charge_mode,
+        created_at,
+        seq,
+    ]
+);
+
 #[derive(Debug, Clone, FromRow)]
 pub struct AttachmentRow {
     pub disk_id: String,
@@ -92,6 +167,19 @@ pub struct AttachmentRow {
     pub auto_delete: bool,
     pub attached_at: i64,
 }
+
+direct_row!(
+    AttachmentRow,
+    ATTACHMENT_COLUMNS,
+    [
+        disk_id,
+        instance_id,
+        device_name,
+        status,
+        auto_delete,
+        attached_at,
+    ]
+);
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SnapshotRow {
@@ -111,9 +199,6 @@ pub struct SnapshotRow {
     pub created_at: i64,
     pub seq: i64,
 }
-
-/// The columns of [`ImageRow`] in the order [`ImageRow::from_direct`] reads them.
-pub const IMAGE_COLUMNS: &str = "id, pin, region, name, description, image_source, platform, os_version, os_type, architecture, system_disk_size_gb, status, root_device_type, layer_id, snapshot_id, instance_id, size_mb, login_name, imported, block_devices, created_at, seq";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ImageRow {
@@ -192,6 +277,35 @@ pub struct ImageBlockDevice {
     pub encrypted: bool,
 }
 
+direct_row!(
+    ImageRow,
+    IMAGE_COLUMNS,
+    [
+        id,
+        pin,
+        region,
+        name,
+        description,
+        image_source,
+        platform,
+        os_version,
+        os_type,
+        architecture,
+        system_disk_size_gb,
+        status,
+        root_device_type,
+        layer_id,
+        snapshot_id,
+        instance_id,
+        size_mb,
+        login_name,
+        imported,
+        block_devices,
+        created_at,
+        seq,
+    ]
+);
+
 impl ImageRow {
     /// A private pending image of `pin` in `region`, for tests.
     #[cfg(test)]
@@ -220,36 +334,6 @@ impl ImageRow {
             created_at: 0,
             seq,
         }
-    }
-
-    /// The row from a direct SQLite reader (see [`super::direct`]), selected as
-    /// [`IMAGE_COLUMNS`] (by position: looking columns up by name was a quarter of a
-    /// listing's CPU).
-    pub fn from_direct(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRow> {
-        Ok(ImageRow {
-            id: r.get(0)?,
-            pin: r.get(1)?,
-            region: r.get(2)?,
-            name: r.get(3)?,
-            description: r.get(4)?,
-            image_source: r.get(5)?,
-            platform: r.get(6)?,
-            os_version: r.get(7)?,
-            os_type: r.get(8)?,
-            architecture: r.get(9)?,
-            system_disk_size_gb: r.get(10)?,
-            status: r.get(11)?,
-            root_device_type: r.get(12)?,
-            layer_id: r.get(13)?,
-            snapshot_id: r.get(14)?,
-            instance_id: r.get(15)?,
-            size_mb: r.get(16)?,
-            login_name: r.get(17)?,
-            imported: r.get::<_, i64>(18)? != 0,
-            block_devices: r.get(19)?,
-            created_at: r.get(20)?,
-            seq: r.get(21)?,
-        })
     }
 
     pub fn devices(&self) -> Vec<ImageBlockDevice> {
