@@ -102,10 +102,11 @@ impl Service {
         overlays: &mut Overlays,
     ) -> ApiResult<(String, Vec<Frozen>)> {
         let mut tx = self.store.write().await?;
-        let c = tx.conn();
-        let inst = store::instance::instance_get(c, &scope.pin, &scope.region, instance_id)
+        let (inst, disks) = tx
+            .instance_with_disks_before_writes(&scope.pin, &scope.region, instance_id)
             .await?
             .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
+        let c = tx.conn();
         if let Some(task) = &inst.task {
             return Err(ApiError::underlay_conflict(task));
         }
@@ -113,7 +114,6 @@ impl Service {
         if !["running", "stopped"].contains(&inst.status.as_str()) {
             return Err(ApiError::invalid_instance_status(&inst.status));
         }
-        let disks = store::disk::attachments_of_instance(c, instance_id).await?;
         let (sys_att, sys_disk) = disks
             .iter()
             .find(|(a, _)| a.device_name == "vda")

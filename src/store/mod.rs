@@ -329,19 +329,67 @@ impl Drop for ReadConn {
 pub struct WriteTx<'a> {
     pub tx: Transaction<'static, Any>,
     _gate: Option<(MutexGuard<'a, ()>, Option<Urgent<'a>>)>,
+    /// SQLite: the store's direct readers (see `instance_with_disks_before_writes`).
+    direct: Option<Arc<direct::DirectReaders>>,
     /// The count of changes to `images` when the transaction began.
     images_at_begin: u64,
+}
+
+/// An instance with its attachments and their disks (in device order).
+pub type InstanceWithDisks = (InstanceRow, Vec<(AttachmentRow, DiskRow)>);
+
+fn instance_with_disks_direct(
+    c: &rusqlite::Connection,
+    pin: &str,
+    region: &str,
+    id: &str,
+) -> rusqlite::Result<Option<InstanceWithDisks>> {
+    let Some(inst) = instance::instance_get_direct(c, pin, region, id)? else {
+        return Ok(None);
+    };
+    Ok(Some((inst, disk::attachments_of_instance_direct(c, id)?)))
+}
+
+async fn instance_with_disks_in(
+    conn: &mut Conn,
+    pin: &str,
+    region: &str,
+    id: &str,
+) -> DbResult<Option<InstanceWithDisks>> {
+    let Some(inst) = instance::instance_get(conn, pin, region, id).await? else {
+        return Ok(None);
+    };
+    Ok(Some((inst, disk::attachments_of_instance(conn, id).await?)))
 }
 
 impl<'a> WriteTx<'a> {
     fn begun(
         tx: Transaction<'static, Any>,
         gate: Option<(MutexGuard<'a, ()>, Option<Urgent<'a>>)>,
+        direct: Option<Arc<direct::DirectReaders>>,
     ) -> WriteTx<'a> {
         WriteTx {
             tx,
             _gate: gate,
+            direct,
             images_at_begin: image::images_changes(),
+        }
+    }
+
+    /// [`Store::instance_with_disks`] as this transaction sees it, for a transaction that
+    /// has not written yet. On SQLite it runs on a direct reader: with the gate and
+    /// `BEGIN IMMEDIATE` held nobody else can commit, so until this transaction writes,
+    /// the last committed state is exactly what it sees, and the read costs the writer
+    /// (whom every other writer waits for) no hand-off to its connection's thread.
+    pub async fn instance_with_disks_before_writes(
+        &mut self,
+        pin: &str,
+        region: &str,
+        id: &str,
+    ) -> DbResult<Option<InstanceWithDisks>> {
+        match &self.direct {
+            Some(direct) => direct.run(|c| instance_with_disks_direct(c, pin, region, id)),
+            None => instance_with_disks_in(&mut self.tx, pin, region, id).await,
         }
     }
 
@@ -533,22 +581,10 @@ impl Store {
         pin: &str,
         region: &str,
         id: &str,
-    ) -> DbResult<Option<(InstanceRow, Vec<(AttachmentRow, DiskRow)>)>> {
+    ) -> DbResult<Option<InstanceWithDisks>> {
         match &self.direct {
-            Some(direct) => direct.run(|c| {
-                let Some(inst) = instance::instance_get_direct(c, pin, region, id)? else {
-                    return Ok(None);
-                };
-                Ok(Some((inst, disk::attachments_of_instance_direct(c, id)?)))
-            }),
-            None => {
-                let mut conn = self.read().await?;
-                let Some(inst) = instance::instance_get(&mut conn, pin, region, id).await? else {
-                    return Ok(None);
-                };
-                let disks = disk::attachments_of_instance(&mut conn, id).await?;
-                Ok(Some((inst, disks)))
-            }
+            Some(direct) => direct.run(|c| instance_with_disks_direct(c, pin, region, id)),
+            None => instance_with_disks_in(&mut *self.read().await?, pin, region, id).await,
         }
     }
 
@@ -593,14 +629,14 @@ impl Store {
                 // process (`kiln account …`) holds it. A deferred transaction that read first
                 // would instead fail at once with SQLITE_BUSY(_SNAPSHOT) on its first write.
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx::begun(tx, Some(gate)))
+                Ok(WriteTx::begun(tx, Some(gate), self.direct.clone()))
             }
             None => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT name FROM locks WHERE name = 'writer' FOR UPDATE")
                     .fetch_optional(&mut *tx)
                     .await?;
-                Ok(WriteTx::begun(tx, None))
+                Ok(WriteTx::begun(tx, None, None))
             }
         }
     }
@@ -610,7 +646,7 @@ impl Store {
     pub async fn write_unordered(&self) -> DbResult<WriteTx<'_>> {
         match self.backend {
             Backend::Sqlite => self.write().await,
-            Backend::Postgres => Ok(WriteTx::begun(self.pool.begin().await?, None)),
+            Backend::Postgres => Ok(WriteTx::begun(self.pool.begin().await?, None, None)),
         }
     }
 
@@ -1005,6 +1041,22 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+        drop(conn);
+
+        // Inside a write transaction, before it writes: the last commit, whoever made it.
+        let mut tx = store.write().await.unwrap();
+        instance::instance_clear_task(tx.conn(), "i-1", "task-1")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        let (inst, disks) = tx
+            .instance_with_disks_before_writes("p1", "r1", "i-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(inst.task, None);
+        assert_eq!(disks.len(), 3);
     }
 
     #[tokio::test]
