@@ -149,6 +149,16 @@ impl Stmt {
         self.push(")")
     }
 
+    /// `SELECT cols FROM table WHERE pin = $1 AND region = $2`: what one account sees in
+    /// one region, for conditions to be appended.
+    pub fn select_scoped(cols: &str, table: &str, pin: &str, region: &str) -> Stmt {
+        Stmt::new(format!(
+            "SELECT {cols} FROM {table} WHERE pin = $1 AND region = $2"
+        ))
+        .bind(pin)
+        .bind(region)
+    }
+
     pub fn sql(&self) -> &str {
         &self.sql
     }
@@ -181,6 +191,16 @@ impl Stmt {
             self.push(" ESCAPE '\\'");
         }
         self.push(")")
+    }
+
+    /// Runs the query; its first row as `T` (an error if there is none).
+    pub async fn fetch_one<T>(self, conn: &mut Conn) -> DbResult<T>
+    where
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        sqlx::query_as_with(&self.sql, any_arguments(self.args)?)
+            .fetch_one(conn)
+            .await
     }
 
     /// Runs the query; every row as `T`.

@@ -1,11 +1,6 @@
 use std::collections::HashMap;
 
-use sqlx::QueryBuilder;
-
-use super::{
-    push_in, push_like_any, AttachmentRow, Conn, DbResult, DiskRow, Stmt, ATTACHMENT_COLUMNS,
-    DISK_COLUMNS,
-};
+use super::{AttachmentRow, Conn, DbResult, DiskRow, Stmt, ATTACHMENT_COLUMNS, DISK_COLUMNS};
 
 /// describeDisks conditions: ANDed across fields, ORed within one.
 #[derive(Debug, Default, Clone)]
@@ -80,52 +75,28 @@ pub async fn disk_by_id(conn: &mut Conn, id: &str) -> DbResult<Option<DiskRow>> 
 }
 
 pub async fn disk_list(conn: &mut Conn, q: &DiskQuery) -> DbResult<(Vec<DiskRow>, i64)> {
-    let build = |select: &str| {
-        let mut qb = QueryBuilder::new(format!(
-            "SELECT {select} FROM disks WHERE category = 'cloud' AND pin = "
-        ));
-        qb.push_bind(q.pin.clone());
-        qb.push(" AND region = ");
-        qb.push_bind(q.region.clone());
-        qb
-    };
-    let filters = |qb: &mut QueryBuilder<'_, sqlx::Any>| {
-        push_in(qb, "id", &q.ids);
-        push_in(qb, "disk_type", &q.disk_types);
-        push_in(qb, "status", &q.statuses);
-        push_in(qb, "az", &q.azs);
-        push_like_any(qb, "name", &q.names);
+    let select = |cols: &str| {
+        let mut st = Stmt::select_scoped(cols, "disks", &q.pin, &q.region);
+        st.push(" AND category = 'cloud'")
+            .push_in("id", &q.ids)
+            .push_in("disk_type", &q.disk_types)
+            .push_in("status", &q.statuses)
+            .push_in("az", &q.azs)
+            .push_like_any("name", &q.names);
         if let Some(m) = q.multi_attach {
-            qb.push(" AND multi_attachable = ");
-            qb.push_bind(m);
+            st.push(" AND multi_attachable = ").push_bind(m);
         }
         if let Some(e) = q.encrypted {
-            qb.push(" AND encrypted = ");
-            qb.push_bind(e);
+            st.push(" AND encrypted = ").push_bind(e);
         }
         if !q.instance_ids.is_empty() {
-            qb.push(" AND id IN (SELECT disk_id FROM attachments WHERE 1=1");
-            push_in(qb, "instance_id", &q.instance_ids);
-            qb.push(")");
+            st.push(" AND id IN (SELECT disk_id FROM attachments WHERE 1=1")
+                .push_in("instance_id", &q.instance_ids)
+                .push(")");
         }
+        st
     };
-    let mut count = build("COUNT(*)");
-    filters(&mut count);
-    let (sql, args) = super::finish(&mut count)?;
-    let total: i64 = sqlx::query_scalar_with(&sql, args)
-        .fetch_one(&mut *conn)
-        .await?;
-    let mut list = build("*");
-    filters(&mut list);
-    list.push(" ORDER BY seq, id LIMIT ");
-    list.push_bind(q.limit);
-    list.push(" OFFSET ");
-    list.push_bind(q.offset);
-    let (sql, args) = super::finish(&mut list)?;
-    let rows = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok((rows, total))
+    super::list_page(conn, select, "seq, id", q.limit, q.offset).await
 }
 
 /// Marks a disk busy with `task` (and a new status) if it is idle and in one of `from`.
@@ -337,11 +308,9 @@ pub async fn disks_clear_task(conn: &mut Conn, ids: &[String], task: &str) -> Db
     if ids.is_empty() {
         return Ok(());
     }
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE disks SET task = NULL WHERE task = ");
-    qb.push_bind(task.to_string());
-    super::push_in(&mut qb, "id", ids);
-    let (sql, args) = super::finish(&mut qb)?;
-    sqlx::query_with(&sql, args).execute(conn).await?;
+    let mut st = Stmt::new("UPDATE disks SET task = NULL WHERE task = ");
+    st.push_bind(task).push_in("id", ids);
+    st.execute(conn).await?;
     Ok(())
 }
 

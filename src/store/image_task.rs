@@ -1,7 +1,6 @@
 //! importImage/exportImage records (imageTasks).
-use sqlx::QueryBuilder;
 
-use super::{push_in, Conn, DbResult, ImageTaskRow};
+use super::{Conn, DbResult, ImageTaskRow, Stmt};
 
 #[derive(Debug, Default, Clone)]
 pub struct ImageTaskQuery {
@@ -80,41 +79,18 @@ pub async fn image_task_list(
     conn: &mut Conn,
     q: &ImageTaskQuery,
 ) -> DbResult<(Vec<ImageTaskRow>, i64)> {
-    let build = |select: &str| {
-        let mut qb = QueryBuilder::new(format!("SELECT {select} FROM image_tasks WHERE pin = "));
-        qb.push_bind(q.pin.clone());
-        qb.push(" AND region = ");
-        qb.push_bind(q.region.clone());
-        qb
-    };
-    let filters = |qb: &mut QueryBuilder<'_, sqlx::Any>| {
-        push_in(qb, "action", &q.actions);
-        push_in(qb, "id", &q.ids);
-        push_in(qb, "status", &q.statuses);
+    let select = |cols: &str| {
+        let mut st = Stmt::select_scoped(cols, "image_tasks", &q.pin, &q.region);
+        st.push_in("action", &q.actions)
+            .push_in("id", &q.ids)
+            .push_in("status", &q.statuses);
         if let Some(t) = q.created_from {
-            qb.push(" AND created_at >= ");
-            qb.push_bind(t);
+            st.push(" AND created_at >= ").push_bind(t);
         }
         if let Some(t) = q.created_to {
-            qb.push(" AND created_at <= ");
-            qb.push_bind(t);
+            st.push(" AND created_at <= ").push_bind(t);
         }
+        st
     };
-    let mut count = build("COUNT(*)");
-    filters(&mut count);
-    let (sql, args) = super::finish(&mut count)?;
-    let total: i64 = sqlx::query_scalar_with(&sql, args)
-        .fetch_one(&mut *conn)
-        .await?;
-    let mut list = build("*");
-    filters(&mut list);
-    list.push(" ORDER BY seq DESC, id DESC LIMIT ");
-    list.push_bind(q.limit);
-    list.push(" OFFSET ");
-    list.push_bind(q.offset);
-    let (sql, args) = super::finish(&mut list)?;
-    let rows = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok((rows, total))
+    super::list_page(conn, select, "seq DESC, id DESC", q.limit, q.offset).await
 }

@@ -1,6 +1,4 @@
-use sqlx::QueryBuilder;
-
-use super::{push_in, push_like_any, Conn, DbResult, InstanceRow, Stmt, INSTANCE_COLUMNS};
+use super::{Conn, DbResult, InstanceRow, Stmt, INSTANCE_COLUMNS};
 
 /// describeInstances conditions: ANDed across fields, ORed within one.
 #[derive(Debug, Default, Clone)]
@@ -93,45 +91,24 @@ pub async fn instance_list(
     conn: &mut Conn,
     q: &InstanceQuery,
 ) -> DbResult<(Vec<InstanceRow>, i64)> {
-    let build = |select: &str| {
-        let mut qb = QueryBuilder::new(format!("SELECT {select} FROM instances WHERE pin = "));
-        qb.push_bind(q.pin.clone());
-        qb.push(" AND region = ");
-        qb.push_bind(q.region.clone());
-        qb
+    let subnets: Vec<String> = q
+        .subnet_ids
+        .iter()
+        .map(|s| format!("\"subnetId\":\"{s}\""))
+        .collect();
+    let select = |cols: &str| {
+        let mut st = Stmt::select_scoped(cols, "instances", &q.pin, &q.region);
+        st.push_in("id", &q.ids)
+            .push_in("status", &q.statuses)
+            .push_in("az", &q.azs)
+            .push_in("image_id", &q.image_ids)
+            .push_in("instance_type", &q.instance_types)
+            .push_like_any("name", &q.names)
+            .push_like_any("private_ip", &q.private_ips)
+            .push_like_any("COALESCE(primary_nic, '')", &subnets);
+        st
     };
-    let filters = |qb: &mut QueryBuilder<'_, sqlx::Any>| {
-        push_in(qb, "id", &q.ids);
-        push_in(qb, "status", &q.statuses);
-        push_in(qb, "az", &q.azs);
-        push_in(qb, "image_id", &q.image_ids);
-        push_in(qb, "instance_type", &q.instance_types);
-        push_like_any(qb, "name", &q.names);
-        push_like_any(qb, "private_ip", &q.private_ips);
-        let subnets: Vec<String> = q
-            .subnet_ids
-            .iter()
-            .map(|s| format!("\"subnetId\":\"{s}\""))
-            .collect();
-        push_like_any(qb, "COALESCE(primary_nic, '')", &subnets);
-    };
-    let mut count = build("COUNT(*)");
-    filters(&mut count);
-    let (sql, args) = super::finish(&mut count)?;
-    let total: i64 = sqlx::query_scalar_with(&sql, args)
-        .fetch_one(&mut *conn)
-        .await?;
-    let mut list = build("*");
-    filters(&mut list);
-    list.push(" ORDER BY seq, id LIMIT ");
-    list.push_bind(q.limit);
-    list.push(" OFFSET ");
-    list.push_bind(q.offset);
-    let (sql, args) = super::finish(&mut list)?;
-    let rows = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok((rows, total))
+    super::list_page(conn, select, "seq, id", q.limit, q.offset).await
 }
 
 /// Starts an underlay task: sets `task` and the transitional status only if the instance

@@ -741,45 +741,6 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// The SQL and arguments of a built query, with `$N` placeholders: sqlx's `QueryBuilder`
-/// writes `?` for the `Any` driver, which PostgreSQL does not accept (SQLite takes both).
-/// The builders here never put a `?` inside a literal.
-pub(crate) fn finish<'a>(
-    qb: &'a mut sqlx::QueryBuilder<'_, Any>,
-) -> DbResult<(String, sqlx::any::AnyArguments<'a>)> {
-    use sqlx::Execute;
-    let mut q = qb.build();
-    let mut sql = String::with_capacity(q.sql().len() + 16);
-    let mut n = 0;
-    for c in q.sql().chars() {
-        if c == '?' {
-            n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
-        } else {
-            sql.push(c);
-        }
-    }
-    let args = q
-        .take_arguments()
-        .map_err(sqlx::Error::Encode)?
-        .unwrap_or_default();
-    Ok((sql, args))
-}
-
-/// Appends ` AND col IN ($..)` for a non-empty value list.
-pub(crate) fn push_in(qb: &mut sqlx::QueryBuilder<'_, Any>, col: &str, values: &[String]) {
-    if values.is_empty() {
-        return;
-    }
-    qb.push(format!(" AND {col} IN ("));
-    let mut sep = qb.separated(", ");
-    for v in values {
-        sep.push_bind(v.clone());
-    }
-    sep.push_unseparated(")");
-}
-
 /// `%v%` for `LIKE … ESCAPE '\'`: `v` anywhere, its own `%`, `_` and `\` taken literally.
 pub(crate) fn like_contains(v: &str) -> String {
     let escaped = v
@@ -789,21 +750,25 @@ pub(crate) fn like_contains(v: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Appends ` AND (col LIKE %v1% OR …)` for a non-empty list of fuzzy patterns.
-pub(crate) fn push_like_any(qb: &mut sqlx::QueryBuilder<'_, Any>, col: &str, values: &[String]) {
-    if values.is_empty() {
-        return;
-    }
-    qb.push(" AND (");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            qb.push(" OR ");
-        }
-        qb.push(format!("{col} LIKE "));
-        qb.push_bind(like_contains(v));
-        qb.push(" ESCAPE '\\'");
-    }
-    qb.push(")");
+/// A page of a listing and how many rows match: `select(cols)` is the query with every
+/// condition, selecting `cols`; the page is in `order` (`seq, id`, or reversed).
+pub(crate) async fn list_page<T>(
+    conn: &mut Conn,
+    select: impl Fn(&str) -> Stmt,
+    order: &str,
+    limit: i64,
+    offset: i64,
+) -> DbResult<(Vec<T>, i64)>
+where
+    T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    let (total,): (i64,) = select("COUNT(*)").fetch_one(&mut *conn).await?;
+    let mut page = select("*");
+    page.push(&format!(" ORDER BY {order} LIMIT "))
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    Ok((page.fetch_all(conn).await?, total))
 }
 
 /// The one shape of every guarded state change:

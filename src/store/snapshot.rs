@@ -1,6 +1,4 @@
-use sqlx::QueryBuilder;
-
-use super::{push_in, push_like_any, Conn, DbResult, SnapshotRow, Stmt};
+use super::{Conn, DbResult, SnapshotRow, Stmt};
 
 #[derive(Debug, Default, Clone)]
 pub struct SnapshotQuery {
@@ -78,16 +76,12 @@ pub async fn snapshots_transition(
     if ids.is_empty() {
         return Ok(0);
     }
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("UPDATE snapshots SET status = ");
-    qb.push_bind(status.to_string());
-    qb.push(" WHERE status = ");
-    qb.push_bind(from.to_string());
-    super::push_in(&mut qb, "id", ids);
-    let (sql, args) = super::finish(&mut qb)?;
-    Ok(sqlx::query_with(&sql, args)
-        .execute(conn)
-        .await?
-        .rows_affected())
+    let mut st = Stmt::new("UPDATE snapshots SET status = ");
+    st.push_bind(status)
+        .push(" WHERE status = ")
+        .push_bind(from)
+        .push_in("id", ids);
+    st.execute(conn).await
 }
 
 pub async fn snapshot_get(
@@ -115,36 +109,15 @@ pub async fn snapshot_list(
     conn: &mut Conn,
     q: &SnapshotQuery,
 ) -> DbResult<(Vec<SnapshotRow>, i64)> {
-    let build = |select: &str| {
-        let mut qb = QueryBuilder::new(format!("SELECT {select} FROM snapshots WHERE pin = "));
-        qb.push_bind(q.pin.clone());
-        qb.push(" AND region = ");
-        qb.push_bind(q.region.clone());
-        qb
+    let select = |cols: &str| {
+        let mut st = Stmt::select_scoped(cols, "snapshots", &q.pin, &q.region);
+        st.push_in("id", &q.ids)
+            .push_in("disk_id", &q.disk_ids)
+            .push_in("status", &q.statuses)
+            .push_like_any("name", &q.names);
+        st
     };
-    let filters = |qb: &mut QueryBuilder<'_, sqlx::Any>| {
-        push_in(qb, "id", &q.ids);
-        push_in(qb, "disk_id", &q.disk_ids);
-        push_in(qb, "status", &q.statuses);
-        push_like_any(qb, "name", &q.names);
-    };
-    let mut count = build("COUNT(*)");
-    filters(&mut count);
-    let (sql, args) = super::finish(&mut count)?;
-    let total: i64 = sqlx::query_scalar_with(&sql, args)
-        .fetch_one(&mut *conn)
-        .await?;
-    let mut list = build("*");
-    filters(&mut list);
-    list.push(" ORDER BY seq, id LIMIT ");
-    list.push_bind(q.limit);
-    list.push(" OFFSET ");
-    list.push_bind(q.offset);
-    let (sql, args) = super::finish(&mut list)?;
-    let rows = sqlx::query_as_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok((rows, total))
+    super::list_page(conn, select, "seq, id", q.limit, q.offset).await
 }
 
 pub async fn snapshot_set_layer(conn: &mut Conn, id: &str, layer_id: &str) -> DbResult<()> {
