@@ -78,16 +78,12 @@ impl Service {
     }
 
     pub async fn instance_list(&self, q: InstanceQuery) -> ApiResult<(Vec<InstanceDetail>, i64)> {
-        let mut conn = self.store.read().await?;
-        let (rows, total) = store::instance::instance_list(&mut conn, &q).await?;
-        // The page's disks in one batch, not a query (or several) per instance.
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let mut disks = store::disk::attachments_of_instances(&mut conn, &ids).await?;
-        let out = rows
+        let (page, total) = self.store.instance_page(&q).await?;
+        let out = page
             .into_iter()
-            .map(|row| InstanceDetail {
+            .map(|(row, disks)| InstanceDetail {
                 instance_type: catalog::instance_type(&row.instance_type),
-                disks: disks.remove(&row.id).unwrap_or_default(),
+                disks,
                 row,
             })
             .collect();

@@ -96,7 +96,7 @@ pub async fn disk_list(conn: &mut Conn, q: &DiskQuery) -> DbResult<(Vec<DiskRow>
         }
         st
     };
-    super::list_page(conn, select, "seq, id", q.limit, q.offset).await
+    super::list_page(conn, select, "*", "seq, id", (q.limit, q.offset)).await
 }
 
 /// Marks a disk busy with `task` (and a new status) if it is idle and in one of `from`.
@@ -212,20 +212,20 @@ pub async fn attachments_of_instances(
     Ok(pair_attachments(atts, disks))
 }
 
-/// [`attachments_of_instance`] on a direct SQLite reader (see [`super::direct`]).
-pub fn attachments_of_instance_direct(
+/// [`attachments_of_instances`] on a direct SQLite reader (see [`super::direct`]).
+pub fn attachments_of_instances_direct(
     conn: &rusqlite::Connection,
-    instance_id: &str,
-) -> rusqlite::Result<Vec<(AttachmentRow, DiskRow)>> {
-    let atts = attachments_stmt(&[instance_id.to_string()])
-        .query_direct(conn, AttachmentRow::from_direct)?;
+    instance_ids: &[String],
+) -> rusqlite::Result<HashMap<String, Vec<(AttachmentRow, DiskRow)>>> {
+    if instance_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let atts = attachments_stmt(instance_ids).query_direct(conn, AttachmentRow::from_direct)?;
     if atts.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HashMap::new());
     }
     let disks = disks_stmt(&atts).query_direct(conn, DiskRow::from_direct)?;
-    Ok(pair_attachments(atts, disks)
-        .remove(instance_id)
-        .unwrap_or_default())
+    Ok(pair_attachments(atts, disks))
 }
 
 fn attachments_stmt(instance_ids: &[String]) -> Stmt {

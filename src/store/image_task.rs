@@ -92,5 +92,5 @@ pub async fn image_task_list(
         }
         st
     };
-    super::list_page(conn, select, "seq DESC, id DESC", q.limit, q.offset).await
+    super::list_page(conn, select, "*", "seq DESC, id DESC", (q.limit, q.offset)).await
 }

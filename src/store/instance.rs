@@ -91,12 +91,33 @@ pub async fn instance_list(
     conn: &mut Conn,
     q: &InstanceQuery,
 ) -> DbResult<(Vec<InstanceRow>, i64)> {
+    let page = (q.limit, q.offset);
+    super::list_page(conn, instance_select(q), INSTANCE_COLUMNS, "seq, id", page).await
+}
+
+/// [`instance_list`] on a direct SQLite reader (see [`super::direct`]).
+pub fn instance_list_direct(
+    conn: &rusqlite::Connection,
+    q: &InstanceQuery,
+) -> rusqlite::Result<(Vec<InstanceRow>, i64)> {
+    super::list_page_direct(
+        conn,
+        instance_select(q),
+        INSTANCE_COLUMNS,
+        "seq, id",
+        (q.limit, q.offset),
+        InstanceRow::from_direct,
+    )
+}
+
+/// describeInstances' query for `cols`, every condition of `q` applied.
+fn instance_select(q: &InstanceQuery) -> impl Fn(&str) -> Stmt + '_ {
     let subnets: Vec<String> = q
         .subnet_ids
         .iter()
         .map(|s| format!("\"subnetId\":\"{s}\""))
         .collect();
-    let select = |cols: &str| {
+    move |cols: &str| {
         let mut st = Stmt::select_scoped(cols, "instances", &q.pin, &q.region);
         st.push_in("id", &q.ids)
             .push_in("status", &q.statuses)
@@ -107,8 +128,7 @@ pub async fn instance_list(
             .push_like_any("private_ip", &q.private_ips)
             .push_like_any("COALESCE(primary_nic, '')", &subnets);
         st
-    };
-    super::list_page(conn, select, "seq, id", q.limit, q.offset).await
+    }
 }
 
 /// Starts an underlay task: sets `task` and the transitional status only if the instance

@@ -347,7 +347,31 @@ fn instance_with_disks_direct(
     let Some(inst) = instance::instance_get_direct(c, pin, region, id)? else {
         return Ok(None);
     };
-    Ok(Some((inst, disk::attachments_of_instance_direct(c, id)?)))
+    let mut disks = disk::attachments_of_instances_direct(c, &[id.to_string()])?;
+    Ok(Some((inst, disks.remove(id).unwrap_or_default())))
+}
+
+fn instance_page_direct(
+    c: &rusqlite::Connection,
+    q: &instance::InstanceQuery,
+) -> rusqlite::Result<(Vec<InstanceWithDisks>, i64)> {
+    let (rows, total) = instance::instance_list_direct(c, q)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut disks = disk::attachments_of_instances_direct(c, &ids)?;
+    Ok((with_disks(rows, &mut disks), total))
+}
+
+/// Each row with its disks (none if it has none).
+fn with_disks(
+    rows: Vec<InstanceRow>,
+    disks: &mut std::collections::HashMap<String, Vec<(AttachmentRow, DiskRow)>>,
+) -> Vec<InstanceWithDisks> {
+    rows.into_iter()
+        .map(|r| {
+            let d = disks.remove(&r.id).unwrap_or_default();
+            (r, d)
+        })
+        .collect()
 }
 
 async fn instance_with_disks_in(
@@ -588,6 +612,22 @@ impl Store {
         }
     }
 
+    /// A page of describeInstances, each instance with its disks (the page's disks in two
+    /// queries, not a query per instance), and how many instances match.
+    pub async fn instance_page(
+        &self,
+        q: &instance::InstanceQuery,
+    ) -> DbResult<(Vec<InstanceWithDisks>, i64)> {
+        if let Some(direct) = &self.direct {
+            return direct.run(|c| instance_page_direct(c, q));
+        }
+        let mut conn = self.read().await?;
+        let (rows, total) = instance::instance_list(&mut conn, q).await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut disks = disk::attachments_of_instances(&mut conn, &ids).await?;
+        Ok((with_disks(rows, &mut disks), total))
+    }
+
     /// The image `id`, whoever owns it.
     pub async fn image_by_id(&self, id: &str) -> DbResult<Option<ImageRow>> {
         match &self.direct {
@@ -751,24 +791,52 @@ pub(crate) fn like_contains(v: &str) -> String {
 }
 
 /// A page of a listing and how many rows match: `select(cols)` is the query with every
-/// condition, selecting `cols`; the page is in `order` (`seq, id`, or reversed).
+/// condition, selecting `cols`; the page selects `page_cols` in `order` (`seq, id`, or
+/// reversed).
 pub(crate) async fn list_page<T>(
     conn: &mut Conn,
     select: impl Fn(&str) -> Stmt,
+    page_cols: &str,
     order: &str,
-    limit: i64,
-    offset: i64,
+    (limit, offset): (i64, i64),
 ) -> DbResult<(Vec<T>, i64)>
 where
     T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
 {
     let (total,): (i64,) = select("COUNT(*)").fetch_one(&mut *conn).await?;
-    let mut page = select("*");
+    let page = page_stmt(&select, page_cols, order, (limit, offset));
+    Ok((page.fetch_all(conn).await?, total))
+}
+
+/// [`list_page`] on a direct SQLite reader, each row read by `row`.
+pub(crate) fn list_page_direct<T>(
+    conn: &rusqlite::Connection,
+    select: impl Fn(&str) -> Stmt,
+    page_cols: &str,
+    order: &str,
+    (limit, offset): (i64, i64),
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<(Vec<T>, i64)> {
+    let total = select("COUNT(*)")
+        .query_direct(conn, |r| r.get::<_, i64>(0))?
+        .pop()
+        .unwrap_or(0);
+    let page = page_stmt(&select, page_cols, order, (limit, offset));
+    Ok((page.query_direct(conn, row)?, total))
+}
+
+fn page_stmt(
+    select: &impl Fn(&str) -> Stmt,
+    cols: &str,
+    order: &str,
+    (limit, offset): (i64, i64),
+) -> Stmt {
+    let mut page = select(cols);
     page.push(&format!(" ORDER BY {order} LIMIT "))
         .push_bind(limit)
         .push(" OFFSET ")
         .push_bind(offset);
-    Ok((page.fetch_all(conn).await?, total))
+    page
 }
 
 /// The one shape of every guarded state change:
@@ -995,6 +1063,30 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(format!("{direct:?}"), format!("{via_sqlx:?}"));
+        // describeInstances' page: the same through either driver, filters included.
+        for names in [vec![], vec!["nam".to_string()], vec!["zzz".to_string()]] {
+            let q = instance::InstanceQuery {
+                pin: "p1".into(),
+                region: "r1".into(),
+                names,
+                limit: 10,
+                ..Default::default()
+            };
+            let (page, total) = store.instance_page(&q).await.unwrap();
+            let (rows, sqlx_total) = instance::instance_list(&mut conn, &q).await.unwrap();
+            let mut disks = disk::attachments_of_instances(&mut conn, &["i-1".to_string()])
+                .await
+                .unwrap();
+            let via_sqlx: Vec<_> = rows
+                .into_iter()
+                .map(|r| (r, disks.remove("i-1").unwrap_or_default()))
+                .collect();
+            assert_eq!(
+                (format!("{page:?}"), total),
+                (format!("{via_sqlx:?}"), sqlx_total)
+            );
+            assert_eq!(total, if q.names == ["zzz"] { 0 } else { 1 });
+        }
         let devices: Vec<&str> = direct
             .1
             .iter()

@@ -117,7 +117,7 @@ pub async fn snapshot_list(
             .push_like_any("name", &q.names);
         st
     };
-    super::list_page(conn, select, "seq, id", q.limit, q.offset).await
+    super::list_page(conn, select, "*", "seq, id", (q.limit, q.offset)).await
 }
 
 pub async fn snapshot_set_layer(conn: &mut Conn, id: &str, layer_id: &str) -> DbResult<()> {
