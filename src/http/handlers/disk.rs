@@ -51,10 +51,16 @@ pub async fn describe_disks(svc: &Service, call: Call) -> ApiResult<Reply> {
         limit: page.size as i64,
     };
     let (list, total) = svc.disk_list(q).await?;
-    Ok(Reply::Result(json!({
-        "disks": list.iter().map(views::disk_detail).collect::<Vec<_>>(),
-        "totalCount": total,
-    })))
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer<'a> {
+        disks: Vec<views::DiskView<'a>>,
+        total_count: i64,
+    }
+    Reply::serialize(&Answer {
+        disks: list.iter().map(views::disk_detail).collect(),
+        total_count: total,
+    })
 }
 
 pub async fn delete_disk(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
