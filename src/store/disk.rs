@@ -305,13 +305,20 @@ pub async fn disk_clear_task(conn: &mut Conn, id: &str, task: &str) -> DbResult<
 
 /// Clears the underlay task `task` of every disk of `ids`.
 pub async fn disks_clear_task(conn: &mut Conn, ids: &[String], task: &str) -> DbResult<()> {
+    if let Some(st) = disks_clear_task_stmt(ids, task) {
+        st.execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// [`disks_clear_task`] as a statement (none for no disks).
+pub fn disks_clear_task_stmt(ids: &[String], task: &str) -> Option<Stmt> {
     if ids.is_empty() {
-        return Ok(());
+        return None;
     }
     let mut st = Stmt::new("UPDATE disks SET task = NULL WHERE task = ");
     st.push_bind(task).push_in("id", ids);
-    st.execute(conn).await?;
-    Ok(())
+    Some(st)
 }
 
 /// Sets `task` on those of `ids` that are idle: all of them when it changes `ids.len()` rows.

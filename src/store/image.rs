@@ -303,8 +303,17 @@ pub async fn image_transition(
     from: &[&str],
     status: &str,
 ) -> DbResult<bool> {
+    Ok(image_transition_stmt(id, from, status)
+        .execute(conn)
+        .await?
+        == 1)
+}
+
+/// [`image_transition`] as a statement (it changes one row when the image was in `from`).
+/// Building it counts as a change to images (see [`images_changing`]).
+pub fn image_transition_stmt(id: &str, from: &[&str], status: &str) -> Stmt {
     images_changing();
-    super::guarded_update(conn, "images", id, &[("status", Some(status))], false, from).await
+    super::guarded_update_stmt("images", id, &[("status", Some(status))], false, from)
 }
 
 pub async fn image_delete(conn: &mut Conn, id: &str) -> DbResult<()> {

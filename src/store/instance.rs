@@ -179,12 +179,15 @@ pub async fn instance_count(conn: &mut Conn, pin: &str, region: &str) -> DbResul
 
 /// Clears the underlay task `task`, leaving the status as it is.
 pub async fn instance_clear_task(conn: &mut Conn, id: &str, task: &str) -> DbResult<()> {
-    sqlx::query("UPDATE instances SET task = NULL WHERE id = $1 AND task = $2")
+    instance_clear_task_stmt(id, task).execute(conn).await?;
+    Ok(())
+}
+
+/// [`instance_clear_task`] as a statement.
+pub fn instance_clear_task_stmt(id: &str, task: &str) -> Stmt {
+    Stmt::new("UPDATE instances SET task = NULL WHERE id = $1 AND task = $2")
         .bind(id)
         .bind(task)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Marks an instance failed (`error`) and idle.

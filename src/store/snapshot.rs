@@ -73,15 +73,23 @@ pub async fn snapshots_transition(
     from: &str,
     status: &str,
 ) -> DbResult<u64> {
+    match snapshots_transition_stmt(ids, from, status) {
+        Some(st) => st.execute(conn).await,
+        None => Ok(0),
+    }
+}
+
+/// [`snapshots_transition`] as a statement (none for no snapshots).
+pub fn snapshots_transition_stmt(ids: &[String], from: &str, status: &str) -> Option<Stmt> {
     if ids.is_empty() {
-        return Ok(0);
+        return None;
     }
     let mut st = Stmt::new("UPDATE snapshots SET status = ");
     st.push_bind(status)
         .push(" WHERE status = ")
         .push_bind(from)
         .push_in("id", ids);
-    st.execute(conn).await
+    Some(st)
 }
 
 pub async fn snapshot_get(

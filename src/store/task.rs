@@ -121,13 +121,16 @@ pub async fn task_finish(
     state: &str,
     error: Option<&str>,
 ) -> DbResult<()> {
-    sqlx::query("UPDATE tasks SET state = $1, error = $2, lease_until = 0 WHERE id = $3")
+    task_finish_stmt(id, state, error).execute(conn).await?;
+    Ok(())
+}
+
+/// [`task_finish`] as a statement.
+pub fn task_finish_stmt(id: &str, state: &str, error: Option<&str>) -> Stmt {
+    Stmt::new("UPDATE tasks SET state = $1, error = $2, lease_until = 0 WHERE id = $3")
         .bind(state)
         .bind(error)
         .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// When the next pending task becomes due (ms), if any.

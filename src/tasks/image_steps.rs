@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::steps::payload_str;
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
-use crate::store::{self, disk, image, instance, snapshot, LayerRow, TaskRow, WriteTx};
+use crate::store::{self, disk, image, instance, snapshot, Batch, LayerRow, TaskRow, WriteTx};
 
 type StepResult = Result<(), StepError>;
 
@@ -37,12 +37,14 @@ fn image_layer_id(image_id: &str) -> String {
 
 pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let plan = freezes(task)?;
-    let mut conn = ctx.store.read().await?;
-    let img = image::image_by_id(&mut conn, &task.target_id)
+    let img = ctx
+        .store
+        .image_by_id(&task.target_id)
         .await?
         .ok_or_else(|| StepError::Invalid(format!("image {} vanished", task.target_id)))?;
     let mut copied = None;
     if img.root_device_type == "localDisk" && img.layer_id.is_none() {
+        let mut conn = ctx.store.read().await?;
         // The local system disk is the one frozen without a snapshot.
         let f = plan
             .iter()
@@ -56,8 +58,6 @@ pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> Ste
         let layer = image_layer_id(&img.id);
         let bytes = ctx.block.flatten(&layer, &frozen).await?;
         copied = Some((layer, size, bytes));
-    } else {
-        drop(conn);
     }
     let mut tx = ctx.store.write().await?;
     if let Some((layer, size, bytes)) = copied {
@@ -104,12 +104,25 @@ async fn image_ready(tx: &mut WriteTx<'_>, task: &TaskRow) -> StepResult {
         .map(|f| f.snapshot_id.clone())
         .collect();
     let disks: Vec<String> = plan.iter().map(|f| f.disk_id.clone()).collect();
-    let c = tx.conn();
-    snapshot::snapshots_transition(c, &snapshots, "creating", "available").await?;
-    disk::disks_clear_task(c, &disks, "createImage").await?;
-    image::image_transition(c, &task.target_id, &["pending"], "ready").await?;
-    instance::instance_clear_task(c, &instance_id, "createImage").await?;
-    finish_step(tx, task, Outcome::Done).await?;
+    // One batch: one hand-off to SQLite's writer instead of five while it holds the slot.
+    let mut batch = Batch::default();
+    batch.extend(snapshot::snapshots_transition_stmt(
+        &snapshots,
+        "creating",
+        "available",
+    ));
+    batch.extend(disk::disks_clear_task_stmt(&disks, "createImage"));
+    batch.push(image::image_transition_stmt(
+        &task.target_id,
+        &["pending"],
+        "ready",
+    ));
+    batch.push(instance::instance_clear_task_stmt(
+        &instance_id,
+        "createImage",
+    ));
+    batch.push(super::done_stmt(task));
+    batch.run(tx.conn()).await?;
     Ok(())
 }
 

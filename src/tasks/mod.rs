@@ -134,8 +134,17 @@ pub async fn finish_step(tx: &mut WriteTx<'_>, task: &TaskRow, outcome: Outcome)
             )
             .await
         }
-        Outcome::Done => store::task::task_finish(tx.conn(), &task.id, "done", None).await,
+        Outcome::Done => {
+            done_stmt(task).execute(tx.conn()).await?;
+            Ok(())
+        }
     }
+}
+
+/// Marks `task` done (the end of [`finish_step`] with [`Outcome::Done`]), as a statement
+/// to batch with a last step's own writes.
+pub fn done_stmt(task: &TaskRow) -> store::Stmt {
+    store::task::task_finish_stmt(&task.id, "done", None)
 }
 
 impl TaskCtx {
