@@ -628,6 +628,14 @@ impl Store {
         Ok((with_disks(rows, &mut disks), total))
     }
 
+    /// The task `id` (on SQLite, on this thread: see [`direct`]).
+    pub async fn task_by_id(&self, id: &str) -> DbResult<Option<TaskRow>> {
+        match &self.direct {
+            Some(direct) => direct.run(|c| task::task_get_direct(c, id)),
+            None => task::task_get(&mut *self.read().await?, id).await,
+        }
+    }
+
     /// The image `id`, whoever owns it.
     pub async fn image_by_id(&self, id: &str) -> DbResult<Option<ImageRow>> {
         match &self.direct {
@@ -1114,6 +1122,52 @@ mod tests {
             .unwrap();
         assert_eq!(inst.task, None);
         assert_eq!(disks.len(), 3);
+    }
+
+    /// A task read by a direct reader is the row sqlx reads; a claim leases every due
+    /// task once, in one statement.
+    #[tokio::test]
+    async fn direct_task_read_and_one_statement_claim() {
+        use super::task;
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::Store::open(dir.path()).await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        let now = super::now_ms();
+        for (i, run_after) in [now - 5, now - 1, now + 60_000].into_iter().enumerate() {
+            let mut t = crate::tasks::new_task(
+                "k",
+                &format!("target-{i}"),
+                serde_json::json!({"i": i}),
+                std::time::Duration::ZERO,
+            );
+            t.id = format!("t-{i}");
+            t.run_after = run_after;
+            t.error = (i == 1).then(|| "boom".to_string());
+            task::task_insert(tx.conn(), &t).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        for id in ["t-0", "t-1", "t-2", "t-none"] {
+            let direct = store.task_by_id(id).await.unwrap();
+            let via_sqlx = task::task_get(&mut store.read().await.unwrap(), id)
+                .await
+                .unwrap();
+            assert_eq!(format!("{direct:?}"), format!("{via_sqlx:?}"));
+        }
+        let mut tx = store.write().await.unwrap();
+        let claimed = task::task_claim_due(tx.conn(), 60_000, 10).await.unwrap();
+        tx.commit().await.unwrap();
+        let ids: Vec<&str> = claimed.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["t-0", "t-1"]);
+        for t in &claimed {
+            let stored = store.task_by_id(&t.id).await.unwrap().unwrap();
+            assert_eq!(stored.lease_until, t.lease_until);
+            assert!(t.lease_until > now);
+        }
+        let mut tx = store.write().await.unwrap();
+        assert!(task::task_claim_due(tx.conn(), 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]

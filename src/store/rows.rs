@@ -260,6 +260,23 @@ pub struct TaskRow {
     pub created_at: i64,
 }
 
+direct_row!(
+    TaskRow,
+    TASK_COLUMNS,
+    [
+        id,
+        kind,
+        target_id,
+        step,
+        state,
+        run_after,
+        lease_until,
+        payload,
+        error,
+        created_at,
+    ]
+);
+
 /// One disk of a private image's block-device mapping (system disk `vda` first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

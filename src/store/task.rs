@@ -1,5 +1,5 @@
 //! Durable tasks: insert, claim under a lease, record progress, finish.
-use super::{now_ms, Conn, DbResult, Stmt, TaskRow};
+use super::{now_ms, Conn, DbResult, Stmt, TaskRow, TASK_COLUMNS};
 
 pub async fn task_insert(conn: &mut Conn, t: &TaskRow) -> DbResult<()> {
     task_insert_stmt(t).execute(conn).await?;
@@ -44,23 +44,33 @@ pub async fn task_claim_due(conn: &mut Conn, lease_ms: i64, limit: i64) -> DbRes
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let mut claimed = Vec::with_capacity(rows.len());
-    for mut t in rows {
-        let r = sqlx::query(
-            "UPDATE tasks SET lease_until = $1 WHERE id = $2 AND state = 'pending'
-             AND lease_until < $3",
-        )
-        .bind(now + lease_ms)
-        .bind(&t.id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        if r.rows_affected() == 1 {
-            t.lease_until = now + lease_ms;
-            claimed.push(t);
-        }
+    if rows.is_empty() {
+        return Ok(rows);
     }
-    Ok(claimed)
+    // One statement for the lot: it names the rows it leased, so the claim never hands
+    // out a task whose lease it did not take.
+    let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
+    let mut lease = Stmt::new("UPDATE tasks SET lease_until = ");
+    lease
+        .push_bind(now + lease_ms)
+        .push(" WHERE state = 'pending' AND lease_until < ")
+        .push_bind(now)
+        .push_in("id", &ids)
+        .push(" RETURNING id");
+    let leased: std::collections::HashSet<String> = lease
+        .fetch_all::<(String,)>(conn)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter(|t| leased.contains(&t.id))
+        .map(|mut t| {
+            t.lease_until = now + lease_ms;
+            t
+        })
+        .collect())
 }
 
 /// Extends the lease of a task this node is running (at `step`); false when it is no longer
@@ -162,10 +172,18 @@ pub async fn task_in_flight(conn: &mut Conn, kind: &str, target_id: &str) -> DbR
 }
 
 pub async fn task_get(conn: &mut Conn, id: &str) -> DbResult<Option<TaskRow>> {
-    sqlx::query_as("SELECT * FROM tasks WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    Ok(task_get_stmt(id).fetch_all(conn).await?.pop())
+}
+
+/// [`task_get`] on a direct SQLite reader (see [`super::direct`]).
+pub fn task_get_direct(conn: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<TaskRow>> {
+    Ok(task_get_stmt(id)
+        .query_direct(conn, TaskRow::from_direct)?
+        .pop())
+}
+
+fn task_get_stmt(id: &str) -> Stmt {
+    Stmt::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1")).bind(id)
 }
 
 /// Drops finished tasks older than `age_ms` so the table does not grow without bound.

@@ -242,10 +242,7 @@ impl TaskCtx {
             }
             // A step that ended with the next one due at once kept the lease: go on with it
             // here instead of a claim round through the database and the worker loop.
-            let next = match self.store.read().await {
-                Ok(mut c) => store::task::task_get(&mut c, &task.id).await.ok().flatten(),
-                Err(_) => None,
-            };
+            let next = self.store.task_by_id(&task.id).await.ok().flatten();
             match next {
                 Some(t)
                     if t.state == "pending"
