@@ -1,5 +1,9 @@
 //! Statements built with their own arguments ([`Stmt`]) and run together ([`Batch`]).
 //!
+//! `Stmt` is the store's one way to build SQL with conditions: `$N` placeholders (valid on
+//! both backends) and owned [`Arg`]s, so that the same statement runs through sqlx
+//! (`execute`, `fetch_one`, `fetch_all`) or a direct SQLite reader (`query_direct`).
+//!
 //! Every statement of sqlx's SQLite driver is a round trip to the connection's own thread;
 //! on a busy core each one waits for the scheduler twice, and a write transaction holds
 //! SQLite's one writer slot for all of them. A [`Batch`] sends its statements to SQLite as
