@@ -64,6 +64,30 @@ impl Reply {
             .map(Reply::Serialized)
             .map_err(ApiError::internal)
     }
+
+    /// A describe* list: `{"<key>": [items…], "totalCount": total}`, serialized straight
+    /// from the items.
+    pub fn list<T: serde::Serialize>(
+        key: &'static str,
+        items: Vec<T>,
+        total: i64,
+    ) -> ApiResult<Reply> {
+        struct List<T> {
+            key: &'static str,
+            items: Vec<T>,
+            total: i64,
+        }
+        impl<T: serde::Serialize> serde::Serialize for List<T> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry(self.key, &self.items)?;
+                m.serialize_entry("totalCount", &self.total)?;
+                m.end()
+            }
+        }
+        Reply::serialize(&List { key, items, total })
+    }
 }
 
 /// A request as handlers see it.

@@ -589,27 +589,41 @@ impl Store {
         }
     }
 
-    /// A page of the images `q` selects and how many it selects (on SQLite, on this thread:
-    /// see [`direct`]).
-    pub async fn image_list(&self, q: &image::ImageQuery) -> DbResult<(Vec<ImageRow>, i64)> {
+    /// One read through either driver: on SQLite `direct` on a direct reader, on this
+    /// thread (see [`direct`]); on PostgreSQL `pooled` on a pooled connection. The two are
+    /// the same read.
+    async fn read_either<T>(
+        &self,
+        direct: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+        pooled: impl AsyncFnOnce(&mut Conn) -> DbResult<T>,
+    ) -> DbResult<T> {
         match &self.direct {
-            Some(direct) => direct.run(|c| image::image_list_direct(c, q)),
-            None => image::image_list(&mut *self.read().await?, q).await,
+            Some(readers) => readers.run(direct),
+            None => pooled(&mut *self.read().await?).await,
         }
     }
 
-    /// The caller's instance `id` with its attachments and their disks (on SQLite, on
-    /// this thread: see [`direct`]).
+    /// A page of the images `q` selects and how many it selects.
+    pub async fn image_list(&self, q: &image::ImageQuery) -> DbResult<(Vec<ImageRow>, i64)> {
+        self.read_either(
+            |c| image::image_list_direct(c, q),
+            async |c| image::image_list(c, q).await,
+        )
+        .await
+    }
+
+    /// The caller's instance `id` with its attachments and their disks.
     pub async fn instance_with_disks(
         &self,
         pin: &str,
         region: &str,
         id: &str,
     ) -> DbResult<Option<InstanceWithDisks>> {
-        match &self.direct {
-            Some(direct) => direct.run(|c| instance_with_disks_direct(c, pin, region, id)),
-            None => instance_with_disks_in(&mut *self.read().await?, pin, region, id).await,
-        }
+        self.read_either(
+            |c| instance_with_disks_direct(c, pin, region, id),
+            async |c| instance_with_disks_in(c, pin, region, id).await,
+        )
+        .await
     }
 
     /// A page of describeInstances, each instance with its disks (the page's disks in two
@@ -618,30 +632,34 @@ impl Store {
         &self,
         q: &instance::InstanceQuery,
     ) -> DbResult<(Vec<InstanceWithDisks>, i64)> {
-        if let Some(direct) = &self.direct {
-            return direct.run(|c| instance_page_direct(c, q));
-        }
-        let mut conn = self.read().await?;
-        let (rows, total) = instance::instance_list(&mut conn, q).await?;
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let mut disks = disk::attachments_of_instances(&mut conn, &ids).await?;
-        Ok((with_disks(rows, &mut disks), total))
+        self.read_either(
+            |c| instance_page_direct(c, q),
+            async |c| {
+                let (rows, total) = instance::instance_list(c, q).await?;
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let mut disks = disk::attachments_of_instances(c, &ids).await?;
+                Ok((with_disks(rows, &mut disks), total))
+            },
+        )
+        .await
     }
 
-    /// The task `id` (on SQLite, on this thread: see [`direct`]).
+    /// The task `id`.
     pub async fn task_by_id(&self, id: &str) -> DbResult<Option<TaskRow>> {
-        match &self.direct {
-            Some(direct) => direct.run(|c| task::task_get_direct(c, id)),
-            None => task::task_get(&mut *self.read().await?, id).await,
-        }
+        self.read_either(
+            |c| task::task_get_direct(c, id),
+            async |c| task::task_get(c, id).await,
+        )
+        .await
     }
 
     /// The image `id`, whoever owns it.
     pub async fn image_by_id(&self, id: &str) -> DbResult<Option<ImageRow>> {
-        match &self.direct {
-            Some(direct) => direct.run(|c| image::image_by_id_direct(c, id)),
-            None => image::image_by_id(&mut *self.read().await?, id).await,
-        }
+        self.read_either(
+            |c| image::image_by_id_direct(c, id),
+            async |c| image::image_by_id(c, id).await,
+        )
+        .await
     }
 
     /// The same store, for background work: its writes let API requests' go first.

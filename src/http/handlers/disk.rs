@@ -51,16 +51,11 @@ pub async fn describe_disks(svc: &Service, call: Call) -> ApiResult<Reply> {
         limit: page.size as i64,
     };
     let (list, total) = svc.disk_list(q).await?;
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Answer<'a> {
-        disks: Vec<views::DiskView<'a>>,
-        total_count: i64,
-    }
-    Reply::serialize(&Answer {
-        disks: list.iter().map(views::disk_detail).collect(),
-        total_count: total,
-    })
+    Reply::list(
+        "disks",
+        list.iter().map(views::disk_detail).collect(),
+        total,
+    )
 }
 
 pub async fn delete_disk(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {

@@ -37,16 +37,7 @@ pub async fn describe_images(svc: &Service, call: Call) -> ApiResult<Reply> {
         limit: page.size as i64,
     };
     let (list, total) = svc.image_list(&call.scope, input).await?;
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Answer<'a> {
-        images: Vec<views::ImageView<'a>>,
-        total_count: i64,
-    }
-    Reply::serialize(&Answer {
-        images: list.iter().map(views::image).collect(),
-        total_count: total,
-    })
+    Reply::list("images", list.iter().map(views::image).collect(), total)
 }
 
 pub async fn create_image(svc: &Service, call: Call, instance_id: &str) -> ApiResult<Reply> {

@@ -70,16 +70,11 @@ pub async fn describe_instances(svc: &Service, call: Call) -> ApiResult<Reply> {
         limit: page.size as i64,
     };
     let (list, total) = svc.instance_list(q).await?;
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Answer<'a> {
-        instances: Vec<views::InstanceView<'a>>,
-        total_count: i64,
-    }
-    Reply::serialize(&Answer {
-        instances: list.iter().map(views::instance).collect(),
-        total_count: total,
-    })
+    Reply::list(
+        "instances",
+        list.iter().map(views::instance).collect(),
+        total,
+    )
 }
 
 pub async fn start_instance(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
