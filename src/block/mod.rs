@@ -117,13 +117,15 @@ impl BlockStore {
     }
 
     /// Several overlays at once (`(new layer, backing layer, virtual size)` each), written
-    /// and published in one blocking call: each is a few KiB of metadata, so one hand-off to
-    /// the blocking pool costs more than writing them. All or none: on a failure the ones
-    /// already written are removed.
+    /// and published on the caller's thread: each is a few KiB of metadata in the page
+    /// cache, tens of microseconds. On the blocking pool, with 32 createImage calls at once,
+    /// 32 pool threads shared the server's core with its one runtime thread, which then got
+    /// a thirty-third of it for everything else: requests waited 13 ms (p50) before their
+    /// handler ran. All or none: on a failure the ones already written are removed.
     pub async fn create_overlays(&self, overlays: &[(String, String, u64)]) -> BlockResult<()> {
         let dir = self.dir.clone();
         let overlays = overlays.to_vec();
-        tokio::task::spawn_blocking(move || {
+        {
             let mut done: Vec<PathBuf> = Vec::new();
             let result = overlays.iter().try_for_each(|(layer, backing, size)| {
                 let dest = dir.join(Self::layer_file_name(layer));
@@ -153,12 +155,7 @@ impl BlockStore {
                 }
             }
             result
-        })
-        .await
-        .map_err(|e| BlockError::Io {
-            path: self.dir.clone(),
-            source: std::io::Error::other(e),
-        })?
+        }
     }
 
     async fn write_empty(

@@ -13,7 +13,7 @@ use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::{
-    self, now_ms, AttachmentRow, Batch, Conn, DiskRow, ImageBlockDevice, ImageRow, SnapshotRow,
+    self, now_ms, AttachmentRow, Batch, DiskRow, ImageBlockDevice, ImageRow, SnapshotRow, StmtTx,
 };
 use crate::tasks::{self, kind};
 
@@ -101,12 +101,11 @@ impl Service {
         data_disks: &[AttachmentSpecInput],
         overlays: &mut Overlays,
     ) -> ApiResult<(String, Vec<Frozen>)> {
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_stmts().await?;
         let (inst, disks) = tx
-            .instance_with_disks_before_writes(&scope.pin, &scope.region, instance_id)
+            .instance_with_disks(&scope.pin, &scope.region, instance_id)
             .await?
             .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
-        let c = tx.conn();
         if let Some(task) = &inst.task {
             return Err(ApiError::underlay_conflict(task));
         }
@@ -197,7 +196,7 @@ impl Service {
                     .next()
                     .ok_or_else(|| ApiError::OutOfRange("DataDisks out of range".into()))?,
             };
-            devices.push(inserted_device(c, scope, dd, device, original.as_ref()).await?);
+            devices.push(inserted_device(&mut tx, scope, dd, device, original.as_ref()).await?);
         }
 
         // Every disk to freeze must be idle and attached.
@@ -219,8 +218,9 @@ impl Service {
             .iter()
             .filter(|c| c.disk.category == "cloud")
             .collect();
-        self.quota_check(c, scope, QuotaKind::Image, 1).await?;
-        self.quota_check(c, scope, QuotaKind::Snapshot, snapshots.len() as i64)
+        self.quota_check_in(&mut tx, scope, QuotaKind::Image, 1)
+            .await?;
+        self.quota_check_in(&mut tx, scope, QuotaKind::Snapshot, snapshots.len() as i64)
             .await?;
 
         let image_id = ids::image_id();
@@ -281,9 +281,8 @@ impl Service {
             .collect();
         captured_devices.extend(devices);
         captured_devices[1..].sort_by_key(|d| device_order(&d.device_name));
-        let source_image = self
-            .store
-            .image_visible_in(Some(&mut *c), &scope.pin, &scope.region, &inst.image_id)
+        let source_image = tx
+            .image_visible(&self.store, &scope.pin, &scope.region, &inst.image_id)
             .await?;
         let image = ImageRow {
             id: image_id.clone(),
@@ -348,7 +347,7 @@ impl Service {
         // exactly its rows: the snapshots, each disk's task, layer and top, the image, the
         // instance's task and the task.
         let expected = snapshot_rows.len() + 3 * capture_ids.len() + 3;
-        if batch.run(c).await? != expected as u64 {
+        if tx.run(batch).await? != expected as u64 {
             return Err(ApiError::underlay_conflict("createImage"));
         }
         tx.commit().await?;
@@ -360,7 +359,7 @@ impl Service {
 /// A disk the image gets from the request rather than from the instance: a replacement
 /// for an instance disk (`original`), or a new disk, blank or from a snapshot.
 async fn inserted_device(
-    c: &mut Conn,
+    tx: &mut StmtTx<'_>,
     scope: &Scope,
     dd: &AttachmentSpecInput,
     device: String,
@@ -376,9 +375,14 @@ async fn inserted_device(
     let spec = dd.cloud_disk_spec.clone().unwrap_or_default();
     let mut snap_size = 0;
     if let Some(sid) = &spec.snapshot_id {
-        let snap = store::snapshot::snapshot_get(c, &scope.pin, &scope.region, sid)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("Snapshot '{sid}' not found")))?;
+        let snap: Option<SnapshotRow> = tx
+            .fetch_optional(store::snapshot::snapshot_get_stmt(
+                &scope.pin,
+                &scope.region,
+                sid,
+            ))
+            .await?;
+        let snap = snap.ok_or_else(|| ApiError::NotFound(format!("Snapshot '{sid}' not found")))?;
         if snap.status != "available" {
             return Err(ApiError::FailedPrecondition(format!(
                 "Invalid snapshot '{sid}' status '{}'",

@@ -1,7 +1,7 @@
 //! Quotas per account and region.
 
 use crate::error::{ApiError, ApiResult};
-use crate::store::{self, Conn};
+use crate::store::{self, Conn, Stmt, StmtTx};
 
 use super::{Scope, Service};
 
@@ -84,16 +84,19 @@ impl Quotas {
 }
 
 pub async fn used(conn: &mut Conn, scope: &Scope, kind: QuotaKind) -> ApiResult<i64> {
-    Ok(match kind {
-        QuotaKind::Instance => {
-            store::instance::instance_count(conn, &scope.pin, &scope.region).await?
-        }
-        QuotaKind::Disk => store::disk::disk_count(conn, &scope.pin, &scope.region).await?,
-        QuotaKind::Snapshot => {
-            store::resource_count(conn, "snapshot", &scope.pin, &scope.region).await?
-        }
-        QuotaKind::Image => store::resource_count(conn, "image", &scope.pin, &scope.region).await?,
-    })
+    let (n,): (i64,) = used_stmt(scope, kind).fetch_one(conn).await?;
+    Ok(n)
+}
+
+/// What counts against the `kind` quota, as a statement.
+fn used_stmt(scope: &Scope, kind: QuotaKind) -> Stmt {
+    let (pin, region) = (&scope.pin, &scope.region);
+    match kind {
+        QuotaKind::Instance => store::instance::instance_count_stmt(pin, region),
+        QuotaKind::Disk => store::disk::disk_count_stmt(pin, region),
+        QuotaKind::Snapshot => store::resource_count_stmt("snapshot", pin, region),
+        QuotaKind::Image => store::resource_count_stmt("image", pin, region),
+    }
 }
 
 impl Service {
@@ -109,7 +112,26 @@ impl Service {
         if adding == 0 {
             return Ok(());
         }
-        if used(conn, scope, kind).await? + adding > self.cfg.quotas.limit(kind) {
+        self.quota_verdict(kind, used(conn, scope, kind).await? + adding)
+    }
+
+    /// [`Service::quota_check`] in a [`StmtTx`].
+    pub(crate) async fn quota_check_in(
+        &self,
+        tx: &mut StmtTx<'_>,
+        scope: &Scope,
+        kind: QuotaKind,
+        adding: i64,
+    ) -> ApiResult<()> {
+        if adding == 0 {
+            return Ok(());
+        }
+        let used = tx.fetch_i64(used_stmt(scope, kind)).await?;
+        self.quota_verdict(kind, used + adding)
+    }
+
+    fn quota_verdict(&self, kind: QuotaKind, would_use: i64) -> ApiResult<()> {
+        if would_use > self.cfg.quotas.limit(kind) {
             return Err(kind.exceeded());
         }
         Ok(())

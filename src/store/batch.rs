@@ -254,6 +254,10 @@ impl Batch {
         self.stmts.push(stmt);
     }
 
+    pub(super) fn into_stmts(self) -> Vec<Stmt> {
+        self.stmts
+    }
+
     /// Runs every statement; how many rows they changed together (a statement's own rows,
     /// not those its triggers change).
     pub async fn run(self, conn: &mut Conn) -> DbResult<u64> {

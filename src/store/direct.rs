@@ -73,6 +73,17 @@ impl Stmt {
         row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
         let mut st = conn.prepare_cached(self.sql())?;
+        self.bind_direct(&mut st)?;
+        let mut rows = st.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(row(r)?);
+        }
+        Ok(out)
+    }
+
+    /// Binds the arguments to `st`, prepared from this statement's SQL.
+    pub(super) fn bind_direct(&self, st: &mut rusqlite::Statement<'_>) -> rusqlite::Result<()> {
         let args = self.args();
         for i in 1..=st.parameter_count() {
             // `$N` is a named parameter to SQLite, numbered by first appearance; bind it
@@ -87,12 +98,7 @@ impl Stmt {
                 .ok_or(rusqlite::Error::InvalidParameterCount(n, args.len()))?;
             st.raw_bind_parameter(i, sql_value(value))?;
         }
-        let mut rows = st.raw_query();
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(row(r)?);
-        }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -107,7 +113,7 @@ fn sql_value(v: &Arg) -> ToSqlOutput<'_> {
 
 /// A rusqlite error as the store's error type. SQLite's own failures keep their extended
 /// code (so `is_transient` sees BUSY as it would from sqlx); the rest are protocol errors.
-fn db_error(e: rusqlite::Error) -> sqlx::Error {
+pub(super) fn db_error(e: rusqlite::Error) -> sqlx::Error {
     match e {
         rusqlite::Error::SqliteFailure(f, msg) => sqlx::Error::Database(Box::new(SqliteFailure {
             code: f.extended_code,

@@ -161,13 +161,15 @@ pub async fn disk_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
 }
 
 pub async fn disk_count(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM disks WHERE pin = $1 AND region = $2 AND category = 'cloud'",
-    )
-    .bind(pin)
-    .bind(region)
-    .fetch_one(conn)
-    .await
+    let (n,): (i64,) = disk_count_stmt(pin, region).fetch_one(conn).await?;
+    Ok(n)
+}
+
+/// [`disk_count`] as a statement (cloud disks: local ones count as the instance's).
+pub fn disk_count_stmt(pin: &str, region: &str) -> Stmt {
+    Stmt::new("SELECT COUNT(*) FROM disks WHERE pin = $1 AND region = $2 AND category = 'cloud'")
+        .bind(pin)
+        .bind(region)
 }
 
 pub async fn attachment_insert(conn: &mut Conn, a: &AttachmentRow) -> DbResult<()> {

@@ -286,14 +286,20 @@ pub async fn image_set_layer(
     layer_id: Option<&str>,
     size_mb: i64,
 ) -> DbResult<()> {
-    images_changing();
-    sqlx::query("UPDATE images SET layer_id = $1, size_mb = $2 WHERE id = $3")
-        .bind(layer_id)
-        .bind(size_mb)
-        .bind(id)
+    image_set_layer_stmt(id, layer_id, size_mb)
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// [`image_set_layer`] as a statement. Building it counts as a change to images (see
+/// [`images_changing`]).
+pub fn image_set_layer_stmt(id: &str, layer_id: Option<&str>, size_mb: i64) -> Stmt {
+    images_changing();
+    Stmt::new("UPDATE images SET layer_id = $1, size_mb = $2 WHERE id = $3")
+        .bind(layer_id)
+        .bind(size_mb)
+        .bind(id)
 }
 
 /// Moves an image to `status` only from one of `from`; false if it was not there.

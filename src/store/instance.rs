@@ -170,11 +170,15 @@ pub async fn instance_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
 }
 
 pub async fn instance_count(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE pin = $1 AND region = $2")
+    let (n,): (i64,) = instance_count_stmt(pin, region).fetch_one(conn).await?;
+    Ok(n)
+}
+
+/// [`instance_count`] as a statement.
+pub fn instance_count_stmt(pin: &str, region: &str) -> Stmt {
+    Stmt::new("SELECT COUNT(*) FROM instances WHERE pin = $1 AND region = $2")
         .bind(pin)
         .bind(region)
-        .fetch_one(conn)
-        .await
 }
 
 /// Clears the underlay task `task`, leaving the status as it is.

@@ -1,4 +1,4 @@
-use super::{Conn, DbResult, LayerRow, Stmt};
+use super::{Conn, DbResult, LayerRow, Stmt, LAYER_COLUMNS};
 
 pub async fn layer_insert(conn: &mut Conn, l: &LayerRow) -> DbResult<()> {
     sqlx::query(
@@ -32,10 +32,12 @@ pub fn layer_insert_many_stmt(rows: &[LayerRow]) -> Option<Stmt> {
 }
 
 pub async fn layer_get(conn: &mut Conn, id: &str) -> DbResult<Option<LayerRow>> {
-    sqlx::query_as("SELECT * FROM layers WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    Ok(layer_get_stmt(id).fetch_all(conn).await?.into_iter().next())
+}
+
+/// [`layer_get`] as a statement.
+pub fn layer_get_stmt(id: &str) -> Stmt {
+    Stmt::new(format!("SELECT {LAYER_COLUMNS} FROM layers WHERE id = $1")).bind(id)
 }
 
 /// True when a disk, snapshot, image or another layer still depends on the layer.

@@ -12,6 +12,7 @@ pub mod disk;
 pub mod fsck;
 pub mod image;
 pub mod image_task;
+pub mod inline_tx;
 pub mod instance;
 pub mod layer;
 pub mod node;
@@ -21,7 +22,7 @@ pub mod snapshot;
 pub mod task;
 pub mod token;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,7 @@ use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use batch::{Arg, Batch, Stmt};
+pub use inline_tx::{DirectRow, StmtTx};
 pub use rows::*;
 
 /// One set of store functions for both backends: sqlx's `Any` driver. Its types are
@@ -187,7 +189,7 @@ async fn spawn_checkpointer(opts: SqliteConnectOptions) -> DbResult<Arc<Checkpoi
 /// Without this, a createImage queued behind every task step of 32 images in flight.
 #[derive(Default)]
 pub struct WriteGate {
-    lock: Mutex<()>,
+    lock: Mutex<inline_tx::WriterSlot>,
     /// API writers waiting for or holding the gate.
     urgent: std::sync::atomic::AtomicUsize,
     /// Signalled when `urgent` drops to zero.
@@ -196,6 +198,9 @@ pub struct WriteGate {
 
 /// How long a background writer defers to API requests at most.
 const BACKGROUND_PATIENCE: Duration = Duration::from_millis(50);
+
+/// The gate as a writer holds it: the writer slot, and the claim of an API writer.
+type GateHeld<'a> = (MutexGuard<'a, inline_tx::WriterSlot>, Option<Urgent<'a>>);
 
 /// An API writer's claim on the gate, from the wait to the end of its transaction.
 struct Urgent<'a>(&'a WriteGate);
@@ -209,7 +214,16 @@ impl Drop for Urgent<'_> {
 }
 
 impl WriteGate {
-    async fn enter(&self, background: bool) -> (MutexGuard<'_, ()>, Option<Urgent<'_>>) {
+    /// The gate of a SQLite database at `path`, keeping the inline writer (see
+    /// [`inline_tx`]).
+    fn for_database(path: PathBuf, busy: Duration) -> WriteGate {
+        WriteGate {
+            lock: Mutex::new(inline_tx::WriterSlot::for_database(path, busy)),
+            ..WriteGate::default()
+        }
+    }
+
+    async fn enter(&self, background: bool) -> GateHeld<'_> {
         if !background {
             self.urgent.fetch_add(1, Ordering::SeqCst);
             let urgent = Urgent(self);
@@ -328,7 +342,7 @@ impl Drop for ReadConn {
 /// A write transaction (holding SQLite's in-process writer gate until commit or drop).
 pub struct WriteTx<'a> {
     pub tx: Transaction<'static, Any>,
-    _gate: Option<(MutexGuard<'a, ()>, Option<Urgent<'a>>)>,
+    _gate: Option<GateHeld<'a>>,
     /// SQLite: the store's direct readers (see `instance_with_disks_before_writes`).
     direct: Option<Arc<direct::DirectReaders>>,
     /// The count of changes to `images` when the transaction began.
@@ -389,7 +403,7 @@ async fn instance_with_disks_in(
 impl<'a> WriteTx<'a> {
     fn begun(
         tx: Transaction<'static, Any>,
-        gate: Option<(MutexGuard<'a, ()>, Option<Urgent<'a>>)>,
+        gate: Option<GateHeld<'a>>,
         direct: Option<Arc<direct::DirectReaders>>,
     ) -> WriteTx<'a> {
         WriteTx {
@@ -513,6 +527,10 @@ impl Store {
             busy_timeout,
         )));
         store.images = Some(Arc::new(image::ImageCache::default()));
+        store.write_gate = Some(Arc::new(WriteGate::for_database(
+            path.to_path_buf(),
+            busy_timeout,
+        )));
         Ok(store)
     }
 
@@ -707,6 +725,34 @@ impl Store {
         }
     }
 
+    /// [`Store::write`] for a transaction of [`Stmt`]s: on SQLite it runs inline (see
+    /// [`inline_tx`]).
+    pub async fn write_stmts(&self) -> DbResult<StmtTx<'_>> {
+        let Some(gate) = &self.write_gate else {
+            return Ok(StmtTx::pooled(self.write().await?));
+        };
+        let (slot, urgent) = gate.enter(self.background).await;
+        match StmtTx::begin_inline(slot, urgent)? {
+            Ok(tx) => Ok(tx),
+            Err(gate) => {
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(StmtTx::pooled(WriteTx::begun(
+                    tx,
+                    Some(gate),
+                    self.direct.clone(),
+                )))
+            }
+        }
+    }
+
+    /// [`Store::write_unordered`] for a transaction of [`Stmt`]s.
+    pub async fn write_stmts_unordered(&self) -> DbResult<StmtTx<'_>> {
+        match self.backend {
+            Backend::Sqlite => self.write_stmts().await,
+            Backend::Postgres => Ok(StmtTx::pooled(self.write_unordered().await?)),
+        }
+    }
+
     /// A transaction for changes that need no cluster-wide order (claiming tasks with
     /// `FOR UPDATE SKIP LOCKED`, nonces): on PostgreSQL it does not take the writer lock.
     pub async fn write_unordered(&self) -> DbResult<WriteTx<'_>> {
@@ -780,15 +826,21 @@ use std::str::FromStr;
 /// How many `kind` rows (`image`, `snapshot`) the account has in the region, every source
 /// together, from the `resource_counts` the triggers keep.
 pub async fn resource_count(conn: &mut Conn, kind: &str, pin: &str, region: &str) -> DbResult<i64> {
-    sqlx::query_scalar(
+    let (n,): (i64,) = resource_count_stmt(kind, pin, region)
+        .fetch_one(conn)
+        .await?;
+    Ok(n)
+}
+
+/// [`resource_count`] as a statement.
+pub fn resource_count_stmt(kind: &str, pin: &str, region: &str) -> Stmt {
+    Stmt::new(
         "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM resource_counts
          WHERE kind = $1 AND pin = $2 AND region = $3",
     )
     .bind(kind)
     .bind(pin)
     .bind(region)
-    .fetch_one(conn)
-    .await
 }
 
 /// Returns the counter's next value (starting at 1).
@@ -1171,8 +1223,9 @@ mod tests {
                 .unwrap();
             assert_eq!(format!("{direct:?}"), format!("{via_sqlx:?}"));
         }
-        let mut tx = store.write().await.unwrap();
-        let claimed = task::task_claim_due(tx.conn(), 60_000, 10).await.unwrap();
+        let mut tx = store.write_stmts().await.unwrap();
+        assert!(tx.is_inline());
+        let claimed = task::task_claim_due(&mut tx, 60_000, 10).await.unwrap();
         tx.commit().await.unwrap();
         let ids: Vec<&str> = claimed.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["t-0", "t-1"]);
@@ -1181,8 +1234,8 @@ mod tests {
             assert_eq!(stored.lease_until, t.lease_until);
             assert!(t.lease_until > now);
         }
-        let mut tx = store.write().await.unwrap();
-        assert!(task::task_claim_due(tx.conn(), 60_000, 10)
+        let mut tx = store.write_stmts().await.unwrap();
+        assert!(task::task_claim_due(&mut tx, 60_000, 10)
             .await
             .unwrap()
             .is_empty());

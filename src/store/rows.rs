@@ -25,6 +25,12 @@ macro_rules! direct_row {
                 })
             }
         }
+
+        impl super::DirectRow for $row {
+            fn from_direct(r: &rusqlite::Row<'_>) -> rusqlite::Result<$row> {
+                $row::from_direct(r)
+            }
+        }
     };
 }
 
@@ -60,6 +66,12 @@ pub struct LayerRow {
     pub size_bytes: i64,
     pub created_at: i64,
 }
+
+direct_row!(
+    LayerRow,
+    LAYER_COLUMNS,
+    [id, backing_id, size_bytes, created_at]
+);
 
 #[derive(Debug, Clone, FromRow)]
 pub struct InstanceRow {
@@ -199,6 +211,26 @@ pub struct SnapshotRow {
     pub created_at: i64,
     pub seq: i64,
 }
+
+direct_row!(
+    SnapshotRow,
+    SNAPSHOT_COLUMNS,
+    [
+        id,
+        pin,
+        region,
+        disk_id,
+        name,
+        description,
+        status,
+        size_gb,
+        layer_id,
+        encrypted,
+        made_for_image,
+        created_at,
+        seq,
+    ]
+);
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ImageRow {

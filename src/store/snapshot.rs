@@ -1,4 +1,4 @@
-use super::{Conn, DbResult, SnapshotRow, Stmt};
+use super::{Conn, DbResult, SnapshotRow, Stmt, SNAPSHOT_COLUMNS};
 
 #[derive(Debug, Default, Clone)]
 pub struct SnapshotQuery {
@@ -98,12 +98,24 @@ pub async fn snapshot_get(
     region: &str,
     id: &str,
 ) -> DbResult<Option<SnapshotRow>> {
-    sqlx::query_as("SELECT * FROM snapshots WHERE id = $1 AND pin = $2 AND region = $3")
-        .bind(id)
-        .bind(pin)
-        .bind(region)
-        .fetch_optional(conn)
-        .await
+    Ok(snapshot_get_stmt(pin, region, id)
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// [`snapshot_get`] as a statement.
+pub fn snapshot_get_stmt(pin: &str, region: &str, id: &str) -> Stmt {
+    let mut q = Stmt::new(format!(
+        "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = "
+    ));
+    q.push_bind(id)
+        .push(" AND pin = ")
+        .push_bind(pin)
+        .push(" AND region = ")
+        .push_bind(region);
+    q
 }
 
 pub async fn snapshot_by_id(conn: &mut Conn, id: &str) -> DbResult<Option<SnapshotRow>> {

@@ -1,5 +1,5 @@
 //! Durable tasks: insert, claim under a lease, record progress, finish.
-use super::{now_ms, Conn, DbResult, Stmt, TaskRow, TASK_COLUMNS};
+use super::{now_ms, Conn, DbResult, Stmt, StmtTx, TaskRow, TASK_COLUMNS};
 
 pub async fn task_insert(conn: &mut Conn, t: &TaskRow) -> DbResult<()> {
     task_insert_stmt(t).execute(conn).await?;
@@ -29,21 +29,28 @@ pub fn task_insert_stmt(t: &TaskRow) -> Stmt {
 /// `now + lease_ms`. On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so
 /// claimers on several nodes pass each other's rows by instead of waiting or sharing them;
 /// on SQLite the write transaction alone makes the claim exclusive.
-pub async fn task_claim_due(conn: &mut Conn, lease_ms: i64, limit: i64) -> DbResult<Vec<TaskRow>> {
+pub async fn task_claim_due(
+    tx: &mut StmtTx<'_>,
+    lease_ms: i64,
+    limit: i64,
+) -> DbResult<Vec<TaskRow>> {
     let now = now_ms();
-    let skip_locked = if conn.backend_name() == "PostgreSQL" {
+    let skip_locked = if tx.is_postgres() {
         " FOR UPDATE SKIP LOCKED"
     } else {
         ""
     };
-    let rows: Vec<TaskRow> = sqlx::query_as(&format!(
-        "SELECT * FROM tasks WHERE state = 'pending' AND run_after <= $1 AND lease_until < $1
-         ORDER BY run_after, id LIMIT $2{skip_locked}"
-    ))
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows: Vec<TaskRow> = tx
+        .fetch_all(
+            Stmt::new(format!(
+                "SELECT {TASK_COLUMNS} FROM tasks
+                 WHERE state = 'pending' AND run_after <= $1 AND lease_until < $1
+                 ORDER BY run_after, id LIMIT $2{skip_locked}"
+            ))
+            .bind(now)
+            .bind(limit),
+        )
+        .await?;
     if rows.is_empty() {
         return Ok(rows);
     }
@@ -57,8 +64,8 @@ pub async fn task_claim_due(conn: &mut Conn, lease_ms: i64, limit: i64) -> DbRes
         .push_bind(now)
         .push_in("id", &ids)
         .push(" RETURNING id");
-    let leased: std::collections::HashSet<String> = lease
-        .fetch_all::<(String,)>(conn)
+    let leased: std::collections::HashSet<String> = tx
+        .fetch_all::<(String,)>(lease)
         .await?
         .into_iter()
         .map(|(id,)| id)
@@ -96,13 +103,16 @@ pub async fn task_renew_lease(
 /// Records that the task finished `step - 1` and keeps the lease: the node that ran it goes
 /// on with `step` at once (a step due now needs no claim round).
 pub async fn task_advance_held(conn: &mut Conn, id: &str, step: i64) -> DbResult<()> {
-    sqlx::query("UPDATE tasks SET step = $1, run_after = $2 WHERE id = $3")
+    task_advance_held_stmt(id, step).execute(conn).await?;
+    Ok(())
+}
+
+/// [`task_advance_held`] as a statement.
+pub fn task_advance_held_stmt(id: &str, step: i64) -> Stmt {
+    Stmt::new("UPDATE tasks SET step = $1, run_after = $2 WHERE id = $3")
         .bind(step)
         .bind(now_ms())
         .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Records that the task finished `step - 1` and releases the lease.
@@ -113,16 +123,21 @@ pub async fn task_advance(
     run_after: i64,
     payload: &str,
 ) -> DbResult<()> {
-    sqlx::query(
+    task_advance_stmt(id, step, run_after, payload)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// [`task_advance`] as a statement.
+pub fn task_advance_stmt(id: &str, step: i64, run_after: i64, payload: &str) -> Stmt {
+    Stmt::new(
         "UPDATE tasks SET step = $1, run_after = $2, payload = $3, lease_until = 0 WHERE id = $4",
     )
     .bind(step)
     .bind(run_after)
     .bind(payload)
     .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 pub async fn task_finish(

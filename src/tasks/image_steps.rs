@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::steps::payload_str;
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
-use crate::store::{self, disk, image, instance, snapshot, Batch, LayerRow, TaskRow, WriteTx};
+use crate::store::{self, disk, image, instance, snapshot, Batch, LayerRow, TaskRow};
 
 type StepResult = Result<(), StepError>;
 
@@ -59,43 +59,47 @@ pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> Ste
         let bytes = ctx.block.flatten(&layer, &frozen).await?;
         copied = Some((layer, size, bytes));
     }
-    let mut tx = ctx.store.write().await?;
+    let mut tx = ctx.store.write_stmts().await?;
     if let Some((layer, size, bytes)) = copied {
-        if store::layer::layer_get(tx.conn(), &layer).await?.is_none() {
-            store::layer::layer_insert(
-                tx.conn(),
-                &LayerRow {
-                    id: layer.clone(),
-                    backing_id: None,
-                    size_bytes: size,
-                    created_at: store::now_ms(),
-                },
-            )
+        let recorded: Option<LayerRow> = tx
+            .fetch_optional(store::layer::layer_get_stmt(&layer))
             .await?;
+        if recorded.is_none() {
+            let row = LayerRow {
+                id: layer.clone(),
+                backing_id: None,
+                size_bytes: size,
+                created_at: store::now_ms(),
+            };
+            let mut insert = Batch::default();
+            insert.extend(store::layer::layer_insert_many_stmt(&[row]));
+            tx.run(insert).await?;
         }
         let size_mb = (bytes as i64 + (1 << 20) - 1) >> 20;
-        image::image_set_layer(tx.conn(), &img.id, Some(&layer), size_mb).await?;
+        tx.execute(image::image_set_layer_stmt(&img.id, Some(&layer), size_mb))
+            .await?;
     }
     if ctx.delays.task.is_zero() {
         // Nothing to wait for: one transaction (and one turn at the writer slot) less.
-        image_ready(&mut tx, task).await?;
+        tx.run(image_ready(task)?).await?;
     } else {
-        finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
+        tx.execute(super::next_step_stmt(task, ctx.delays.task))
+            .await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
 pub(super) async fn finish_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let mut tx = ctx.store.write().await?;
-    image_ready(&mut tx, task).await?;
+    let mut tx = ctx.store.write_stmts().await?;
+    tx.run(image_ready(task)?).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// In `tx`: the snapshots `available`, the image `ready`, the instance and disks idle, the
-/// task done.
-async fn image_ready(tx: &mut WriteTx<'_>, task: &TaskRow) -> StepResult {
+/// The snapshots `available`, the image `ready`, the instance and disks idle, the task
+/// done: one batch, for one turn at the writer.
+fn image_ready(task: &TaskRow) -> Result<Batch, StepError> {
     let plan = freezes(task)?;
     let instance_id = payload_str(task, "instanceId")?;
     let snapshots: Vec<String> = plan
@@ -104,7 +108,6 @@ async fn image_ready(tx: &mut WriteTx<'_>, task: &TaskRow) -> StepResult {
         .map(|f| f.snapshot_id.clone())
         .collect();
     let disks: Vec<String> = plan.iter().map(|f| f.disk_id.clone()).collect();
-    // One batch: one hand-off to SQLite's writer instead of five while it holds the slot.
     let mut batch = Batch::default();
     batch.extend(snapshot::snapshots_transition_stmt(
         &snapshots,
@@ -122,8 +125,7 @@ async fn image_ready(tx: &mut WriteTx<'_>, task: &TaskRow) -> StepResult {
         "createImage",
     ));
     batch.push(super::done_stmt(task));
-    batch.run(tx.conn()).await?;
-    Ok(())
+    Ok(batch)
 }
 
 /// A failed image ends `error` with nothing of it left: its snapshots and its copy are

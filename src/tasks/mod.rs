@@ -120,24 +120,26 @@ pub fn new_task(kind: &str, target_id: &str, payload: Value, delay: Duration) ->
 /// A next step due at once stays leased to this node, which runs it straight after
 /// (`run_one`); a later one is released for whichever node claims it when due.
 pub async fn finish_step(tx: &mut WriteTx<'_>, task: &TaskRow, outcome: Outcome) -> DbResult<()> {
-    match outcome {
-        Outcome::Next(delay) if delay.is_zero() => {
-            store::task::task_advance_held(tx.conn(), &task.id, task.step + 1).await
-        }
-        Outcome::Next(delay) => {
-            store::task::task_advance(
-                tx.conn(),
-                &task.id,
-                task.step + 1,
-                now_ms() + delay.as_millis() as i64,
-                &task.payload,
-            )
-            .await
-        }
-        Outcome::Done => {
-            done_stmt(task).execute(tx.conn()).await?;
-            Ok(())
-        }
+    let stmt = match outcome {
+        Outcome::Next(delay) => next_step_stmt(task, delay),
+        Outcome::Done => done_stmt(task),
+    };
+    stmt.execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Ends the current step with the next one due after `delay` (see [`finish_step`]), as a
+/// statement.
+pub fn next_step_stmt(task: &TaskRow, delay: Duration) -> store::Stmt {
+    if delay.is_zero() {
+        store::task::task_advance_held_stmt(&task.id, task.step + 1)
+    } else {
+        store::task::task_advance_stmt(
+            &task.id,
+            task.step + 1,
+            now_ms() + delay.as_millis() as i64,
+            &task.payload,
+        )
     }
 }
 
@@ -216,9 +218,9 @@ impl TaskCtx {
     }
 
     async fn claim(&self) -> DbResult<Vec<TaskRow>> {
-        let mut tx = self.store.write_unordered().await?;
+        let mut tx = self.store.write_stmts_unordered().await?;
         let lease_ms = self.lease.as_millis() as i64;
-        let tasks = store::task::task_claim_due(tx.conn(), lease_ms, MAX_PARALLEL as i64).await?;
+        let tasks = store::task::task_claim_due(&mut tx, lease_ms, MAX_PARALLEL as i64).await?;
         tx.commit().await?;
         Ok(tasks)
     }

@@ -95,8 +95,8 @@ async fn each_task_is_claimed_by_exactly_one_node_and_a_dead_lease_expires() {
     let claim_all = |s: kiln::store::Store| async move {
         let mut got = Vec::new();
         loop {
-            let mut tx = s.write_unordered().await.unwrap();
-            let batch = kiln::store::task::task_claim_due(tx.conn(), 60_000, 7)
+            let mut tx = s.write_stmts_unordered().await.unwrap();
+            let batch = kiln::store::task::task_claim_due(&mut tx, 60_000, 7)
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
@@ -136,8 +136,8 @@ async fn each_task_is_claimed_by_exactly_one_node_and_a_dead_lease_expires() {
     let claim_one = |s: &kiln::store::Store| {
         let s = s.clone();
         async move {
-            let mut tx = s.write_unordered().await.unwrap();
-            let b = kiln::store::task::task_claim_due(tx.conn(), 1_000, 10)
+            let mut tx = s.write_stmts_unordered().await.unwrap();
+            let b = kiln::store::task::task_claim_due(&mut tx, 1_000, 10)
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
