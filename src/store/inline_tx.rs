@@ -7,7 +7,8 @@
 //! calling createImage, a request waited 9 ms (p50) for the gate, held by transactions
 //! that were mostly waiting for their hand-offs; the sqlx thread was a third of the
 //! server's CPU and the context switches a fifth. Inline, a transaction is a few
-//! microseconds of SQLite per statement, and holds the gate only for that.
+//! microseconds of SQLite per statement and holds the gate only for that: createImage's
+//! holds it 0.3 ms, and the wait for it is gone (p50 4 µs).
 //!
 //! Only the hot write paths (createImage, its task's last step, the task claim) use
 //! [`StmtTx`]; every other write still runs through sqlx under the same gate, so the two
@@ -102,8 +103,8 @@ enum Inner<'a> {
 }
 
 impl<'a> StmtTx<'a> {
-    /// Begins inline on the gate's connection if it has one; otherwise `None`, and the
-    /// gate is handed back for an ordinary transaction.
+    /// Begins inline on the gate's connection if it has one; otherwise hands the gate
+    /// back (`Err`) for an ordinary transaction.
     pub(super) fn begin_inline(
         mut slot: MutexGuard<'a, WriterSlot>,
         urgent: Option<Urgent<'a>>,
@@ -303,6 +304,11 @@ mod tests {
             .map(|i| i.status)
     }
 
+    /// The status `Store::image_by_id` answers (the image cache, or a direct read).
+    async fn status_via_cache(store: &Store, id: &str) -> String {
+        store.image_by_id(id).await.unwrap().unwrap().status
+    }
+
     /// What an inline transaction commits, every other connection (sqlx's writer and
     /// readers, the direct readers) and the image cache see; and the inline writer sees
     /// what sqlx's writer committed in between (SQLite drops its stale page cache).
@@ -319,29 +325,13 @@ mod tests {
             Some("pending")
         );
         // Fills the cache with `pending`.
-        assert_eq!(
-            store
-                .image_by_id("img-inline")
-                .await
-                .unwrap()
-                .unwrap()
-                .status,
-            "pending"
-        );
+        assert_eq!(status_via_cache(&store, "img-inline").await, "pending");
 
         let mut tx = store.write_stmts().await.unwrap();
         let moved = image::image_transition_stmt("img-inline", &["pending"], "error");
         assert_eq!(tx.execute(moved).await.unwrap(), 1);
         tx.commit().await.unwrap();
-        assert_eq!(
-            store
-                .image_by_id("img-inline")
-                .await
-                .unwrap()
-                .unwrap()
-                .status,
-            "error"
-        );
+        assert_eq!(status_via_cache(&store, "img-inline").await, "error");
         assert_eq!(
             status_via_sqlx(&store, "img-inline").await.as_deref(),
             Some("error")
