@@ -31,7 +31,7 @@ pub async fn authenticate(
     let auth = signing::parse_authorization(raw).map_err(|e| access_error(e.to_string()))?;
     let timestamp = header(parts, "x-jdcloud-date")
         .ok_or_else(|| access_error("lack of header x-jdcloud-date"))?;
-    gateway.check_fresh(timestamp)?;
+    let signed = gateway.check_fresh(timestamp)?;
     let account = svc
         .account_by_access_key(&auth.access_key)
         .await?
@@ -88,7 +88,7 @@ pub async fn authenticate(
                 if signing::signatures_equal(&expected, &auth.signature) {
                     // Only a verified request spends its nonce (no one else can burn it).
                     if let Some(nonce) = header(parts, "x-jdcloud-nonce") {
-                        gateway.claim_nonce(&auth.access_key, nonce).await?;
+                        gateway.claim_nonce(&auth.access_key, nonce, signed).await?;
                     }
                     return Ok(account);
                 }

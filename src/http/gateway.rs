@@ -43,26 +43,49 @@ pub struct Gateway {
 }
 
 /// The nonces seen in the last `2 × skew`, each as a keyed 128-bit digest of (access key,
-/// nonce) (two SipHash keys chosen at start-up: 40 bytes an entry, and no way for a client
-/// to make two of its nonces collide). Entries expire in the order they were recorded
-/// (every entry lives the same time), so forgetting the expired ones pops them off the
-/// front of a queue: constant work per request. (It was a scan of every entry on every
-/// request once 100,000 were kept: after a minute of load each request paid ~0.5 ms.)
+/// nonce) (two SipHash keys chosen at start-up: no way for a client to make two of its
+/// nonces collide). Entries expire in the order they were recorded (every entry lives the
+/// same time), so forgetting the expired ones pops them off the front of a queue: constant
+/// work per request. (It was a scan of every entry on every request once 100,000 were
+/// kept: after a minute of load each request paid ~0.5 ms.)
+///
+/// At most `cap` are kept (about 60 bytes each): every signed request adds one for 30
+/// minutes, so 10,000 requests/s would otherwise hold a gigabyte. Past the cap the oldest
+/// is forgotten early, and `floor` becomes its request's signed date: a request signed at
+/// or before the floor is refused, so a replay of a forgotten nonce cannot pass. Under
+/// that much load the freshness window narrows to how long the cap lasts.
 struct SeenNonces {
     until: HashMap<u128, i64>,
-    order: VecDeque<(i64, u128)>,
+    /// (keep until, signed date, digest), in the order recorded.
+    order: VecDeque<(i64, i64, u128)>,
     keys: (
         std::collections::hash_map::RandomState,
         std::collections::hash_map::RandomState,
     ),
+    cap: usize,
+    floor: i64,
+}
+
+/// Nonces kept at most (see [`SeenNonces`]): 30 minutes at 500 requests/s, in ~60 MiB (the
+/// table and the queue each stay under their next doubling: 2^20 slots).
+const NONCES_KEPT: usize = 900_000;
+
+/// Why a nonce was refused.
+#[derive(Debug, PartialEq, Eq)]
+enum Refused {
+    Replay,
+    /// Signed at or before the newest request whose nonce was forgotten early.
+    Stale,
 }
 
 impl SeenNonces {
-    fn new() -> SeenNonces {
+    fn new(cap: usize) -> SeenNonces {
         SeenNonces {
             until: HashMap::new(),
             order: VecDeque::new(),
             keys: Default::default(),
+            cap,
+            floor: i64::MIN,
         }
     }
 
@@ -72,24 +95,49 @@ impl SeenNonces {
         (half(&self.keys.0) << 64) | half(&self.keys.1)
     }
 
-    /// Records the nonce until `keep_until`; false if it is already recorded and unexpired.
-    fn claim(&mut self, access_key: &str, nonce: &str, now: i64, keep_until: i64) -> bool {
-        while let Some(&(until, d)) = self.order.front() {
-            if until > now {
-                break;
-            }
-            self.order.pop_front();
-            if self.until.get(&d) == Some(&until) {
-                self.until.remove(&d);
-            }
+    /// Records the nonce of a request signed at `signed` (unix seconds) until `keep_until`,
+    /// unless it is already recorded and unexpired, or the request is older than what can
+    /// still be checked.
+    fn claim(
+        &mut self,
+        access_key: &str,
+        nonce: &str,
+        signed: i64,
+        now: i64,
+        keep_until: i64,
+    ) -> Result<(), Refused> {
+        while self
+            .order
+            .front()
+            .is_some_and(|&(until, _, _)| until <= now)
+        {
+            self.forget_oldest();
+        }
+        if signed <= self.floor {
+            return Err(Refused::Stale);
         }
         let d = self.digest(access_key, nonce);
         if self.until.get(&d).is_some_and(|until| *until > now) {
-            return false;
+            return Err(Refused::Replay);
         }
         self.until.insert(d, keep_until);
-        self.order.push_back((keep_until, d));
-        true
+        self.order.push_back((keep_until, signed, d));
+        while self.order.len() > self.cap {
+            let signed = self.forget_oldest();
+            self.floor = self.floor.max(signed);
+        }
+        Ok(())
+    }
+
+    /// Forgets the oldest entry; its request's signed date.
+    fn forget_oldest(&mut self) -> i64 {
+        let Some((until, signed, d)) = self.order.pop_front() else {
+            return i64::MIN;
+        };
+        if self.until.get(&d) == Some(&until) {
+            self.until.remove(&d);
+        }
+        signed
     }
 }
 
@@ -97,7 +145,7 @@ impl Gateway {
     pub fn new(cfg: GatewayConfig) -> Gateway {
         Gateway {
             cfg,
-            nonces: Mutex::new(SeenNonces::new()),
+            nonces: Mutex::new(SeenNonces::new(NONCES_KEPT)),
             rates: Mutex::new(HashMap::new()),
             shared: None,
             last_prune: std::sync::atomic::AtomicI64::new(0),
@@ -111,9 +159,9 @@ impl Gateway {
     }
 
     /// The nonce check: in the shared store when there is one, else in memory.
-    pub async fn claim_nonce(&self, access_key: &str, nonce: &str) -> ApiResult<()> {
+    pub async fn claim_nonce(&self, access_key: &str, nonce: &str, signed: i64) -> ApiResult<()> {
         let Some(store) = &self.shared else {
-            return self.check_nonce(access_key, nonce);
+            return self.check_nonce(access_key, nonce, signed);
         };
         use std::sync::atomic::Ordering;
         let now = Utc::now().timestamp();
@@ -142,7 +190,8 @@ impl Gateway {
     }
 
     /// `x-jdcloud-date` (`YYYYMMDDTHHMMSSZ`) must be within the skew window of now.
-    pub fn check_fresh(&self, timestamp: &str) -> ApiResult<()> {
+    /// Returns the signed time (unix seconds).
+    pub fn check_fresh(&self, timestamp: &str) -> ApiResult<i64> {
         let t = NaiveDateTime::parse_from_str(timestamp.trim(), "%Y%m%dT%H%M%SZ")
             .map_err(|_| ApiError::AccessError("Invalid x-jdcloud-date".into()))?
             .and_utc()
@@ -154,21 +203,25 @@ impl Gateway {
                 self.cfg.skew.as_secs()
             )));
         }
-        Ok(())
+        Ok(t)
     }
 
     /// Records a nonce of a verified request; a second use by the same key inside the
     /// skew window is a replay.
-    pub fn check_nonce(&self, access_key: &str, nonce: &str) -> ApiResult<()> {
+    pub fn check_nonce(&self, access_key: &str, nonce: &str, signed: i64) -> ApiResult<()> {
         let now = Utc::now().timestamp();
         let keep_until = now + 2 * self.cfg.skew.as_secs() as i64;
         let mut seen = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.claim(access_key, nonce, now, keep_until) {
-            Ok(())
-        } else {
-            Err(ApiError::AccessError(
+        match seen.claim(access_key, nonce, signed, now, keep_until) {
+            Ok(()) => Ok(()),
+            Err(Refused::Replay) => Err(ApiError::AccessError(
                 "x-jdcloud-nonce has already been used".into(),
-            ))
+            )),
+            Err(Refused::Stale) => Err(ApiError::AccessError(
+                "x-jdcloud-date is too old to check x-jdcloud-nonce under the current load; \
+                 sign the request again"
+                    .into(),
+            )),
         }
     }
 
@@ -204,7 +257,8 @@ mod tests {
     #[test]
     fn freshness_window() {
         let g = Gateway::new(GatewayConfig::default());
-        assert!(g.check_fresh(&stamp(0)).is_ok());
+        let now = Utc::now().timestamp();
+        assert!((g.check_fresh(&stamp(0)).unwrap() - now).abs() <= 1);
         assert!(g.check_fresh(&stamp(-14 * 60)).is_ok());
         assert!(g.check_fresh(&stamp(16 * 60)).is_err());
         assert!(g.check_fresh(&stamp(-16 * 60)).is_err());
@@ -214,26 +268,84 @@ mod tests {
     #[test]
     fn nonce_replay_per_key() {
         let g = Gateway::new(GatewayConfig::default());
-        assert!(g.check_nonce("AK", "n1").is_ok());
-        assert!(g.check_nonce("AK", "n1").is_err());
-        assert!(g.check_nonce("AK2", "n1").is_ok());
+        let now = Utc::now().timestamp();
+        assert!(g.check_nonce("AK", "n1", now).is_ok());
+        assert!(g.check_nonce("AK", "n1", now).is_err());
+        assert!(g.check_nonce("AK2", "n1", now).is_ok());
     }
 
     #[test]
     fn expired_nonces_are_forgotten_in_order() {
-        let mut seen = SeenNonces::new();
-        assert!(seen.claim("AK", "a", 100, 110));
-        assert!(seen.claim("AK", "b", 105, 115));
-        assert!(!seen.claim("AK", "a", 109, 119), "replay inside the window");
+        let mut seen = SeenNonces::new(100);
+        assert_eq!(seen.claim("AK", "a", 100, 100, 110), Ok(()));
+        assert_eq!(seen.claim("AK", "b", 105, 105, 115), Ok(()));
+        assert_eq!(
+            seen.claim("AK", "a", 109, 109, 119),
+            Err(Refused::Replay),
+            "replay inside the window"
+        );
         assert_eq!(seen.until.len(), 2);
         // At 110 `a` has expired: forgotten (and usable again), `b` still kept.
-        assert!(seen.claim("AK", "c", 110, 120));
+        assert_eq!(seen.claim("AK", "c", 110, 110, 120), Ok(()));
         assert_eq!(seen.until.len(), 2);
-        assert!(!seen.claim("AK", "b", 111, 121));
-        assert!(seen.claim("AK", "a", 112, 122));
+        assert_eq!(seen.claim("AK", "b", 111, 111, 121), Err(Refused::Replay));
+        assert_eq!(seen.claim("AK", "a", 112, 112, 122), Ok(()));
         // Far later everything old is gone at once.
-        assert!(seen.claim("AK", "d", 1_000, 1_010));
+        assert_eq!(seen.claim("AK", "d", 1_000, 1_000, 1_010), Ok(()));
         assert_eq!((seen.until.len(), seen.order.len()), (1, 1));
+        assert_eq!(seen.floor, i64::MIN, "nothing was forgotten early");
+    }
+
+    /// Past the cap the oldest nonce is forgotten early: memory stays bounded, and no
+    /// replay of a forgotten nonce passes, because requests signed at or before it are
+    /// refused from then on. Newer requests go on as before.
+    #[test]
+    fn the_nonce_cap_bounds_memory_without_letting_replays_through() {
+        let mut seen = SeenNonces::new(3);
+        for (n, signed) in [("a", 100), ("b", 101), ("c", 102)] {
+            assert_eq!(seen.claim("AK", n, signed, 103, 2_000), Ok(()));
+        }
+        assert_eq!(seen.claim("AK", "d", 103, 103, 2_000), Ok(()));
+        assert_eq!(seen.order.len(), 3, "kept at most the cap");
+        assert_eq!(seen.until.len(), 3);
+        assert_eq!(seen.floor, 100);
+        // `a` is forgotten: its replay (same signed date) is refused as stale, and so is
+        // any other request signed as early.
+        assert_eq!(seen.claim("AK", "a", 100, 104, 2_000), Err(Refused::Stale));
+        assert_eq!(seen.claim("AK", "z", 100, 104, 2_000), Err(Refused::Stale));
+        // The kept ones are still replays; a request signed later is fine.
+        assert_eq!(seen.claim("AK", "b", 101, 104, 2_000), Err(Refused::Replay));
+        assert_eq!(seen.claim("AK", "e", 104, 104, 2_000), Ok(()));
+        assert_eq!(seen.floor, 101);
+        assert_eq!(seen.claim("AK", "b", 101, 105, 2_000), Err(Refused::Stale));
+        assert_eq!(seen.order.len(), 3);
+    }
+
+    proptest::proptest! {
+        /// Whatever the order and dates of the requests, a request accepted once (its
+        /// nonce and signed date: a replay repeats both, since the date is signed) is never
+        /// accepted again while the first acceptance is unexpired, and at most `cap`
+        /// entries are kept. (A *new* request may reuse a nonce forgotten early: only the
+        /// holder of the secret can sign one.)
+        #[test]
+        fn no_replay_passes_and_the_cap_holds(
+            cap in 1usize..6,
+            reqs in proptest::collection::vec((0u8..8, 0i64..20), 1..60),
+        ) {
+            let mut seen = SeenNonces::new(cap);
+            let mut accepted: HashMap<(u8, i64), i64> = HashMap::new();
+            for (i, (nonce, signed)) in reqs.into_iter().enumerate() {
+                let now = i as i64;
+                let keep_until = now + 1_000;
+                let got = seen.claim("AK", &nonce.to_string(), signed, now, keep_until);
+                if got.is_ok() {
+                    let before = accepted.insert((nonce, signed), keep_until);
+                    proptest::prop_assert!(before.is_none_or(|until| until <= now));
+                }
+                proptest::prop_assert!(seen.order.len() <= cap);
+                proptest::prop_assert!(seen.until.len() <= cap);
+            }
+        }
     }
 
     #[test]
