@@ -123,39 +123,35 @@ impl BlockStore {
     /// a thirty-third of it for everything else: requests waited 13 ms (p50) before their
     /// handler ran. All or none: on a failure the ones already written are removed.
     pub async fn create_overlays(&self, overlays: &[(String, String, u64)]) -> BlockResult<()> {
-        let dir = self.dir.clone();
-        let overlays = overlays.to_vec();
-        {
-            let mut done: Vec<PathBuf> = Vec::new();
-            let result = overlays.iter().try_for_each(|(layer, backing, size)| {
-                let dest = dir.join(Self::layer_file_name(layer));
-                let tmp = dir.join(format!("{layer}.qcow2.tmp"));
-                let io = |path: &PathBuf| {
-                    let path = path.clone();
-                    move |source| BlockError::Io { path, source }
-                };
-                if !dir.join(Self::layer_file_name(backing)).exists() {
-                    let missing =
-                        std::io::Error::new(std::io::ErrorKind::NotFound, "backing layer missing");
-                    return Err(io(&dir.join(Self::layer_file_name(backing)))(missing));
-                }
-                let written =
-                    qcow2::write_empty(&tmp, *size, Some(&Self::layer_file_name(backing)))
-                        .and_then(|()| std::fs::rename(&tmp, &dest));
-                if let Err(e) = written {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(io(&tmp)(e));
-                }
-                done.push(dest);
-                Ok(())
-            });
-            if result.is_err() {
-                for path in &done {
-                    let _ = std::fs::remove_file(path);
-                }
+        let dir = &self.dir;
+        let mut done: Vec<PathBuf> = Vec::new();
+        let result = overlays.iter().try_for_each(|(layer, backing, size)| {
+            let dest = dir.join(Self::layer_file_name(layer));
+            let tmp = dir.join(format!("{layer}.qcow2.tmp"));
+            let io = |path: &PathBuf| {
+                let path = path.clone();
+                move |source| BlockError::Io { path, source }
+            };
+            if !dir.join(Self::layer_file_name(backing)).exists() {
+                let missing =
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "backing layer missing");
+                return Err(io(&dir.join(Self::layer_file_name(backing)))(missing));
             }
-            result
+            let written = qcow2::write_empty(&tmp, *size, Some(&Self::layer_file_name(backing)))
+                .and_then(|()| std::fs::rename(&tmp, &dest));
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(io(&tmp)(e));
+            }
+            done.push(dest);
+            Ok(())
+        });
+        if result.is_err() {
+            for path in &done {
+                let _ = std::fs::remove_file(path);
+            }
         }
+        result
     }
 
     async fn write_empty(

@@ -109,10 +109,8 @@ impl Service {
         kind: QuotaKind,
         adding: i64,
     ) -> ApiResult<()> {
-        if adding == 0 {
-            return Ok(());
-        }
-        self.quota_verdict(kind, used(conn, scope, kind).await? + adding)
+        self.quota_verdict(kind, adding, async || used(conn, scope, kind).await)
+            .await
     }
 
     /// [`Service::quota_check`] in a [`StmtTx`].
@@ -123,15 +121,22 @@ impl Service {
         kind: QuotaKind,
         adding: i64,
     ) -> ApiResult<()> {
+        let used = async || Ok(tx.fetch_i64(used_stmt(scope, kind)).await?);
+        self.quota_verdict(kind, adding, used).await
+    }
+
+    /// Fails unless `adding` more fit beside what `used` counts (not counted when nothing
+    /// is added).
+    async fn quota_verdict(
+        &self,
+        kind: QuotaKind,
+        adding: i64,
+        used: impl AsyncFnOnce() -> ApiResult<i64>,
+    ) -> ApiResult<()> {
         if adding == 0 {
             return Ok(());
         }
-        let used = tx.fetch_i64(used_stmt(scope, kind)).await?;
-        self.quota_verdict(kind, used + adding)
-    }
-
-    fn quota_verdict(&self, kind: QuotaKind, would_use: i64) -> ApiResult<()> {
-        if would_use > self.cfg.quotas.limit(kind) {
+        if used().await? + adding > self.cfg.quotas.limit(kind) {
             return Err(kind.exceeded());
         }
         Ok(())

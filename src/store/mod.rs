@@ -709,11 +709,7 @@ impl Store {
         match &self.write_gate {
             Some(gate) => {
                 let gate = gate.enter(self.background).await;
-                // IMMEDIATE: take SQLite's write lock now, waiting (busy_timeout) if another
-                // process (`kiln account …`) holds it. A deferred transaction that read first
-                // would instead fail at once with SQLITE_BUSY(_SNAPSHOT) on its first write.
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx::begun(tx, Some(gate), self.direct.clone()))
+                self.begin_under_gate(gate).await
             }
             None => {
                 let mut tx = self.pool.begin().await?;
@@ -734,15 +730,17 @@ impl Store {
         let (slot, urgent) = gate.enter(self.background).await;
         match StmtTx::begin_inline(slot, urgent)? {
             Ok(tx) => Ok(tx),
-            Err(gate) => {
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(StmtTx::pooled(WriteTx::begun(
-                    tx,
-                    Some(gate),
-                    self.direct.clone(),
-                )))
-            }
+            Err(gate) => Ok(StmtTx::pooled(self.begin_under_gate(gate).await?)),
         }
+    }
+
+    /// SQLite: sqlx's transaction for a writer holding the gate. IMMEDIATE: take SQLite's
+    /// write lock now, waiting (busy_timeout) if another process (`kiln account …`) holds
+    /// it. A deferred transaction that read first would instead fail at once with
+    /// SQLITE_BUSY(_SNAPSHOT) on its first write.
+    async fn begin_under_gate<'a>(&'a self, gate: GateHeld<'a>) -> DbResult<WriteTx<'a>> {
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx::begun(tx, Some(gate), self.direct.clone()))
     }
 
     /// [`Store::write_unordered`] for a transaction of [`Stmt`]s.
