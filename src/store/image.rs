@@ -34,6 +34,24 @@ pub(crate) fn images_changes() -> u64 {
     CHANGES.load(Ordering::SeqCst)
 }
 
+/// Held by a write transaction from its begin: after its commit, [`ImagesWatch::committed`]
+/// bumps [`CHANGES`] again only if images changed meanwhile, so only a transaction that
+/// changed images invalidates cached rows (the task worker's claims, once a second even
+/// when idle, used to empty the cache).
+pub(crate) struct ImagesWatch(u64);
+
+impl ImagesWatch {
+    pub(crate) fn begin() -> ImagesWatch {
+        ImagesWatch(images_changes())
+    }
+
+    pub(crate) fn committed(&self) {
+        if images_changes() != self.0 {
+            images_changing();
+        }
+    }
+}
+
 /// Image rows by id, as last read (SQLite only: with PostgreSQL other nodes change rows
 /// behind this process's back). describeImage is the hottest call; a hit skips the
 /// database (a hand-off to its connection thread and SQLite's locking). An entry is used

@@ -87,8 +87,6 @@ impl WriterSlot {
 /// A write transaction of [`Stmt`]s (see the module doc).
 pub struct StmtTx<'a> {
     inner: Inner<'a>,
-    /// The count of changes to `images` when the transaction began.
-    images_at_begin: u64,
 }
 
 enum Inner<'a> {
@@ -96,6 +94,7 @@ enum Inner<'a> {
     Inline {
         slot: MutexGuard<'a, WriterSlot>,
         _urgent: Option<Urgent<'a>>,
+        images: image::ImagesWatch,
     },
     Pooled(WriteTx<'a>),
     /// Committed.
@@ -118,15 +117,14 @@ impl<'a> StmtTx<'a> {
             inner: Inner::Inline {
                 slot,
                 _urgent: urgent,
+                images: image::ImagesWatch::begin(),
             },
-            images_at_begin: image::images_changes(),
         }))
     }
 
     pub(super) fn pooled(tx: WriteTx<'a>) -> StmtTx<'a> {
         StmtTx {
             inner: Inner::Pooled(tx),
-            images_at_begin: image::images_changes(),
         }
     }
 
@@ -238,14 +236,15 @@ impl<'a> StmtTx<'a> {
     pub async fn commit(mut self) -> DbResult<()> {
         match std::mem::replace(&mut self.inner, Inner::Done) {
             Inner::Pooled(tx) => tx.commit().await,
-            Inner::Inline { mut slot, _urgent } => {
+            Inner::Inline {
+                mut slot,
+                _urgent,
+                images,
+            } => {
                 let conn = Self::inline_conn(&mut slot);
                 let done = conn.execute_batch("COMMIT").map_err(db_error);
                 rollback_if_open(conn);
-                // As `WriteTx::commit`: cached image rows go stale only after the commit.
-                if image::images_changes() != self.images_at_begin {
-                    image::images_changing();
-                }
+                images.committed();
                 done
             }
             Inner::Done => Ok(()),

@@ -345,8 +345,7 @@ pub struct WriteTx<'a> {
     _gate: Option<GateHeld<'a>>,
     /// SQLite: the store's direct readers (see `instance_with_disks_before_writes`).
     direct: Option<Arc<direct::DirectReaders>>,
-    /// The count of changes to `images` when the transaction began.
-    images_at_begin: u64,
+    images: image::ImagesWatch,
 }
 
 /// An instance with its attachments and their disks (in device order).
@@ -410,7 +409,7 @@ impl<'a> WriteTx<'a> {
             tx,
             _gate: gate,
             direct,
-            images_at_begin: image::images_changes(),
+            images: image::ImagesWatch::begin(),
         }
     }
 
@@ -436,11 +435,7 @@ impl<'a> WriteTx<'a> {
     }
     pub async fn commit(self) -> DbResult<()> {
         let done = self.tx.commit().await;
-        // Only a transaction that changed images invalidates cached image rows (the task
-        // worker's claims, once a second even when idle, used to empty the cache).
-        if image::images_changes() != self.images_at_begin {
-            image::images_changing();
-        }
+        self.images.committed();
         done
     }
 }
