@@ -7,6 +7,7 @@ pub mod gateway;
 mod handlers;
 pub mod openapi;
 pub mod params;
+mod schema;
 pub mod views;
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! Rows → JD Cloud JSON models (spec §4). Field names follow the SDK models exactly.
 
 use chrono::{FixedOffset, TimeZone, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -27,14 +28,22 @@ pub fn iso_time(ms: i64) -> String {
 }
 
 /// Charge (spec §4): pay-as-you-go since the resource was made.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "Charge")]
 struct ChargeView<'a> {
+    #[schemars(schema_with = "super::schema::charge_mode")]
     charge_mode: &'a str,
+    #[schemars(schema_with = "charge_status")]
     charge_status: &'static str,
+    /// ISO 8601 UTC, `YYYY-MM-DDTHH:MM:SSZ`.
     charge_start_time: String,
     charge_expired_time: &'static str,
     charge_retire_time: &'static str,
+}
+
+fn charge_status(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    super::schema::one_of(&["normal", "overdue", "arrear"], "")
 }
 
 fn charge(mode: &str, since_ms: i64) -> ChargeView<'_> {
@@ -60,17 +69,49 @@ impl<T: Serialize> Serialize for OrEmptyObject<T> {
     }
 }
 
+impl<T: JsonSchema> JsonSchema for OrEmptyObject<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("OrEmpty{}", T::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [g.subschema_for::<T>(), {"type": "object", "maxProperties": 0}],
+        })
+    }
+}
+
 /// An always-empty JSON array (`tags`, `policies`, …).
 #[derive(Serialize)]
 struct Empty([(); 0]);
+
+impl JsonSchema for Empty {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Empty".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        super::schema::empty_list(g)
+    }
+}
 
 const NONE: Empty = Empty([]);
 
 /// Disk (spec §4). Views in this file are serialized straight from rows: list calls answer
 /// up to 100 of them, and a `Value` tree (a BTreeMap per object) was half their CPU.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "Disk")]
 pub struct DiskView<'a> {
+    /// `vol-…` (`local-…` never appears here).
     disk_id: &'a str,
     az: &'a str,
     name: &'a str,
@@ -80,13 +121,17 @@ pub struct DiskView<'a> {
     disk_size_gb: i64,
     iops: i64,
     throughput: i64,
+    #[schemars(schema_with = "super::schema::disk_status")]
     status: &'a str,
     attachments: Vec<DiskAttachmentView<'a>>,
+    /// The snapshot it was made from, or empty.
     snapshot_id: &'a str,
     multi_attachable: bool,
     encrypted: bool,
+    /// Same as `encrypted`.
     encrypt: bool,
     enabled: bool,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     create_time: String,
     charge: ChargeView<'a>,
     tags: Empty,
@@ -123,14 +168,18 @@ pub fn disk<'a>(d: &'a DiskRow, attachments: &'a [AttachmentRow]) -> DiskView<'a
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "DiskAttachment")]
 struct DiskAttachmentView<'a> {
     attachment_id: String,
     disk_id: &'a str,
+    /// `vm`.
     instance_type: &'static str,
     instance_id: &'a str,
+    #[schemars(schema_with = "super::schema::attachment_status")]
     status: &'a str,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     attach_time: String,
 }
 
@@ -150,12 +199,16 @@ pub fn disk_detail(d: &DiskDetail) -> DiskView<'_> {
 }
 
 /// InstanceDiskAttachment: how an instance sees one of its disks.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "InstanceDiskAttachment")]
 struct InstanceDiskView<'a> {
+    #[schemars(schema_with = "super::schema::disk_category")]
     disk_category: &'a str,
     auto_delete: bool,
+    /// `vda` for the system disk.
     device_name: &'a str,
+    #[schemars(schema_with = "super::schema::attachment_status")]
     status: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     local_disk: Option<InstanceLocalDiskView<'a>>,
@@ -163,8 +216,9 @@ struct InstanceDiskView<'a> {
     cloud_disk: Option<DiskView<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "LocalDisk")]
 struct InstanceLocalDiskView<'a> {
     disk_type: &'a str,
     #[serde(rename = "diskSizeGB")]
@@ -187,8 +241,9 @@ fn instance_disk<'a>(a: &'a AttachmentRow, d: &'a DiskRow) -> InstanceDiskView<'
 }
 
 /// Instance (spec §4).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "Instance")]
 pub struct InstanceView<'a> {
     instance_id: &'a str,
     instance_name: &'a str,
@@ -199,24 +254,33 @@ pub struct InstanceView<'a> {
     private_ip_address: &'a str,
     elastic_ip_id: &'static str,
     elastic_ip_address: &'static str,
+    #[schemars(schema_with = "super::schema::instance_status")]
     status: &'a str,
     description: &'a str,
     image_id: &'a str,
     /// `{}` when the instance has no system disk (a half-deleted one).
     system_disk: OrEmptyObject<InstanceDiskView<'a>>,
     data_disks: Vec<InstanceDiskView<'a>>,
+    /// As given to createInstances (networking is out of scope), completed with
+    /// `deviceIndex`, `autoDelete` and `networkInterface` {`networkInterfaceId`,
+    /// `primaryIp`, `privateIpAddress`}.
+    #[schemars(schema_with = "super::schema::free_object")]
     primary_network_interface: Value,
     secondary_network_interfaces: Empty,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     launch_time: String,
     az: &'a str,
     key_names: Empty,
     charge: ChargeView<'a>,
     fault_domain: &'static str,
     tags: Empty,
+    /// `keepCharging` or `stopCharging`.
     charge_on_stopped: &'a str,
     policies: Empty,
     resource_group_id: &'static str,
+    /// vCPUs of the instance type.
     cpu: i64,
+    /// Memory of the instance type.
     #[serde(rename = "memoryMB")]
     memory_mb: i64,
 }
@@ -290,32 +354,61 @@ fn primary_nic(given: Option<&str>, instance_id: &str, ip: &str) -> Value {
     nic
 }
 
-pub fn snapshot(s: &SnapshotDetail) -> Value {
+/// Snapshot (spec §4).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "Snapshot")]
+pub struct SnapshotView<'a> {
+    snapshot_id: &'a str,
+    /// `self`.
+    snapshot_source: &'static str,
+    disk_id: &'a str,
+    #[serde(rename = "snapshotSizeGB")]
+    snapshot_size_gb: i64,
+    /// Image ids.
+    images: &'a [String],
+    name: &'a str,
+    description: &'a str,
+    #[schemars(schema_with = "super::schema::snapshot_status")]
+    status: &'a str,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
+    create_time: String,
+    expire_time: &'static str,
+    /// JD's misspelt twin of `shareInfo`; always empty.
+    shar_info: Empty,
+    share_info: Empty,
+    encrypted: bool,
+}
+
+pub fn snapshot(s: &SnapshotDetail) -> SnapshotView<'_> {
     let r = &s.row;
-    json!({
-        "snapshotId": r.id,
-        "snapshotSource": "self",
-        "diskId": r.disk_id,
-        "snapshotSizeGB": r.size_gb,
-        "images": s.images,
-        "name": r.name,
-        "description": r.description,
-        "status": r.status,
-        "createTime": local_time(r.created_at),
-        "expireTime": "",
-        "sharInfo": [],
-        "shareInfo": [],
-        "encrypted": r.encrypted,
-    })
+    SnapshotView {
+        snapshot_id: &r.id,
+        snapshot_source: "self",
+        disk_id: &r.disk_id,
+        snapshot_size_gb: r.size_gb,
+        images: &s.images,
+        name: &r.name,
+        description: &r.description,
+        status: &r.status,
+        create_time: local_time(r.created_at),
+        expire_time: "",
+        shar_info: NONE,
+        share_info: NONE,
+        encrypted: r.encrypted,
+    }
 }
 
 /// A block device of an image, as an InstanceDiskAttachment.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "ImageDiskAttachment")]
 pub struct ImageDeviceView {
+    #[schemars(schema_with = "super::schema::disk_category")]
     disk_category: String,
     auto_delete: bool,
     device_name: String,
+    #[schemars(schema_with = "super::schema::attachment_status")]
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     local_disk: Option<LocalDiskView>,
@@ -323,16 +416,18 @@ pub struct ImageDeviceView {
     cloud_disk: Option<ImageCloudDiskView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "ImageLocalDisk")]
 struct LocalDiskView {
     disk_type: String,
     #[serde(rename = "diskSizeGB")]
     disk_size_gb: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "ImageCloudDisk")]
 struct ImageCloudDiskView {
     disk_type: String,
     #[serde(rename = "diskSizeGB")]
@@ -375,8 +470,9 @@ impl From<ImageBlockDevice> for ImageDeviceView {
 
 /// Image (spec §4), serialized straight from the row: describeImages answers up to 100
 /// of these per call, so no intermediate `Value` tree is built.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "Image")]
 pub struct ImageView<'a> {
     image_id: &'a str,
     name: &'a str,
@@ -385,25 +481,35 @@ pub struct ImageView<'a> {
     architecture: &'a str,
     #[serde(rename = "systemDiskSizeGB")]
     system_disk_size_gb: i64,
+    /// `public` or `private`.
     image_source: &'a str,
+    /// `linux` or `windows`.
     os_type: &'a str,
+    #[schemars(schema_with = "super::schema::image_status")]
     status: &'a str,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     create_time: String,
     #[serde(rename = "sizeMB")]
     size_mb: i64,
+    /// The description (JD's field name).
     desc: &'a str,
     owner_pin: &'a str,
     login_name: &'a str,
+    /// `all` (public) or `ownerOnly`.
     launch_permission: &'static str,
     system_disk: ImageDeviceView,
     data_disks: Vec<ImageDeviceView>,
+    /// System-disk snapshot; empty for localDisk images.
     snapshot_id: &'a str,
+    #[schemars(schema_with = "super::schema::root_device_type")]
     root_device_type: &'a str,
+    /// Percent, as a string (`"100"` when ready).
     progress: &'static str,
     offline: bool,
     service_code: &'static str,
     imported: bool,
     expired_time: &'static str,
+    /// The instance it was made from, or empty.
     instance_id: &'a str,
     boot_mode: &'static str,
     uefi_support: bool,
@@ -467,29 +573,58 @@ pub fn image(i: &ImageRow) -> ImageView<'_> {
 }
 
 /// TaskInfo (imageTasks).
-pub fn image_task(t: &ImageTaskRow) -> Value {
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "TaskInfo")]
+pub struct TaskInfoView<'a> {
+    task_id: &'a str,
+    #[schemars(schema_with = "super::schema::task_action")]
+    action: &'a str,
+    #[schemars(schema_with = "super::schema::task_status")]
+    task_status: &'a str,
+    /// Percent.
+    progress: i64,
+    error_info: &'a str,
+    message: &'a str,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
+    created_time: String,
+    /// Empty until finished.
+    finished_time: String,
+    image_id: &'a str,
+    image_name: &'a str,
+    image_url: &'a str,
+    oss_url: &'a str,
+    oss_object: String,
+    oss_objects: Vec<String>,
+}
+
+pub fn image_task(t: &ImageTaskRow) -> TaskInfoView<'_> {
     let objects: Vec<String> = serde_json::from_str(&t.objects).unwrap_or_default();
     let (oss_url, image_url) = if t.action == "ExportImage" {
         (t.url.as_str(), "")
     } else {
         ("", t.url.as_str())
     };
-    json!({
-        "taskId": t.id,
-        "action": t.action,
-        "taskStatus": t.status,
-        "progress": t.progress,
-        "errorInfo": t.error,
-        "message": t.error,
-        "createdTime": local_time(t.created_at),
-        "finishedTime": if t.finished_at > 0 { local_time(t.finished_at) } else { String::new() },
-        "imageId": t.image_id,
-        "imageName": t.image_name,
-        "imageUrl": image_url,
-        "ossUrl": oss_url,
-        "ossObject": objects.first().cloned().unwrap_or_default(),
-        "ossObjects": objects,
-    })
+    TaskInfoView {
+        task_id: &t.id,
+        action: &t.action,
+        task_status: &t.status,
+        progress: t.progress,
+        error_info: &t.error,
+        message: &t.error,
+        created_time: local_time(t.created_at),
+        finished_time: if t.finished_at > 0 {
+            local_time(t.finished_at)
+        } else {
+            String::new()
+        },
+        image_id: &t.image_id,
+        image_name: &t.image_name,
+        image_url,
+        oss_url,
+        oss_object: objects.first().cloned().unwrap_or_default(),
+        oss_objects: objects,
+    }
 }
 
 /// Parses `YYYY-MM-DD HH:MM:SS` in UTC+8 (the form the docs use for times) to ms.

@@ -12,6 +12,7 @@ pub mod image;
 pub mod image_create;
 pub mod image_transfer;
 pub mod instance;
+pub mod listing;
 pub mod quota;
 pub mod snapshot;
 pub mod spec;

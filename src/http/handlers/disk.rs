@@ -1,56 +1,77 @@
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::{disk_spec, filter_bool, filter_values, Call, Reply};
-use crate::error::{ApiError, ApiResult};
-use crate::http::views;
+use super::{DiskSpec, Paging};
+use crate::error::ApiResult;
+use crate::http::params::Filters;
+use crate::http::views::{self, DiskView};
+use crate::http::{Call, Reply};
 use crate::service::disk::CreateDisksInput;
+use crate::service::listing::DiskFilters;
 use crate::service::Service;
-use crate::store::disk::DiskQuery;
+
+/// Required: `diskSpec` with `az`, `name`, `diskType`, `diskSizeGB`, and `maxCount`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CreateDisks {
+    #[schemars(required)]
+    pub disk_spec: Option<DiskSpec>,
+    /// [1,100]; names get `-1`, `-2`, … suffixes.
+    #[schemars(required, example = 1)]
+    pub max_count: Option<i64>,
+    /// Idempotency token: a retry with the same token answers the first result.
+    #[schemars(length(min = 1, max = 64))]
+    pub client_token: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateDisksResult {
+    /// Disk ids (`vol-…`).
+    pub disk_ids: Vec<String>,
+    #[schemars(schema_with = "crate::http::schema::empty_list")]
+    pub policy_relations: [(); 0],
+    pub tagmsg: &'static str,
+}
 
 pub async fn create_disks(svc: &Service, call: Call) -> ApiResult<Reply> {
-    let p = &call.params;
+    let r: CreateDisks = call.params.decode()?;
     let input = CreateDisksInput {
-        disk_spec: p.obj("diskSpec")?.map(|s| disk_spec(&s)).transpose()?,
-        max_count: p.int("maxCount")?,
-        client_token: p.str("clientToken")?,
+        disk_spec: r.disk_spec.map(Into::into),
+        max_count: r.max_count,
+        client_token: r.client_token,
     };
-    let ids = svc.disks_create(&call.scope, input).await?;
-    Ok(Reply::Result(
-        json!({"diskIds": ids, "policyRelations": [], "tagmsg": ""}),
-    ))
+    let disk_ids = svc.disks_create(&call.scope, input).await?;
+    Reply::serialize(&CreateDisksResult {
+        disk_ids,
+        policy_relations: [],
+        tagmsg: "",
+    })
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DescribeDiskResult<'a> {
+    pub disk: DiskView<'a>,
 }
 
 pub async fn describe_disk(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
     let d = svc.disk_fetch(&call.scope, id).await?;
-    Ok(Reply::Result(json!({ "disk": views::disk_detail(&d) })))
+    Reply::serialize(&DescribeDiskResult {
+        disk: views::disk_detail(&d),
+    })
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct DescribeDisks {
+    pub filters: Option<Filters<DiskFilters>>,
 }
 
 pub async fn describe_disks(svc: &Service, call: Call) -> ApiResult<Reply> {
-    let p = &call.params;
-    let page = p.page()?;
-    let f = p.filters()?;
-    for t in filter_values(&f, "instanceType") {
-        if t != "vm" && t != "nc" {
-            return Err(ApiError::InvalidArgument(format!(
-                "Invalid instance type '{t}'"
-            )));
-        }
-    }
-    let q = DiskQuery {
-        pin: call.scope.pin.clone(),
-        region: call.scope.region.clone(),
-        ids: filter_values(&f, "diskId"),
-        disk_types: filter_values(&f, "diskType"),
-        instance_ids: filter_values(&f, "instanceId"),
-        statuses: filter_values(&f, "status"),
-        azs: filter_values(&f, "az"),
-        names: filter_values(&f, "name"),
-        multi_attach: filter_bool(&f, "multiAttach")?,
-        encrypted: filter_bool(&f, "encrypted")?,
-        offset: page.offset(),
-        limit: page.size as i64,
-    };
-    let (list, total) = svc.disk_list(q).await?;
+    let page = call.params.decode::<Paging>()?.page()?;
+    let r: DescribeDisks = call.params.decode()?;
+    let filters = r.filters.map(|f| f.0).unwrap_or_default();
+    let (list, total) = svc.disks_describe(&call.scope, filters, page).await?;
     Reply::list(
         "disks",
         list.iter().map(views::disk_detail).collect(),
@@ -58,9 +79,15 @@ pub async fn describe_disks(svc: &Service, call: Call) -> ApiResult<Reply> {
     )
 }
 
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DeleteDisk {
+    /// Validated; Kiln has no recycle bin and deletes the disk.
+    pub put_in_recycle_bin: Option<bool>,
+}
+
 pub async fn delete_disk(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
-    // Kiln has no recycle bin: `putInRecycleBin` is validated and the disk deleted.
-    call.params.bool("putInRecycleBin")?;
+    call.params.decode::<DeleteDisk>()?;
     svc.disk_delete(&call.scope, id).await?;
     Ok(Reply::Empty)
 }

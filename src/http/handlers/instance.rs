@@ -1,75 +1,117 @@
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::{attachment_spec, filter_values, Call, Reply};
-use crate::error::ApiResult;
-use crate::http::views;
+use super::{ChargeSpec, Ignored, InstanceDiskAttachmentSpec, Paging};
+use crate::error::{ApiError, ApiResult};
+use crate::http::params::Filters;
+use crate::http::views::{self, InstanceView};
+use crate::http::{Call, Reply};
 use crate::service::instance::{CreateInstancesInput, InstanceOp, InstanceSpecInput};
+use crate::service::listing::InstanceFilters;
 use crate::service::Service;
-use crate::store::instance::InstanceQuery;
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceSpec {
+    #[schemars(schema_with = "crate::http::schema::zone")]
+    pub az: Option<String>,
+    #[schemars(schema_with = "crate::http::schema::instance_type")]
+    pub instance_type: Option<String>,
+    /// A `ready` image.
+    #[schemars(example = &"img-ubuntu2204")]
+    pub image_id: Option<String>,
+    /// 2–128 of Chinese, letters, digits, `_`, `-`, `.`; not starting or ending with `.`.
+    #[schemars(
+        regex(
+            pattern = r"^[\u4e00-\u9fa5A-Za-z0-9_-]([\u4e00-\u9fa5A-Za-z0-9_.-]{0,126}[\u4e00-\u9fa5A-Za-z0-9_-])$"
+        ),
+        example = &"web-1"
+    )]
+    pub name: Option<String>,
+    pub hostname: Option<String>,
+    #[schemars(length(max = 256))]
+    pub description: Option<String>,
+    pub system_disk: Option<InstanceDiskAttachmentSpec>,
+    pub data_disks: Vec<InstanceDiskAttachmentSpec>,
+    /// Stored and echoed.
+    #[schemars(schema_with = "crate::http::schema::free_object")]
+    pub primary_network_interface: Option<Map<String, Value>>,
+    pub charge: Option<ChargeSpec>,
+    #[schemars(schema_with = "crate::http::schema::charge_on_stopped")]
+    pub charge_on_stopped: Option<String>,
+}
+
+/// Required in practice: `instanceSpec` with `az`, `instanceType`, `imageId` and `name`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CreateInstances {
+    #[schemars(required)]
+    pub instance_spec: Option<InstanceSpec>,
+    /// How many instances, [1,100]; default 1.
+    #[schemars(example = 1)]
+    pub max_count: Option<i64>,
+    /// Idempotency token: a retry with the same token answers the first result.
+    #[schemars(length(min = 1, max = 64))]
+    pub client_token: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateInstancesResult {
+    /// Instance ids (`i-…`).
+    pub instance_ids: Vec<String>,
+}
 
 pub async fn create_instances(svc: &Service, call: Call) -> ApiResult<Reply> {
-    let p = &call.params;
-    let spec = match p.obj("instanceSpec")? {
-        None => None,
-        Some(s) => Some(InstanceSpecInput {
-            az: s.str("az")?,
-            instance_type: s.str("instanceType")?,
-            image_id: s.str("imageId")?,
-            name: s.str("name")?,
-            hostname: s.str("hostname")?,
-            description: s.str("description")?,
-            system_disk: s
-                .obj("systemDisk")?
-                .map(|d| attachment_spec(&d))
-                .transpose()?,
-            data_disks: s
-                .list("dataDisks")?
-                .iter()
-                .map(attachment_spec)
-                .collect::<ApiResult<_>>()?,
-            primary_network_interface: s
-                .obj("primaryNetworkInterface")?
-                .map(|n| n.to_json_string()),
-            charge_mode: match s.obj("charge")? {
-                Some(c) => c.str("chargeMode")?,
-                None => None,
-            },
-            charge_on_stopped: s.str("chargeOnStopped")?,
-        }),
-    };
+    let r: CreateInstances = call.params.decode()?;
+    let spec = r.instance_spec.map(|s| InstanceSpecInput {
+        az: s.az,
+        instance_type: s.instance_type,
+        image_id: s.image_id,
+        name: s.name,
+        hostname: s.hostname,
+        description: s.description,
+        system_disk: s.system_disk.map(Into::into),
+        data_disks: s.data_disks.into_iter().map(Into::into).collect(),
+        primary_network_interface: s
+            .primary_network_interface
+            .map(|n| Value::Object(n).to_string()),
+        charge_mode: s.charge.and_then(|c| c.charge_mode),
+        charge_on_stopped: s.charge_on_stopped,
+    });
     let input = CreateInstancesInput {
         instance_spec: spec,
-        max_count: p.int("maxCount")?,
-        client_token: p.str("clientToken")?,
+        max_count: r.max_count,
+        client_token: r.client_token,
     };
-    let ids = svc.instances_create(&call.scope, input).await?;
-    Ok(Reply::Result(json!({ "instanceIds": ids })))
+    let instance_ids = svc.instances_create(&call.scope, input).await?;
+    Reply::serialize(&CreateInstancesResult { instance_ids })
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DescribeInstanceResult<'a> {
+    pub instance: InstanceView<'a>,
 }
 
 pub async fn describe_instance(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
     let i = svc.instance_fetch(&call.scope, id).await?;
-    Ok(Reply::Result(json!({ "instance": views::instance(&i) })))
+    Reply::serialize(&DescribeInstanceResult {
+        instance: views::instance(&i),
+    })
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct DescribeInstances {
+    pub filters: Option<Filters<InstanceFilters>>,
 }
 
 pub async fn describe_instances(svc: &Service, call: Call) -> ApiResult<Reply> {
-    let p = &call.params;
-    let page = p.page()?;
-    let f = p.filters()?;
-    let q = InstanceQuery {
-        pin: call.scope.pin.clone(),
-        region: call.scope.region.clone(),
-        ids: filter_values(&f, "instanceId"),
-        statuses: filter_values(&f, "status"),
-        azs: filter_values(&f, "az"),
-        names: filter_values(&f, "name"),
-        private_ips: filter_values(&f, "privateIpAddress"),
-        image_ids: filter_values(&f, "imageId"),
-        instance_types: filter_values(&f, "instanceType"),
-        subnet_ids: filter_values(&f, "subnetId"),
-        offset: page.offset(),
-        limit: page.size as i64,
-    };
-    let (list, total) = svc.instance_list(q).await?;
+    let page = call.params.decode::<Paging>()?.page()?;
+    let r: DescribeInstances = call.params.decode()?;
+    let filters = r.filters.map(|f| f.0).unwrap_or_default();
+    let (list, total) = svc.instances_describe(&call.scope, filters, page).await?;
     Reply::list(
         "instances",
         list.iter().map(views::instance).collect(),
@@ -78,22 +120,29 @@ pub async fn describe_instances(svc: &Service, call: Call) -> ApiResult<Reply> {
 }
 
 pub async fn start_instance(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    call.params.decode::<Ignored>()?;
     svc.instance_transition(&call.scope, id, InstanceOp::Start)
         .await?;
     Ok(Reply::Empty)
 }
 
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StopInstance {
+    #[schemars(schema_with = "crate::http::schema::charge_on_stopped")]
+    pub charge_on_stopped: Option<String>,
+}
+
 pub async fn stop_instance(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
-    let charge_on_stopped = call
-        .params
-        .str("chargeOnStopped")?
-        .filter(|s| !s.is_empty());
+    let r: StopInstance = call.params.decode()?;
+    let charge_on_stopped = r.charge_on_stopped.filter(|s| !s.is_empty());
     svc.instance_transition(&call.scope, id, InstanceOp::Stop { charge_on_stopped })
         .await?;
     Ok(Reply::Empty)
 }
 
 pub async fn reboot_instance(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    call.params.decode::<Ignored>()?;
     svc.instance_transition(&call.scope, id, InstanceOp::Reboot)
         .await?;
     Ok(Reply::Empty)
@@ -104,29 +153,45 @@ pub async fn delete_instance(svc: &Service, call: Call, id: &str) -> ApiResult<R
     Ok(Reply::Empty)
 }
 
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AttachDisk {
+    /// The cloud disk (`vol-…`).
+    #[schemars(required)]
+    pub disk_id: Option<String>,
+    /// `vda` (system disk) or a data device `vdb`…`vdbm`.
+    #[schemars(regex(pattern = r"^vd([a-z]|a[a-z]|b[a-m])$"))]
+    pub device_name: Option<String>,
+    /// Delete the disk with the instance; default false.
+    pub auto_delete: Option<bool>,
+}
+
+fn required_disk_id(disk_id: Option<String>) -> ApiResult<String> {
+    disk_id.ok_or_else(|| ApiError::InvalidArgument("Parameter DiskId missing".into()))
+}
+
 pub async fn attach_disk(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
-    let p = &call.params;
-    let disk_id = p.str("diskId")?.ok_or_else(|| {
-        crate::error::ApiError::InvalidArgument("Parameter DiskId missing".into())
-    })?;
-    svc.instance_attach_disk(
-        &call.scope,
-        id,
-        &disk_id,
-        p.str("deviceName")?,
-        p.bool("autoDelete")?.unwrap_or(false),
-    )
-    .await?;
+    let r: AttachDisk = call.params.decode()?;
+    let disk_id = required_disk_id(r.disk_id)?;
+    let auto_delete = r.auto_delete.unwrap_or(false);
+    svc.instance_attach_disk(&call.scope, id, &disk_id, r.device_name, auto_delete)
+        .await?;
     Ok(Reply::Empty)
 }
 
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DetachDisk {
+    /// The attached disk (`vol-…`).
+    #[schemars(required)]
+    pub disk_id: Option<String>,
+    /// Accepted and validated; Kiln has no guest IO to cut.
+    pub force: Option<bool>,
+}
+
 pub async fn detach_disk(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
-    let p = &call.params;
-    let disk_id = p.str("diskId")?.ok_or_else(|| {
-        crate::error::ApiError::InvalidArgument("Parameter DiskId missing".into())
-    })?;
-    // `force` only decides how IO is cut on a real host; accepted and validated.
-    p.bool("force")?;
+    let r: DetachDisk = call.params.decode()?;
+    let disk_id = required_disk_id(r.disk_id)?;
     svc.instance_detach_disk(&call.scope, id, &disk_id).await?;
     Ok(Reply::Empty)
 }

@@ -1,16 +1,21 @@
-//! One exhaustive match from endpoint to handler; one module per resource.
+//! One exhaustive match from endpoint to handler; one module per resource. Each module
+//! declares its endpoints' request structs (decoded once from JD's parameters by
+//! `Params::decode`) and result structs; `openapi` documents both from their derives.
 
-mod disk;
-mod image;
-mod image_transfer;
-mod instance;
-mod quota;
-mod snapshot;
+pub(super) mod disk;
+pub(super) mod image;
+pub(super) mod image_transfer;
+pub(super) mod instance;
+pub(super) mod quota;
+pub(super) mod snapshot;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use super::endpoint::Endpoint;
-use super::params::Params;
 use super::{Call, Reply};
 use crate::error::ApiResult;
+use crate::service::listing::Page;
 use crate::service::spec::{AttachmentSpecInput, DiskSpecInput};
 use crate::service::Service;
 
@@ -50,54 +55,102 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
     }
 }
 
-pub(super) fn disk_spec(p: &Params) -> ApiResult<DiskSpecInput> {
-    let charge = p.obj("charge")?;
-    Ok(DiskSpecInput {
-        az: p.str("az")?,
-        name: p.str("name")?,
-        description: p.str("description")?,
-        disk_type: p.str("diskType")?,
-        disk_size_gb: p.int("diskSizeGB")?,
-        iops: p.int("iops")?,
-        snapshot_id: p.str("snapshotId")?,
-        multi_attachable: p.bool("multiAttachable")?,
-        encrypt: p.bool("encrypt")?,
-        charge_mode: match charge {
-            Some(c) => c.str("chargeMode")?,
-            None => None,
-        },
-    })
+/// `pageNumber` and `pageSize` of a describe* list.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Paging {
+    /// 1-based; default 1.
+    #[schemars(range(min = 1), extend("default" = 1))]
+    pub page_number: Option<i64>,
+    /// [10,100]; default 20; otherwise 400 OUT_OF_RANGE.
+    #[schemars(range(min = 10, max = 100), extend("default" = 20))]
+    pub page_size: Option<i64>,
 }
 
-pub(super) fn attachment_spec(p: &Params) -> ApiResult<AttachmentSpecInput> {
-    Ok(AttachmentSpecInput {
-        disk_category: p.str("diskCategory")?,
-        auto_delete: p.bool("autoDelete")?,
-        cloud_disk_spec: p.obj("cloudDiskSpec")?.map(|s| disk_spec(&s)).transpose()?,
-        device_name: p.str("deviceName")?,
-        no_device: p.bool("noDevice")?,
-    })
-}
-
-/// Filter values by name (filters with the same name are merged).
-pub(super) fn filter_values(filters: &[super::params::Filter], name: &str) -> Vec<String> {
-    filters
-        .iter()
-        .filter(|f| f.name.eq_ignore_ascii_case(name))
-        .flat_map(|f| f.values.iter().cloned())
-        .collect()
-}
-
-pub(super) fn filter_bool(
-    filters: &[super::params::Filter],
-    name: &str,
-) -> ApiResult<Option<bool>> {
-    match filter_values(filters, name).first() {
-        None => Ok(None),
-        Some(v) => super::params::parse_bool(v).map(Some).ok_or_else(|| {
-            crate::error::ApiError::InvalidArgument(format!(
-                "Invalid filter value '{v}' for {name}"
-            ))
-        }),
+impl Paging {
+    fn page(&self) -> ApiResult<Page> {
+        Page::new(self.page_number, self.page_size)
     }
 }
+
+/// Kiln reads `chargeMode`; the other JD ChargeSpec fields are accepted and ignored.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ChargeSpec {
+    /// Default postpaid_by_duration.
+    #[schemars(schema_with = "super::schema::charge_mode")]
+    pub charge_mode: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DiskSpec {
+    /// A zone of the path's region; ignored in createInstances.
+    #[schemars(schema_with = "super::schema::zone")]
+    pub az: Option<String>,
+    /// 1–32 of Chinese, letters, digits, `_`, `-`.
+    #[schemars(regex(pattern = r"^[\u4e00-\u9fa5A-Za-z0-9_-]{1,32}$"), example = &"data-1")]
+    pub name: Option<String>,
+    #[schemars(length(max = 256))]
+    pub description: Option<String>,
+    #[schemars(schema_with = "super::schema::disk_type")]
+    pub disk_type: Option<String>,
+    /// GiB, a multiple of 10; [20,16000] for current types.
+    #[serde(rename = "diskSizeGB")]
+    #[schemars(example = 20)]
+    pub disk_size_gb: Option<i64>,
+    /// `ssd.io1` only: [200, min(32000, 50×size)], step 10.
+    pub iops: Option<i64>,
+    /// Create from this snapshot.
+    pub snapshot_id: Option<String>,
+    pub multi_attachable: Option<bool>,
+    pub encrypt: Option<bool>,
+    pub charge: Option<ChargeSpec>,
+}
+
+impl From<DiskSpec> for DiskSpecInput {
+    fn from(s: DiskSpec) -> Self {
+        DiskSpecInput {
+            az: s.az,
+            name: s.name,
+            description: s.description,
+            disk_type: s.disk_type,
+            disk_size_gb: s.disk_size_gb,
+            iops: s.iops,
+            snapshot_id: s.snapshot_id,
+            multi_attachable: s.multi_attachable,
+            encrypt: s.encrypt,
+            charge_mode: s.charge.and_then(|c| c.charge_mode),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceDiskAttachmentSpec {
+    #[schemars(schema_with = "super::schema::disk_category")]
+    pub disk_category: Option<String>,
+    pub auto_delete: Option<bool>,
+    pub cloud_disk_spec: Option<DiskSpec>,
+    /// `vda` (system disk) or a data device `vdb`…`vdbm`.
+    #[schemars(regex(pattern = r"^vd([a-z]|a[a-z]|b[a-m])$"))]
+    pub device_name: Option<String>,
+    /// With `deviceName`: leave that disk out.
+    pub no_device: Option<bool>,
+}
+
+impl From<InstanceDiskAttachmentSpec> for AttachmentSpecInput {
+    fn from(s: InstanceDiskAttachmentSpec) -> Self {
+        AttachmentSpecInput {
+            disk_category: s.disk_category,
+            auto_delete: s.auto_delete,
+            cloud_disk_spec: s.cloud_disk_spec.map(Into::into),
+            device_name: s.device_name,
+            no_device: s.no_device,
+        }
+    }
+}
+
+/// A body Kiln ignores (SDKs send the path parameters again).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct Ignored {}

@@ -1,27 +1,80 @@
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::{filter_values, Call, Reply};
 use crate::error::ApiResult;
+use crate::http::params::Filters;
+use crate::http::{Call, Reply};
+use crate::service::listing::QuotaFilters;
 use crate::service::Service;
 
+/// resourceTypes: `instance`, `instance_cpu`, `instance_memory`, `instance_local_disk`,
+/// `keypair`, `image`, `instanceTemplate`, `imageShare`; none means all.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DescribeQuotas {
+    pub filters: Option<Filters<QuotaFilters>>,
+    /// Required when `resourceTypes` includes `imageShare`.
+    pub image_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Quota {
+    pub resource_type: String,
+    pub limit: i64,
+    pub used: i64,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DescribeQuotasResult {
+    pub quotas: Vec<Quota>,
+}
+
 pub async fn describe_quotas(svc: &Service, call: Call) -> ApiResult<Reply> {
-    let p = &call.params;
-    let types = filter_values(&p.filters()?, "resourceTypes");
-    let image_id = p.str("imageId")?;
+    let r: DescribeQuotas = call.params.decode()?;
+    let types = r.filters.map(|f| f.0.resource_types).unwrap_or_default();
     let quotas = svc
-        .vm_quotas(&call.scope, &types, image_id.as_deref())
+        .vm_quotas(&call.scope, &types, r.image_id.as_deref())
         .await?;
-    let list: Vec<_> = quotas
+    let quotas = quotas
         .into_iter()
-        .map(|(t, limit, used)| json!({"resourceType": t, "limit": limit, "used": used}))
+        .map(|(resource_type, limit, used)| Quota {
+            resource_type,
+            limit,
+            used,
+        })
         .collect();
-    Ok(Reply::Result(json!({ "quotas": list })))
+    Reply::serialize(&DescribeQuotasResult { quotas })
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct DescribeQuota {
+    /// Required for the disk service.
+    #[serde(rename = "type")]
+    #[schemars(schema_with = "quota_type")]
+    pub kind: Option<String>,
+}
+
+fn quota_type(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    crate::http::schema::one_of(&["disk", "snapshot", "snapshot_policy"], "")
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DiskQuota {
+    pub limit: i64,
+    pub used: i64,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DescribeQuotaResult {
+    pub quota: DiskQuota,
 }
 
 pub async fn describe_quota(svc: &Service, call: Call) -> ApiResult<Reply> {
-    let kind = call.params.str("type")?;
-    let (limit, used) = svc.disk_quota(&call.scope, kind.as_deref()).await?;
-    Ok(Reply::Result(
-        json!({ "quota": {"limit": limit, "used": used} }),
-    ))
+    let r: DescribeQuota = call.params.decode()?;
+    let (limit, used) = svc.disk_quota(&call.scope, r.kind.as_deref()).await?;
+    Reply::serialize(&DescribeQuotaResult {
+        quota: DiskQuota { limit, used },
+    })
 }

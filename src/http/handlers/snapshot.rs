@@ -1,68 +1,98 @@
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::{filter_values, Call, Reply};
-use crate::error::{ApiError, ApiResult};
-use crate::http::views;
+use super::Paging;
+use crate::error::ApiResult;
+use crate::http::params::Filters;
+use crate::http::views::{self, SnapshotView};
+use crate::http::{Call, Reply};
+use crate::service::listing::SnapshotFilters;
 use crate::service::snapshot::CreateSnapshotInput;
 use crate::service::Service;
-use crate::store::snapshot::SnapshotQuery;
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SnapshotSpec {
+    /// 1–32 of Chinese, letters, digits, `_`, `-`.
+    #[schemars(required, regex(pattern = r"^[\u4e00-\u9fa5A-Za-z0-9_-]{1,32}$"))]
+    pub name: Option<String>,
+    #[schemars(length(max = 256))]
+    pub description: Option<String>,
+    /// The cloud disk to snapshot.
+    #[schemars(required)]
+    pub disk_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CreateSnapshot {
+    #[schemars(required)]
+    pub snapshot_spec: Option<SnapshotSpec>,
+    /// Idempotency token: a retry with the same token answers the first result.
+    #[schemars(length(min = 1, max = 64))]
+    pub client_token: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateSnapshotResult {
+    /// The new snapshot (`snapshot-…`).
+    pub snapshot_id: String,
+}
 
 pub async fn create_snapshot(svc: &Service, call: Call) -> ApiResult<Reply> {
-    let p = &call.params;
-    let spec = p.obj("snapshotSpec")?;
+    let r: CreateSnapshot = call.params.decode()?;
+    let has_spec = r.snapshot_spec.is_some();
+    let spec = r.snapshot_spec.unwrap_or_default();
     let input = CreateSnapshotInput {
-        has_spec: spec.is_some(),
-        name: spec.as_ref().map(|s| s.str("name")).transpose()?.flatten(),
-        description: spec
-            .as_ref()
-            .map(|s| s.str("description"))
-            .transpose()?
-            .flatten(),
-        disk_id: spec
-            .as_ref()
-            .map(|s| s.str("diskId"))
-            .transpose()?
-            .flatten(),
-        client_token: p.str("clientToken")?,
+        has_spec,
+        name: spec.name,
+        description: spec.description,
+        disk_id: spec.disk_id,
+        client_token: r.client_token,
     };
-    let id = svc.snapshot_create(&call.scope, input).await?;
-    Ok(Reply::Result(json!({ "snapshotId": id })))
+    let snapshot_id = svc.snapshot_create(&call.scope, input).await?;
+    Reply::serialize(&CreateSnapshotResult { snapshot_id })
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DescribeSnapshotResult<'a> {
+    pub snapshot: SnapshotView<'a>,
 }
 
 pub async fn describe_snapshot(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
     let s = svc.snapshot_fetch(&call.scope, id).await?;
-    Ok(Reply::Result(json!({ "snapshot": views::snapshot(&s) })))
+    Reply::serialize(&DescribeSnapshotResult {
+        snapshot: views::snapshot(&s),
+    })
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DescribeSnapshots {
+    pub filters: Option<Filters<SnapshotFilters>>,
+    /// Default `private`; `others` and `shared` are always empty in Kiln.
+    #[schemars(schema_with = "snapshot_source")]
+    pub snapshot_source: Option<String>,
+}
+
+fn snapshot_source(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    crate::http::schema::one_of(&crate::service::listing::SNAPSHOT_SOURCES, "")
 }
 
 pub async fn describe_snapshots(svc: &Service, call: Call) -> ApiResult<Reply> {
-    let p = &call.params;
-    let page = p.page()?;
-    let f = p.filters()?;
-    let source = p.str("snapshotSource")?.unwrap_or_else(|| "private".into());
-    if !["private", "others", "shared"].contains(&source.as_str()) {
-        return Err(ApiError::InvalidArgument(format!(
-            "Invalid snapshotSource '{source}'"
-        )));
-    }
-    if source != "private" {
-        // Snapshot sharing between accounts does not exist in Kiln yet.
-        return Ok(Reply::Result(json!({"snapshots": [], "totalCount": 0})));
-    }
-    let q = SnapshotQuery {
-        pin: call.scope.pin.clone(),
-        region: call.scope.region.clone(),
-        ids: filter_values(&f, "snapshotId"),
-        disk_ids: filter_values(&f, "diskId"),
-        statuses: filter_values(&f, "status"),
-        names: filter_values(&f, "name"),
-        offset: page.offset(),
-        limit: page.size as i64,
-    };
-    let (list, total) = svc.snapshot_list(q).await?;
-    Ok(Reply::Result(json!({
-        "snapshots": list.iter().map(views::snapshot).collect::<Vec<_>>(),
-        "totalCount": total,
-    })))
+    let page = call.params.decode::<Paging>()?.page()?;
+    let r: DescribeSnapshots = call.params.decode()?;
+    let filters = r.filters.map(|f| f.0).unwrap_or_default();
+    let source = r.snapshot_source.as_deref();
+    let (list, total) = svc
+        .snapshots_describe(&call.scope, source, filters, page)
+        .await?;
+    Reply::list(
+        "snapshots",
+        list.iter().map(views::snapshot).collect(),
+        total,
+    )
 }
 
 pub async fn delete_snapshot(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {

@@ -1,0 +1,375 @@
+//! What each `Endpoint` is in OpenAPI: method, path, JD name, and which request and result
+//! structs it reads and answers (their schemas are derived; see `handlers`).
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+use crate::http::endpoint::{Endpoint, ServiceName};
+use crate::http::handlers::{
+    disk, image, image_transfer, instance, quota, snapshot, Ignored, Paging,
+};
+use crate::http::views;
+
+/// The region and ids of the representative value of each endpoint.
+pub const SAMPLE_REGION: &str = "cn-north-1";
+pub(super) const SAMPLE_INSTANCE: &str = "i-sample";
+pub(super) const SAMPLE_IMAGE: &str = "img-sample";
+pub(super) const SAMPLE_DISK: &str = "vol-sample";
+pub(super) const SAMPLE_SNAPSHOT: &str = "snapshot-sample";
+
+/// A schema from a derive: `schema::<T>` references `T` in `components/schemas`.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+pub fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// The struct's own schema, not a reference (its properties become query parameters).
+pub fn inline<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    let mut s = T::json_schema(g);
+    for t in g.transforms_mut() {
+        t.transform(&mut s);
+    }
+    s
+}
+
+/// What an endpoint answers in `result`.
+pub enum Answer {
+    /// `{"requestId"}` only.
+    Nothing,
+    /// One result struct.
+    One(SchemaFn),
+    /// A describe* list: `{"<key>": [items…], "totalCount"}`.
+    List(&'static str, SchemaFn),
+}
+
+/// One documented JD API.
+pub struct Doc {
+    pub method: &'static str,
+    /// OpenAPI path template, e.g. `/v1/regions/{regionId}/instances/{instanceId}:createImage`.
+    pub path: &'static str,
+    /// The JD API name (`createImage`).
+    pub operation_id: &'static str,
+    pub service: ServiceName,
+    pub summary: &'static str,
+    pub description: &'static str,
+    /// Request structs read from the query (GET/DELETE), in order.
+    pub query: Vec<SchemaFn>,
+    /// The request struct read from a JSON body, and whether a body is required.
+    pub body: Option<(SchemaFn, bool)>,
+    pub result: Answer,
+    /// The path parameter this API creates a value for, and where that value is in the
+    /// answer (a JSON pointer): it becomes OpenAPI `links` to every API taking it.
+    pub creates: Option<(&'static str, &'static str)>,
+}
+
+/// One value of every `Endpoint` variant. Keep it next to `doc`: a variant added to the
+/// enum fails to compile in `doc` until it is documented, and belongs here as well.
+pub fn representatives() -> Vec<Endpoint> {
+    use Endpoint::*;
+    let i = || SAMPLE_INSTANCE.to_string();
+    let img = || SAMPLE_IMAGE.to_string();
+    let d = || SAMPLE_DISK.to_string();
+    let s = || SAMPLE_SNAPSHOT.to_string();
+    vec![
+        CreateInstances,
+        DescribeInstances,
+        DescribeInstance { instance_id: i() },
+        DeleteInstance { instance_id: i() },
+        StartInstance { instance_id: i() },
+        StopInstance { instance_id: i() },
+        RebootInstance { instance_id: i() },
+        AttachDisk { instance_id: i() },
+        DetachDisk { instance_id: i() },
+        CreateImage { instance_id: i() },
+        DescribeImages,
+        DescribeImage { image_id: img() },
+        DeleteImage { image_id: img() },
+        ImportImage,
+        ExportImage { image_id: img() },
+        ImageTasks,
+        DescribeQuotas,
+        CreateDisks,
+        DescribeDisks,
+        DescribeDisk { disk_id: d() },
+        DeleteDisk { disk_id: d() },
+        CreateSnapshot,
+        DescribeSnapshots,
+        DescribeSnapshot { snapshot_id: s() },
+        DeleteSnapshot { snapshot_id: s() },
+        DescribeQuota,
+    ]
+}
+
+/// The documentation of one endpoint. Exhaustive on purpose: no wildcard arm.
+pub fn doc(e: &Endpoint) -> Doc {
+    use Endpoint::*;
+    use ServiceName::{Disk, Vm};
+    const INSTANCES: &str = "/v1/regions/{regionId}/instances";
+    const INSTANCE: &str = "/v1/regions/{regionId}/instances/{instanceId}";
+    const IMAGES: &str = "/v1/regions/{regionId}/images";
+    const IMAGE: &str = "/v1/regions/{regionId}/images/{imageId}";
+    const DISKS: &str = "/v1/regions/{regionId}/disks";
+    const DISK: &str = "/v1/regions/{regionId}/disks/{diskId}";
+    const SNAPSHOTS: &str = "/v1/regions/{regionId}/snapshots";
+    const SNAPSHOT: &str = "/v1/regions/{regionId}/snapshots/{snapshotId}";
+    const QUOTAS: &str = "/v1/regions/{regionId}/quotas";
+    let d = |method, path, operation_id, service, summary| Doc {
+        method,
+        path,
+        operation_id,
+        service,
+        summary,
+        description: "",
+        query: vec![],
+        body: None,
+        result: Answer::Nothing,
+        creates: None,
+    };
+    let ignored_body = Some((schema::<Ignored> as SchemaFn, false));
+    match e {
+        CreateInstances => Doc {
+            description: "Asynchronous: instances start `pending` and become `running`. \
+                 Required in practice: `instanceSpec` with `az`, `instanceType`, `imageId` \
+                 and `name`; `maxCount` defaults to 1 (at most 100).",
+            body: Some((schema::<instance::CreateInstances>, true)),
+            result: Answer::One(schema::<instance::CreateInstancesResult>),
+            creates: Some(("instanceId", "/result/instanceIds/0")),
+            ..d("POST", INSTANCES, "createInstances", Vm, "Create instances")
+        },
+        DescribeInstances => Doc {
+            query: vec![inline::<Paging>, inline::<instance::DescribeInstances>],
+            result: Answer::List("instances", schema::<views::InstanceView>),
+            ..d("GET", INSTANCES, "describeInstances", Vm, "List instances")
+        },
+        DescribeInstance { .. } => Doc {
+            result: Answer::One(schema::<instance::DescribeInstanceResult>),
+            ..d(
+                "GET",
+                INSTANCE,
+                "describeInstance",
+                Vm,
+                "Describe an instance",
+            )
+        },
+        DeleteInstance { .. } => Doc {
+            description: "The instance must be `running`, `stopped` or `error`; cloud data \
+                 disks with `autoDelete` are deleted with it.",
+            ..d(
+                "DELETE",
+                INSTANCE,
+                "deleteInstance",
+                Vm,
+                "Delete an instance",
+            )
+        },
+        StartInstance { .. } => Doc {
+            description: "The instance must be `stopped`.",
+            body: ignored_body,
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:startInstance",
+                "startInstance",
+                Vm,
+                "Start an instance",
+            )
+        },
+        StopInstance { .. } => Doc {
+            description: "The instance must be `running`.",
+            body: Some((schema::<instance::StopInstance>, false)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:stopInstance",
+                "stopInstance",
+                Vm,
+                "Stop an instance",
+            )
+        },
+        RebootInstance { .. } => Doc {
+            description: "The instance must be `running`.",
+            body: ignored_body,
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:rebootInstance",
+                "rebootInstance",
+                Vm,
+                "Reboot an instance",
+            )
+        },
+        AttachDisk { .. } => Doc {
+            body: Some((schema::<instance::AttachDisk>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:attachDisk",
+                "attachDisk",
+                Vm,
+                "Attach a cloud disk",
+            )
+        },
+        DetachDisk { .. } => Doc {
+            body: Some((schema::<instance::DetachDisk>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:detachDisk",
+                "detachDisk",
+                Vm,
+                "Detach a disk",
+            )
+        },
+        CreateImage { .. } => Doc {
+            description: "Bakes a private image from an instance: its system disk and every \
+                 attached cloud data disk, changed by `dataDisks` (`deviceName` + `noDevice` \
+                 excludes a disk, a new `deviceName` inserts one, an existing one replaces \
+                 it). The image is `pending` until `ready`. An instance with a local system \
+                 disk must be `stopped`.",
+            body: Some((schema::<image::CreateImage>, true)),
+            result: Answer::One(schema::<image::ImageIdResult>),
+            creates: Some(("imageId", "/result/imageId")),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:createImage",
+                "createImage",
+                Vm,
+                "Create a private image from an instance",
+            )
+        },
+        DescribeImages => Doc {
+            description: "Conditions are top-level parameters (no `filters`), AND-ed. \
+                 `imageSource` is required unless `ids` is given.",
+            query: vec![inline::<Paging>, inline::<image::DescribeImages>],
+            result: Answer::List("images", schema::<views::ImageView>),
+            ..d("GET", IMAGES, "describeImages", Vm, "List images")
+        },
+        DescribeImage { .. } => Doc {
+            result: Answer::One(schema::<image::DescribeImageResult>),
+            ..d("GET", IMAGE, "describeImage", Vm, "Describe an image")
+        },
+        DeleteImage { .. } => Doc {
+            description: "Private images only, `ready` or `error`.",
+            query: vec![inline::<image::DeleteImage>],
+            ..d("DELETE", IMAGE, "deleteImage", Vm, "Delete an image")
+        },
+        ImportImage => Doc {
+            description: "Kiln imports from `file:///absolute/path` or `http://` URLs on the \
+                 server's side; the image is `pending` until its task finishes.",
+            body: Some((schema::<image_transfer::ImportImage>, true)),
+            result: Answer::One(schema::<image_transfer::ImportImageResult>),
+            creates: Some(("imageId", "/result/imageId")),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images:import",
+                "importImage",
+                Vm,
+                "Import an image",
+            )
+        },
+        ExportImage { .. } => Doc {
+            description: "A private, `ready`, cloudDisk image, exported as qcow2 into a \
+                 directory on the server (`ossUrl` = `file:///absolute/directory`).",
+            body: Some((schema::<image_transfer::ExportImage>, true)),
+            result: Answer::One(schema::<image_transfer::TaskIdResult>),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images/{imageId}:exportImage",
+                "exportImage",
+                Vm,
+                "Export an image",
+            )
+        },
+        ImageTasks => Doc {
+            query: vec![inline::<image_transfer::ImageTasks>],
+            result: Answer::List("taskSet", schema::<views::TaskInfoView>),
+            ..d(
+                "GET",
+                "/v1/regions/{regionId}/imageTasks",
+                "imageTasks",
+                Vm,
+                "List image import/export tasks",
+            )
+        },
+        DescribeQuotas => Doc {
+            description: "vm describeQuotas: chosen when the signature's credential scope \
+                 names `vm`, or (unsigned) when there is no `type` parameter. \
+                 `resourceTypes` values: `instance`, `instance_cpu`, `instance_memory`, \
+                 `instance_local_disk`, `keypair`, `image`, `instanceTemplate`, `imageShare`; \
+                 none means all (`imageShare` only with `imageId`).",
+            query: vec![inline::<quota::DescribeQuotas>],
+            result: Answer::One(schema::<quota::DescribeQuotasResult>),
+            ..d("GET", QUOTAS, "describeQuotas", Vm, "vm quotas")
+        },
+        CreateDisks => Doc {
+            description: "Required: `diskSpec` with `az`, `name`, `diskType`, `diskSizeGB`, \
+                 and `maxCount`. New disks are `creating` until `available`.",
+            body: Some((schema::<disk::CreateDisks>, true)),
+            result: Answer::One(schema::<disk::CreateDisksResult>),
+            creates: Some(("diskId", "/result/diskIds/0")),
+            ..d("POST", DISKS, "createDisks", Disk, "Create cloud disks")
+        },
+        DescribeDisks => Doc {
+            query: vec![inline::<Paging>, inline::<disk::DescribeDisks>],
+            result: Answer::List("disks", schema::<views::DiskView>),
+            ..d("GET", DISKS, "describeDisks", Disk, "List cloud disks")
+        },
+        DescribeDisk { .. } => Doc {
+            result: Answer::One(schema::<disk::DescribeDiskResult>),
+            ..d("GET", DISK, "describeDisk", Disk, "Describe a cloud disk")
+        },
+        DeleteDisk { .. } => Doc {
+            description: "The disk must be `available` (or in an error state).",
+            query: vec![inline::<disk::DeleteDisk>],
+            ..d("DELETE", DISK, "deleteDisk", Disk, "Delete a cloud disk")
+        },
+        CreateSnapshot => Doc {
+            body: Some((schema::<snapshot::CreateSnapshot>, true)),
+            result: Answer::One(schema::<snapshot::CreateSnapshotResult>),
+            creates: Some(("snapshotId", "/result/snapshotId")),
+            ..d(
+                "POST",
+                SNAPSHOTS,
+                "createSnapshot",
+                Disk,
+                "Snapshot a cloud disk",
+            )
+        },
+        DescribeSnapshots => Doc {
+            query: vec![inline::<Paging>, inline::<snapshot::DescribeSnapshots>],
+            result: Answer::List("snapshots", schema::<views::SnapshotView>),
+            ..d(
+                "GET",
+                SNAPSHOTS,
+                "describeSnapshots",
+                Disk,
+                "List snapshots",
+            )
+        },
+        DescribeSnapshot { .. } => Doc {
+            result: Answer::One(schema::<snapshot::DescribeSnapshotResult>),
+            ..d(
+                "GET",
+                SNAPSHOT,
+                "describeSnapshot",
+                Disk,
+                "Describe a snapshot",
+            )
+        },
+        DeleteSnapshot { .. } => d(
+            "DELETE",
+            SNAPSHOT,
+            "deleteSnapshot",
+            Disk,
+            "Delete a snapshot",
+        ),
+        DescribeQuota => Doc {
+            description: "disk describeQuota: chosen when the signature's credential scope \
+                 names `disk`, or (unsigned) when a `type` parameter is present.",
+            query: vec![inline::<quota::DescribeQuota>],
+            result: Answer::One(schema::<quota::DescribeQuotaResult>),
+            ..d(
+                "GET",
+                QUOTAS,
+                "describeQuota",
+                Disk,
+                "disk and snapshot quota",
+            )
+        },
+    }
+}
