@@ -1,6 +1,7 @@
 //! JD Cloud request signatures (`JDCLOUD2-HMAC-SHA256` and `JDCLOUD3-HMAC-SHA256`), shared by
 //! the server's verifier and Kiln's own clients. An AWS SigV4 derivative; the official SDKs
-//! differ in how they canonicalise (spec §2.3), so `verify` accepts each SDK's form.
+//! differ in how they canonicalise (spec §2.3), so the server's check
+//! (`http::auth::authenticate`) tries each SDK's form.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};

@@ -93,8 +93,8 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         skew: args.auth_skew,
         rate_limit: args.rate_limit,
     });
-    if svc.store().shared() {
-        gateway = gateway.with_shared_nonces(svc.store().clone());
+    if let Some(nonces) = svc.shared_nonces() {
+        gateway = gateway.with_shared_nonces(nonces);
     }
     let listener = TcpListener::bind(&args.listen)
         .await

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, Utc};
 
 use crate::error::{ApiError, ApiResult};
+use crate::service::nonce::SharedNonces;
 
 #[derive(Debug, Clone, Copy)]
 pub struct GatewayConfig {
@@ -37,7 +38,7 @@ pub struct Gateway {
     /// pin → (minute, requests in that minute).
     rates: Mutex<HashMap<String, (i64, u32)>>,
     /// Where nonces live when several nodes share the work.
-    shared: Option<crate::store::Store>,
+    shared: Option<SharedNonces>,
     /// When expired shared nonces were last deleted (unix seconds).
     last_prune: std::sync::atomic::AtomicI64,
 }
@@ -152,23 +153,21 @@ impl Gateway {
         }
     }
 
-    /// Keeps nonces in `store` (shared by every node of a cluster) instead of in memory.
-    pub fn with_shared_nonces(mut self, store: crate::store::Store) -> Gateway {
-        self.shared = Some(store);
+    /// Keeps nonces in the store shared by every node of a cluster instead of in memory.
+    pub fn with_shared_nonces(mut self, nonces: SharedNonces) -> Gateway {
+        self.shared = Some(nonces);
         self
     }
 
     /// The nonce check: in the shared store when there is one, else in memory.
     pub async fn claim_nonce(&self, access_key: &str, nonce: &str, signed: i64) -> ApiResult<()> {
-        let Some(store) = &self.shared else {
+        let Some(shared) = &self.shared else {
             return self.check_nonce(access_key, nonce, signed);
         };
         use std::sync::atomic::Ordering;
         let now = Utc::now().timestamp();
         let keep_until = now + 2 * self.cfg.skew.as_secs() as i64;
-        let mut conn = store.read().await?;
-        let fresh =
-            crate::store::nonce::nonce_claim(&mut conn, access_key, nonce, now, keep_until).await?;
+        let fresh = shared.claim(access_key, nonce, now, keep_until).await?;
         let last = self.last_prune.load(Ordering::Relaxed);
         if now - last >= 60
             && self
@@ -176,7 +175,7 @@ impl Gateway {
                 .compare_exchange(last, now, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         {
-            if let Err(e) = crate::store::nonce::nonce_prune(&mut conn, now).await {
+            if let Err(e) = shared.prune(now).await {
                 tracing::warn!("deleting expired nonces failed: {e}");
             }
         }

@@ -50,11 +50,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// What a handler answers: a `result` object, or nothing (actions like stopInstance).
+/// What a handler answers: a `result` (its result struct, serialized straight to JSON
+/// without a `Value` tree), or nothing (actions like stopInstance).
 pub enum Reply {
-    Result(Value),
-    /// A `result` already serialized: hot reads (describeImage(s)) write their view
-    /// structs straight to JSON instead of building a `Value` tree first.
     Serialized(String),
     Empty,
 }
@@ -178,10 +176,6 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The one place an `ApiError` becomes bytes on the wire.
 fn envelope(request_id: &str, outcome: ApiResult<Reply>) -> Response {
     let (status, body) = match outcome {
-        Ok(Reply::Result(result)) => (
-            200,
-            json!({"requestId": request_id, "result": result}).to_string(),
-        ),
         Ok(Reply::Serialized(result)) => (
             200,
             format!(

@@ -96,7 +96,7 @@ fn invalid_type(key: &str) -> ApiError {
     ApiError::InvalidArgument(format!("Invalid parameter {key}"))
 }
 
-pub fn parse_bool(s: &str) -> Option<bool> {
+fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "1" => Some(true),
         "false" | "0" => Some(false),

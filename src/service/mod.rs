@@ -13,6 +13,7 @@ pub mod image_create;
 pub mod image_transfer;
 pub mod instance;
 pub mod listing;
+pub mod nonce;
 pub mod quota;
 pub mod snapshot;
 pub mod spec;
