@@ -402,6 +402,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(not(feature = "qemu-tests"), ignore = "needs qemu-img")]
     async fn overlay_names_its_backing_relatively() {
         let (_d, bs) = store();
         bs.create_blank("lyr-a", GIB).await.unwrap();
@@ -417,6 +418,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(not(feature = "qemu-tests"), ignore = "needs qemu-img")]
     async fn failures_are_reported_and_leave_no_layer() {
         let (_d, bs) = store();
         // qemu-img (asked for the backing's size) fails, with its stderr in the error.
@@ -435,6 +437,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(not(feature = "qemu-tests"), ignore = "needs qemu-img")]
     async fn labelled_layer_is_small_but_large() {
         let (_d, bs) = store();
         bs.create_labelled("lyr-l", 40 * GIB, "KILN SYNTHETIC")

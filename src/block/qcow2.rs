@@ -112,6 +112,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "qemu-tests"), ignore = "needs qemu-img")]
     fn blank_image_passes_qemu_img_check() {
         let d = tempfile::tempdir().unwrap();
         for size in [1u64 << 30, 40 << 30, 2 << 40, 16000u64 << 30] {
@@ -126,6 +127,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "qemu-tests"), ignore = "needs qemu-img")]
     fn overlay_reads_through_and_takes_writes() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path();

@@ -354,7 +354,7 @@ impl<'de> de::Deserializer<'de> for Field<'_> {
     }
 }
 
-impl<'de> IntoDeserializer<'de, DecodeError> for Field<'_> {
+impl IntoDeserializer<'_, DecodeError> for Field<'_> {
     type Deserializer = Self;
     fn into_deserializer(self) -> Self {
         self

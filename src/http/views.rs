@@ -677,7 +677,7 @@ mod tests {
 
     fn keys(v: &Value) -> Vec<&str> {
         let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        k.sort();
+        k.sort_unstable();
         k
     }
 

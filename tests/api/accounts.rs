@@ -49,7 +49,7 @@ fn parse_keys(stdout: &str) -> Keys {
     let v: Value = serde_json::from_str(stdout).expect("stdout is one JSON object");
     let obj = v.as_object().expect("a JSON object");
     let mut names: Vec<&str> = obj.keys().map(String::as_str).collect();
-    names.sort();
+    names.sort_unstable();
     assert_eq!(names, ["accessKey", "pin", "secretKey"], "{stdout}");
     let get = |k: &str| v[k].as_str().expect("string").to_string();
     let keys = Keys {
@@ -275,7 +275,7 @@ async fn list_shows_every_account_but_never_a_secret_key() {
             .keys()
             .map(String::as_str)
             .collect();
-        names.sort();
+        names.sort_unstable();
         assert_eq!(
             names,
             ["accessKey", "createdAt", "disabled", "name", "pin"],

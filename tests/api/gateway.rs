@@ -124,7 +124,7 @@ async fn every_signed_byte_counts() {
     assert_access_error(&send(&s, &query_changed).await, "query changed");
 
     let mut header_changed = signed(&s, "GET", &path, "", b"", &ts, &nonce());
-    for (k, v) in header_changed.headers.iter_mut() {
+    for (k, v) in &mut header_changed.headers {
         if k == "x-jdcloud-nonce" {
             v.push('x');
         }
@@ -132,7 +132,7 @@ async fn every_signed_byte_counts() {
     assert_access_error(&send(&s, &header_changed).await, "signed header changed");
 
     let mut date_changed = signed(&s, "GET", &path, "", b"", &ts, &nonce());
-    for (k, v) in date_changed.headers.iter_mut() {
+    for (k, v) in &mut date_changed.headers {
         if k == "x-jdcloud-date" {
             *v = now_stamp(-1);
         }

@@ -510,14 +510,13 @@ impl Server {
             if r.body.pointer(pointer).and_then(Value::as_str) == Some(want) {
                 return r.body;
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "GET {path}: {pointer} did not become {want:?} within {timeout:?}; last: HTTP {} {}\nserver log:\n{}",
-                    r.status,
-                    r.body,
-                    self.log_tail(20)
-                );
-            }
+            assert!(
+                Instant::now() < deadline,
+                "GET {path}: {pointer} did not become {want:?} within {timeout:?}; last: HTTP {} {}\nserver log:\n{}",
+                r.status,
+                r.body,
+                self.log_tail(20)
+            );
             tokio::time::sleep(POLL).await;
         }
     }
@@ -530,12 +529,12 @@ impl Server {
             if r.status == 404 {
                 return r;
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "GET {path} still answers HTTP {} after {WAIT:?}: {}",
-                    r.status, r.body
-                );
-            }
+            assert!(
+                Instant::now() < deadline,
+                "GET {path} still answers HTTP {} after {WAIT:?}: {}",
+                r.status,
+                r.body
+            );
             tokio::time::sleep(POLL).await;
         }
     }

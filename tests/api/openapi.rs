@@ -67,13 +67,12 @@ async fn served_document_equals_the_checked_in_file() {
     let checked_in: Value = serde_json::from_str(&file).unwrap_or_else(|e| {
         panic!("{CHECKED_IN} is not JSON ({e})\nRegenerate it with: {REGENERATE}")
     });
-    if served != checked_in {
-        panic!(
-            "{CHECKED_IN} is out of date with what the server serves at /openapi.json \
-             (first difference at {}).\nRegenerate it with: {REGENERATE}",
-            first_difference(&served, &checked_in, String::new()).unwrap_or_default()
-        );
-    }
+    assert!(
+        served == checked_in,
+        "{CHECKED_IN} is out of date with what the server serves at /openapi.json \
+         (first difference at {}).\nRegenerate it with: {REGENERATE}",
+        first_difference(&served, &checked_in, String::new()).unwrap_or_default()
+    );
 }
 
 #[tokio::test]

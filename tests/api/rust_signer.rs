@@ -216,8 +216,7 @@ async fn changing_a_byte_signed_by_the_rust_crate_is_refused() {
     let at = r.path_and_query.find(":createImage").unwrap() - 1;
     let last = r.path_and_query.as_bytes()[at] as char;
     let other = if last == 'a' { 'b' } else { 'a' };
-    r.path_and_query
-        .replace_range(at..at + 1, &other.to_string());
+    r.path_and_query.replace_range(at..=at, &other.to_string());
     assert_refused(&r.send(&s).await, "path");
     // The action in the path.
     let mut r = post();

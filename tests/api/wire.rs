@@ -239,7 +239,7 @@ async fn dotted_query_arrays() {
         .map(|i| i["imageId"].as_str().unwrap())
         .collect();
     let mut sorted = got.clone();
-    sorted.sort();
+    sorted.sort_unstable();
     assert_eq!(sorted, ["img-centos0708", "img-ubuntu2204"]);
 
     let a = s.launch(instance_spec("arr-a")).await;

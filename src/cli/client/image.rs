@@ -283,10 +283,10 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
         q.push("imageSource", a.source);
     }
     q.list("ids", &a.id)
-        .opt("status", &a.status)
-        .opt("imageName", &a.name)
-        .opt("platform", &a.platform)
-        .opt("rootDeviceType", &a.root_device_type);
+        .opt("status", a.status.as_deref())
+        .opt("imageName", a.name.as_deref())
+        .opt("platform", a.platform.as_deref())
+        .opt("rootDeviceType", a.root_device_type.as_deref());
     let r = ctx.get_all("vm", "/images", &q, "images").await?;
     let list = items(&r, "images");
     let ids: Vec<String> = list.iter().map(|i| s(i, "/imageId")).collect();

@@ -132,9 +132,9 @@ impl Query {
     }
 
     /// Adds `key` when `value` is set.
-    pub fn opt(&mut self, key: &str, value: &Option<String>) -> &mut Query {
+    pub fn opt(&mut self, key: &str, value: Option<&str>) -> &mut Query {
         if let Some(v) = value {
-            self.push(key, v.clone());
+            self.push(key, v);
         }
         self
     }

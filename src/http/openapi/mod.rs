@@ -578,7 +578,7 @@ mod tests {
         let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len(), "a variant is listed twice");
         let mut ids: Vec<_> = all.iter().map(|e| doc(e).operation_id).collect();
-        ids.sort();
+        ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), all.len(), "operation ids are not unique");
     }
