@@ -186,6 +186,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A server whose stdout reader went away still ends with its own status.
+    let filter = !matches!(cli.command, Command::Serve(_));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -221,8 +223,10 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(()) => {
-            // Output cut short by a closed pipe ends as a Unix filter's does.
-            out::finish();
+            if filter {
+                // Output cut short by a closed pipe ends as a Unix filter's does.
+                out::finish();
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

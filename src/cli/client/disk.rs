@@ -23,7 +23,7 @@ Examples:
   kiln disk create --name data --size 50 --wait
   kiln disk create --name restored --snapshot snapshot-abc123 --type ssd.io1 --size 100 --wait")]
     Create(CreateArgs),
-    /// List cloud disks (describeDisks, every page).
+    /// List cloud disks (describeDisks; every page, or the one --page-number names).
     #[command(after_help = "\
 Examples:
   kiln disk list

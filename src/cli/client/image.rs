@@ -34,7 +34,7 @@ Examples:
   # vdb replaced by a blank 50 GB hdd.std1 disk, vde inserted from a snapshot:
   kiln image create i-abc123 --name baked --disk vdb=hdd.std1:50 --disk vde=snapshot-xyz789 -q")]
     Create(CreateArgs),
-    /// List images (describeImages, every page).
+    /// List images (describeImages; every page, or the one --page-number names).
     #[command(after_help = "\
 Examples:
   kiln image list                    # your private images

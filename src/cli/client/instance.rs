@@ -29,7 +29,7 @@ Examples:
   kiln instance create --image img-abc123 --name web --exclude vdc --disk vde=hdd.std1:100 --wait
   kiln instance create --image img-abc123 --name worker --count 3 -q")]
     Create(CreateArgs),
-    /// List instances (describeInstances, every page).
+    /// List instances (describeInstances; every page, or the one --page-number names).
     #[command(after_help = "\
 Examples:
   kiln instance list

@@ -21,7 +21,7 @@ pub enum Cmd {
         after_help = "Example:\n  kiln snapshot create vol-abc123 --name before-upgrade --wait"
     )]
     Create(CreateArgs),
-    /// List snapshots (describeSnapshots, every page).
+    /// List snapshots (describeSnapshots; every page, or the one --page-number names).
     #[command(after_help = "\
 Examples:
   kiln snapshot list
