@@ -358,8 +358,8 @@ impl Ctx {
                 )
             }
             Transport::Timeout => format!(
-                "hint: {host} accepted no request within {:?}; is it overloaded or filtered? \
-                 (a jdc profile's `timeout` sets this limit)",
+                "hint: {host} did not answer within {:?}; is it overloaded, or are packets \
+                 to it dropped? (a jdc profile's `timeout` sets this limit)",
                 self.origin.timeout
             ),
             Transport::UnknownHost => {
