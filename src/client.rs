@@ -15,7 +15,8 @@ pub struct Client {
     pub region: String,
 }
 
-/// An error answer: the JD envelope's fields.
+/// An error answer: the JD envelope's fields. A call that got no JD answer at all has
+/// status `TRANSPORT`, code 0 and `transport` saying what went wrong.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status}: {message} (requestId {request_id})")]
 pub struct CallError {
@@ -23,6 +24,81 @@ pub struct CallError {
     pub status: String,
     pub message: String,
     pub request_id: String,
+    pub transport: Option<Transport>,
+}
+
+/// Why a call got no JD answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Nothing listens at the endpoint's address.
+    Refused,
+    /// The host name does not resolve.
+    UnknownHost,
+    /// No answer within the client's timeout.
+    Timeout,
+    /// Connecting failed otherwise (unreachable network, TLS, …).
+    Connect,
+    /// Something answered, but not with a JD Cloud envelope.
+    NotJd,
+    /// The exchange broke off.
+    Other,
+}
+
+impl CallError {
+    fn transport(kind: Transport, message: String) -> CallError {
+        CallError {
+            code: 0,
+            status: "TRANSPORT".into(),
+            message,
+            request_id: String::new(),
+            transport: Some(kind),
+        }
+    }
+
+    /// What a failed exchange was, in words: what failed, then the innermost cause from the
+    /// error's source chain ("cannot connect to http://127.0.0.1:8700: connection refused").
+    fn from_reqwest(e: &reqwest::Error, base: &str) -> CallError {
+        let mut io_kind = None;
+        let mut innermost: &dyn std::error::Error = e;
+        while let Some(next) = innermost.source() {
+            if let Some(io) = next.downcast_ref::<std::io::Error>() {
+                io_kind = Some(io.kind());
+            }
+            innermost = next;
+        }
+        let cause = innermost.to_string();
+        let unknown_host = cause.contains("failed to lookup address")
+            || cause.contains("Name or service not known");
+        use std::io::ErrorKind as K;
+        let (kind, what, cause) = if e.is_timeout() || io_kind == Some(K::TimedOut) {
+            (
+                Transport::Timeout,
+                "no answer in time from",
+                "timed out".into(),
+            )
+        } else if io_kind == Some(K::ConnectionRefused) {
+            (
+                Transport::Refused,
+                "cannot connect to",
+                "connection refused".into(),
+            )
+        } else if unknown_host {
+            (
+                Transport::UnknownHost,
+                "cannot connect to",
+                "unknown host name".into(),
+            )
+        } else if e.is_connect() {
+            (Transport::Connect, "cannot connect to", cause)
+        } else {
+            (
+                Transport::Other,
+                "the exchange with",
+                format!("broke off: {cause}"),
+            )
+        };
+        CallError::transport(kind, format!("{what} {base}: {cause}"))
+    }
 }
 
 impl Client {
@@ -110,20 +186,25 @@ impl Client {
         for (k, v) in headers {
             req = req.header(k, v);
         }
-        let transport = |e: reqwest::Error| CallError {
-            code: 0,
-            status: "TRANSPORT".into(),
-            message: e.to_string(),
-            request_id: String::new(),
-        };
+        let transport = |e: reqwest::Error| CallError::from_reqwest(&e, &base);
         let resp = req.send().await.map_err(transport)?;
-        let v: Value = resp.json().await.map_err(transport)?;
+        let http_status = resp.status();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            CallError::transport(
+                Transport::NotJd,
+                format!(
+                    "{base} answered HTTP {http_status} with no JD Cloud response (not JSON: {e})"
+                ),
+            )
+        })?;
         if let Some(e) = v.get("error") {
             return Err(CallError {
                 code: e["code"].as_u64().unwrap_or(0) as u16,
                 status: e["status"].as_str().unwrap_or("").into(),
                 message: e["message"].as_str().unwrap_or("").into(),
                 request_id: v["requestId"].as_str().unwrap_or("").into(),
+                transport: None,
             });
         }
         Ok(v.get("result").cloned().unwrap_or(Value::Null))

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::cli::out::{errln, out, outln};
 use crate::service::Service;
 use crate::store::AccountRow;
 
@@ -31,8 +32,10 @@ server's next request on.";
 pub enum AccountCommand {
     /// Create an account with fresh keys and print {"pin", "accessKey", "secretKey"} as one
     /// JSON object. The secret key is shown this once only.
-    ///
-    /// Example: kiln account create --data-dir ./kiln-data --name ci
+    #[command(after_help = "\
+Example:
+  kiln account create --data-dir ./kiln-data --name ci
+      {\"pin\":\"kiln-ab12cd34\",\"accessKey\":\"…\",\"secretKey\":\"…\"}")]
     Create {
         /// The data directory of the server (its kiln.db).
         #[arg(long, default_value = "./kiln-data")]
@@ -42,8 +45,10 @@ pub enum AccountCommand {
         name: Option<String>,
     },
     /// List the accounts: pin, name, access key, status, creation time. Never secret keys.
-    ///
-    /// Example: kiln account list --data-dir ./kiln-data --output json
+    #[command(after_help = "\
+Examples:
+  kiln account list --data-dir ./kiln-data
+  kiln account list --data-dir ./kiln-data --output json")]
     List {
         /// The data directory of the server (its kiln.db).
         #[arg(long, default_value = "./kiln-data")]
@@ -53,8 +58,9 @@ pub enum AccountCommand {
     },
     /// Disable an account: every request signed with its key is refused (401 ACCESS_ERROR
     /// `Invalid accessKey`) until it is enabled again. Its resources are kept.
-    ///
-    /// Example: kiln account disable --data-dir ./kiln-data kiln-ab12cd34
+    #[command(
+        after_help = "Example:\n  kiln account disable --data-dir ./kiln-data kiln-ab12cd34"
+    )]
     Disable {
         /// The data directory of the server (its kiln.db).
         #[arg(long, default_value = "./kiln-data")]
@@ -63,8 +69,7 @@ pub enum AccountCommand {
         pin: String,
     },
     /// Enable a disabled account again (same keys).
-    ///
-    /// Example: kiln account enable --data-dir ./kiln-data kiln-ab12cd34
+    #[command(after_help = "Example:\n  kiln account enable --data-dir ./kiln-data kiln-ab12cd34")]
     Enable {
         /// The data directory of the server (its kiln.db).
         #[arg(long, default_value = "./kiln-data")]
@@ -75,8 +80,9 @@ pub enum AccountCommand {
     /// Replace an account's access and secret key and print the new
     /// {"pin", "accessKey", "secretKey"}; the old key is refused from now on. If
     /// <data-dir>/credentials holds this account's keys, it is rewritten.
-    ///
-    /// Example: kiln account rotate-key --data-dir ./kiln-data kiln-ab12cd34
+    #[command(
+        after_help = "Example:\n  kiln account rotate-key --data-dir ./kiln-data kiln-ab12cd34"
+    )]
     RotateKey {
         /// The data directory of the server (its kiln.db).
         #[arg(long, default_value = "./kiln-data")]
@@ -105,7 +111,7 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             let a = svc.account_create(&name).await;
             svc.store().close().await;
             print_keys(&a?);
-            eprintln!("Keep the secret key now: Kiln never shows it again.");
+            errln!("Keep the secret key now: Kiln never shows it again.");
         }
         AccountCommand::List { data_dir, output } => {
             let svc = open(&data_dir).await?;
@@ -115,9 +121,9 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             match output {
                 Format::Json => {
                     let all: Vec<PublicView> = list.iter().map(public_view).collect();
-                    println!("{}", serde_json::to_string_pretty(&all)?);
+                    outln!("{}", serde_json::to_string_pretty(&all)?);
                 }
-                Format::Table => print!("{}", table(&list)),
+                Format::Table => out!("{}", table(&list)),
             }
         }
         AccountCommand::Disable { data_dir, pin } => set_disabled(&data_dir, &pin, true).await?,
@@ -127,7 +133,7 @@ pub async fn run(cmd: AccountCommand) -> anyhow::Result<()> {
             let a = svc.account_rotate_key(&data_dir, &pin).await;
             svc.store().close().await;
             print_keys(&a?);
-            eprintln!("The old key is refused from now on. Keep the new secret key now: Kiln never shows it again.");
+            errln!("The old key is refused from now on. Keep the new secret key now: Kiln never shows it again.");
         }
     }
     Ok(())
@@ -158,7 +164,7 @@ async fn set_disabled(data_dir: &Path, pin: &str, disabled: bool) -> anyhow::Res
     let a = svc.account_set_disabled(pin, disabled).await;
     svc.store().close().await;
     let a = a?;
-    println!(
+    outln!(
         "Account {} ({}) {}.",
         a.pin,
         a.name,
@@ -174,7 +180,7 @@ fn print_keys(a: &AccountRow) {
         access_key: &a.access_key,
         secret_key: &a.secret_key,
     };
-    println!("{}", serde_json::to_string(&keys).expect("keys as JSON"));
+    outln!("{}", serde_json::to_string(&keys).expect("keys as JSON"));
 }
 
 #[derive(Serialize)]
@@ -207,11 +213,10 @@ fn public_view(a: &AccountRow) -> PublicView<'_> {
 }
 
 fn table(list: &[AccountRow]) -> String {
-    let header = ["PIN", "NAME", "ACCESS KEY", "STATUS", "CREATED"].map(String::from);
-    let rows: Vec<[String; 5]> = list
+    let rows: Vec<Vec<String>> = list
         .iter()
         .map(|a| {
-            [
+            vec![
                 a.pin.clone(),
                 if a.name.is_empty() {
                     "-".into()
@@ -224,25 +229,7 @@ fn table(list: &[AccountRow]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            line.push_str(c);
-            if i + 1 < r.len() {
-                line.push_str(&" ".repeat(widths[i] + 2 - c.chars().count()));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    super::client::table(&["pin", "name", "access key", "status", "created"], &rows)
 }
 
 #[cfg(test)]

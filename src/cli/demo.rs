@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use super::client::{run_args, Ctx, Outcome};
 use super::serve::{prepare, Prepared};
 use super::ServeArgs;
+use crate::cli::out::outln;
 use crate::client::Client;
 use crate::service::account::SuppliedKeys;
 
@@ -35,6 +36,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         task_lease: Duration::from_secs(60),
         file_roots: vec![],
         db_busy_timeout: Duration::from_secs(10),
+        log_format: super::LogFormat::Text,
     };
     let keys = SuppliedKeys {
         access_key: Some("KILNDEMOACCESSKEY".into()),
@@ -143,13 +145,13 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     step(
         "Verified with qemu-io: vda holds 0x11 (not the later 0x99), vdb holds 0x22, vdd is blank",
     );
-    println!(
+    outln!(
         "\nDone in {:.1}s: the private image carries exactly the data the source held at createImage.",
         started.elapsed().as_secs_f64()
     );
     if keep {
         let kept = dir.keep();
-        println!("Data directory kept at {}", kept.display());
+        outln!("Data directory kept at {}", kept.display());
     }
     Ok(())
 }
@@ -166,14 +168,14 @@ async fn kiln(ctx: &Ctx, args: &[&str]) -> anyhow::Result<Outcome> {
             }
         })
         .collect();
-    println!("\n$ kiln {}", shown.join(" "));
+    outln!("\n$ kiln {}", shown.join(" "));
     run_args(ctx, args)
         .await
         .map_err(|f| anyhow::anyhow!("kiln {}: {f}", args.join(" ")))
 }
 
 fn step(msg: &str) {
-    println!("• {msg}");
+    outln!("• {msg}");
 }
 
 fn disk_path(kiln: &Path, data_dir: &Path, instance: &str, device: &str) -> anyhow::Result<String> {

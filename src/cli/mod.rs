@@ -1,5 +1,7 @@
 //! The `kiln` binary: `serve`, and admin commands that work on a data directory.
 
+pub(crate) mod out;
+
 mod account;
 pub mod client;
 mod demo;
@@ -9,7 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use out::{errln, out, outln};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,19 +30,33 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the JD Cloud `vm` and `disk` APIs.
-    ///
-    /// Example: kiln serve --listen 127.0.0.1:8700 --data-dir ./kiln-data --task-delay 500ms
+    #[command(after_help = "\
+Examples:
+  kiln serve
+  kiln serve --listen 127.0.0.1:8700 --data-dir ./kiln-data --task-delay 500ms
+  kiln serve --log-format json 2>> kiln.log")]
     Serve(ServeArgs),
     /// Run the main job end to end against an embedded server in a temporary directory:
     /// launch an instance, write guest data, bake a private image (one data disk excluded,
     /// one inserted), wait for `ready`, launch from it and verify the bytes.
+    #[command(after_help = "\
+Examples:
+  kiln demo
+  kiln demo --keep     # keep the data directory and print where it is")]
     Demo {
         /// Keep the temporary data directory afterwards.
         #[arg(long)]
         keep: bool,
     },
     /// Operator commands on a data directory.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  kiln admin fsck --data-dir ./kiln-data
+  kiln admin disk-path --data-dir ./kiln-data vol-abc123
+  kiln admin openapi > openapi/kiln.json"
+    )]
     Admin(AdminCommand),
     /// Accounts of a data directory: create (prints the keys once), list, disable, enable,
     /// rotate-key. Works while the server runs on it.
@@ -97,6 +115,10 @@ pub struct ServeArgs {
     /// the call fails with 500 INTERNAL; a task step that meets it is retried.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub db_busy_timeout: Duration,
+    /// Log lines on stderr: `text` (coloured only on a terminal, and not with NO_COLOR set)
+    /// or `json` (one object per line, for log collectors). KILN_LOG sets the filter.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// A directory whose files importImage may read and exportImage may write into through
     /// `file://` URLs. Repeatable. Without any, `file://` URLs are refused: they reach the
     /// server's own filesystem.
@@ -104,13 +126,25 @@ pub struct ServeArgs {
     pub file_roots: Vec<PathBuf>,
 }
 
+/// How `kiln serve` writes its log.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 #[derive(Subcommand, Debug)]
 enum AdminCommand {
     /// Print the path of a disk's writable top layer (qcow2), to write guest data into it
     /// with qemu-io while the server runs.
-    ///
-    /// Examples: kiln admin disk-path --data-dir ./kiln-data vol-abc123
-    ///           kiln admin disk-path --data-dir ./kiln-data i-abc123 vda
+    #[command(after_help = "\
+Examples:
+  kiln admin disk-path --data-dir ./kiln-data vol-abc123
+  kiln admin disk-path --data-dir ./kiln-data i-abc123 vda
+  qemu-io -f qcow2 -c 'write -P 0x11 0 1M' \"$(kiln admin disk-path vol-abc123)\"")]
     DiskPath {
         #[arg(long, default_value = "./kiln-data")]
         data_dir: PathBuf,
@@ -124,8 +158,10 @@ enum AdminCommand {
     /// Report every inconsistency between metadata and storage (missing or orphan layer
     /// files, leaked layers, resources stuck busy or in transition with no task to finish
     /// them); exit non-zero if any. Run it with the server stopped.
-    ///
-    /// Example: kiln admin fsck --data-dir ./kiln-data --repair
+    #[command(after_help = "\
+Examples:
+  kiln admin fsck --data-dir ./kiln-data
+  kiln admin fsck --data-dir ./kiln-data --repair")]
     Fsck {
         #[arg(long, default_value = "./kiln-data")]
         data_dir: PathBuf,
@@ -139,8 +175,7 @@ enum AdminCommand {
         repair: bool,
     },
     /// Print the OpenAPI document of everything Kiln serves (as at GET /openapi.json).
-    ///
-    /// Example: kiln admin openapi > openapi/kiln.json
+    #[command(after_help = "Example:\n  kiln admin openapi > openapi/kiln.json")]
     Openapi,
 }
 
@@ -151,13 +186,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A server whose stdout reader went away still ends with its own status.
+    let filter = !matches!(cli.command, Command::Serve(_));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("kiln: cannot start the runtime: {e}");
+            errln!("kiln: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -173,7 +210,7 @@ pub fn main() -> ExitCode {
                 repair,
             }) => fsck(data_dir, database, repair).await,
             Command::Admin(AdminCommand::Openapi) => {
-                print!("{}", crate::http::openapi::document_text());
+                out!("{}", crate::http::openapi::document_text());
                 Ok(())
             }
             Command::Admin(AdminCommand::DiskPath {
@@ -185,12 +222,18 @@ pub fn main() -> ExitCode {
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if filter {
+                // Output cut short by a closed pipe ends as a Unix filter's does.
+                out::finish();
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             if let Some(code) = client::exit_code(&e) {
                 return code; // already reported
             }
-            eprintln!("kiln: {e:#}");
+            errln!("kiln: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -207,7 +250,7 @@ async fn disk_path(
         .disk_top_path(&id, device.as_deref())
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.wire_message()))?;
-    println!("{}", path.display());
+    outln!("{}", path.display());
     svc.store().close().await;
     Ok(())
 }
@@ -235,17 +278,17 @@ async fn fsck(data_dir: PathBuf, database: Option<String>, repair: bool) -> anyh
         .map_err(|e| anyhow::anyhow!("fsck failed: {e:?}"))?;
     svc.store().close().await;
     for p in &report.problems {
-        println!("problem: {p}");
+        outln!("problem: {p}");
     }
     for r in &report.repairs {
-        println!("repaired: {r}");
+        outln!("repaired: {r}");
     }
     let remaining = if repair {
         report.unrepairable
     } else {
         report.problems.len()
     };
-    println!(
+    outln!(
         "fsck: {} problem(s) found, {} repaired, {} remaining",
         report.problems.len(),
         report.repairs.len(),
@@ -258,4 +301,43 @@ async fn fsck(data_dir: PathBuf, database: Option<String>, repair: bool) -> anyh
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command and command group but `kiln` itself, with its path.
+    fn commands(c: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        for s in c.get_subcommands() {
+            if s.get_name() == "help" {
+                continue;
+            }
+            let p = format!("{path} {}", s.get_name());
+            out.push((p.clone(), s.clone()));
+            commands(s, p, out);
+        }
+    }
+
+    /// `--help` ends with the `after_help` text: it must hold a worked example, for every
+    /// command (`serve`, `demo`, `admin …`, `account …` and the client commands).
+    #[test]
+    fn every_help_ends_with_a_worked_example() {
+        let mut cli = Cli::command();
+        cli.build();
+        let mut all = Vec::new();
+        commands(&cli, "kiln".into(), &mut all);
+        assert!(all.len() > 40, "{}", all.len());
+        for (path, c) in &all {
+            let help = c
+                .get_after_help()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("Example") && help.contains(&format!("{path} ")),
+                "`{path} --help` does not end with a worked example of `{path}`:\n{help}"
+            );
+        }
+        Cli::command().debug_assert();
+    }
 }

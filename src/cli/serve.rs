@@ -5,7 +5,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use super::ServeArgs;
+use super::out::{errln, outln};
+use super::{LogFormat, ServeArgs};
 use crate::service::account::SuppliedKeys;
 use crate::service::{Config, Quotas, Service};
 use crate::tasks::Delays;
@@ -70,10 +71,10 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
     let boot = svc.ensure_account(&args.data_dir, &keys).await?;
     if boot.created && keys.access_key.is_none() {
         // Shown once; also kept in <data-dir>/credentials (mode 0600).
-        println!("Created account {}:", boot.account.pin);
-        println!("  access key: {}", boot.account.access_key);
-        println!("  secret key: {}", boot.account.secret_key);
-        println!(
+        outln!("Created account {}:", boot.account.pin);
+        outln!("  access key: {}", boot.account.access_key);
+        outln!("  secret key: {}", boot.account.secret_key);
+        outln!(
             "  (saved in {})",
             args.data_dir.join("credentials").display()
         );
@@ -111,14 +112,28 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
     })
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+/// The log on stderr: filtered by KILN_LOG; as text, coloured only when stderr is a
+/// terminal (a file or a pipe gets no escape codes) and NO_COLOR is unset.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KILN_LOG")
                 .unwrap_or_else(|_| "kiln=info,warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            logs.with_ansi(colour).init()
+        }
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
     let keys = SuppliedKeys {
         access_key: std::env::var("KILN_ACCESS_KEY")
             .ok()
@@ -137,7 +152,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     if args.no_auth {
         tracing::warn!("--no-auth: request signatures are NOT checked");
-        eprintln!(
+        errln!(
             "WARNING: kiln serve --no-auth: authentication is OFF. Anyone who can reach {} can act as account {}.",
             args.listen, p.account.pin
         );

@@ -15,50 +15,50 @@ use crate::harness::*;
 
 /// One run of the binary.
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
     #[track_caller]
-    fn ok(&self) -> &Self {
+    pub(crate) fn ok(&self) -> &Self {
         assert_eq!(self.code, 0, "expected success: {self:#?}");
         self
     }
     #[track_caller]
-    fn code(&self, code: i32) -> &Self {
+    pub(crate) fn code(&self, code: i32) -> &Self {
         assert_eq!(self.code, code, "expected exit code {code}: {self:#?}");
         self
     }
     #[track_caller]
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
     }
     /// The single id `-q` printed.
     #[track_caller]
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         let lines = self.lines();
         assert_eq!(lines.len(), 1, "expected one id: {self:#?}");
         lines[0].clone()
     }
-    fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         self.stdout.lines().map(str::to_string).collect()
     }
 }
 
 /// Where and how a command runs: the environment is exactly `env` plus PATH and HOME
 /// (no inherited KILN_* or real ~/.jdc).
-struct Env {
-    home: tempfile::TempDir,
+pub(crate) struct Env {
+    pub home: tempfile::TempDir,
     vars: Vec<(String, String)>,
     cwd: Option<PathBuf>,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env {
             home: tempfile::Builder::new()
                 .prefix("kiln-cli-home-")
@@ -70,7 +70,7 @@ impl Env {
     }
 
     /// Endpoint and keys of `s` in the environment.
-    fn for_server(s: &Server) -> Env {
+    pub(crate) fn for_server(s: &Server) -> Env {
         let mut e = Env::new();
         e.set("KILN_ENDPOINT", &format!("http://127.0.0.1:{}", s.port()));
         e.set("KILN_ACCESS_KEY", &s.access_key);
@@ -78,17 +78,17 @@ impl Env {
         e
     }
 
-    fn set(&mut self, k: &str, v: &str) {
+    pub(crate) fn set(&mut self, k: &str, v: &str) {
         self.vars.retain(|(x, _)| x != k);
         self.vars.push((k.into(), v.into()));
     }
 
-    fn unset(&mut self, k: &str) {
+    pub(crate) fn unset(&mut self, k: &str) {
         self.vars.retain(|(x, _)| x != k);
     }
 
     /// Writes `~/.jdc/config` and (if given) `~/.jdc/current`, as `jdc configure` does.
-    fn jdc(&self, config: &str, current: Option<&str>) {
+    pub(crate) fn jdc(&self, config: &str, current: Option<&str>) {
         let dir = self.home.path().join(".jdc");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config"), config).unwrap();
@@ -97,7 +97,7 @@ impl Env {
         }
     }
 
-    fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", path_with_kiln())
@@ -109,14 +109,14 @@ impl Env {
     }
 
     /// `kiln ARGS`, bounded in time.
-    fn kiln(&self, args: &[&str]) -> Run {
+    pub(crate) fn kiln(&self, args: &[&str]) -> Run {
         let mut cmd = self.command(env!("CARGO_BIN_EXE_kiln"));
         cmd.args(args);
         run_bounded(cmd, &format!("kiln {}", args.join(" ")))
     }
 
     /// A script under bash (`set -euo pipefail`), with `kiln` on PATH.
-    fn bash(&self, script: &str) -> Run {
+    pub(crate) fn bash(&self, script: &str) -> Run {
         let mut cmd = self.command("bash");
         cmd.arg("-c").arg(format!("set -euo pipefail\n{script}"));
         run_bounded(cmd, script)
@@ -742,7 +742,7 @@ async fn errors_print_the_jd_status_and_exit_by_kind() {
 }
 
 /// `jdc configure add --profile … --endpoint 127.0.0.1:PORT --scheme http` writes this.
-fn jdc_config(profiles: &[(&str, &str, &str, &str)]) -> String {
+pub(crate) fn jdc_config(profiles: &[(&str, &str, &str, &str)]) -> String {
     let mut s = String::new();
     for (name, endpoint, ak, sk) in profiles {
         s.push_str(&format!(

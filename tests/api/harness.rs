@@ -684,6 +684,16 @@ impl Drop for Server {
                 self.log_tail(40)
             );
         }
+        // A data directory that is a mount point of its own (the storage-full test's tmpfs)
+        // cannot be removed while mounted: detach it first, or it stays behind, empty.
+        if self.data.starts_with(self.root.path()) && is_mount_point(&self.data) {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(&self.data)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         // A qemu-img that was killed mid-write may still be closing its file.
         for _ in 0..20 {
             if std::fs::remove_dir_all(self.root.path()).is_ok() {
@@ -691,6 +701,15 @@ impl Drop for Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// Whether `dir` is on another filesystem than its parent.
+fn is_mount_point(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(dir), dir.parent().map(std::fs::metadata)) {
+        (Ok(d), Some(Ok(p))) => d.dev() != p.dev(),
+        _ => false,
     }
 }
 
@@ -908,4 +927,36 @@ pub fn qemu_img_compare(a: &Path, b: &Path) -> i32 {
         .output()
         .expect("run qemu-img compare");
     out.status.code().unwrap_or(-1)
+}
+
+/// The harness itself: a server leaves nothing behind in the temporary directory, also
+/// when its data directory is a filesystem of its own (needs root to mount a tmpfs).
+#[tokio::test]
+async fn a_dropped_server_leaves_nothing_behind() {
+    let s = Server::start(&[]).await;
+    let root = s.data_dir().parent().unwrap().to_path_buf();
+    assert!(root.join("server.log").exists());
+    drop(s);
+    assert!(!root.exists(), "{} left behind", root.display());
+
+    let mounted = std::cell::Cell::new(false);
+    let s = Server::start_prepared(&[], |dir| {
+        mounted.set(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+                .arg(dir)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|st| st.success()),
+        );
+    })
+    .await;
+    if !mounted.get() {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    let root = s.data_dir().parent().unwrap().to_path_buf();
+    assert!(is_mount_point(&s.data_dir()));
+    drop(s);
+    assert!(!root.exists(), "{} left behind", root.display());
 }

@@ -8,6 +8,7 @@ mod harness;
 mod accounts;
 mod attach;
 mod cli;
+mod cli_first_run;
 mod cluster;
 mod disks;
 mod faults;

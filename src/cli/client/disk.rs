@@ -3,9 +3,11 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::output::{dash, fields, items, s, table, Query};
+use super::args::{DiskId, Paging};
+use super::output::{dash, fields, items, s, table, time, Query};
 use super::wait::{Target, Want};
 use super::{Ctx, Failure, Outcome, WaitFlag};
+use crate::cli::out::outln;
 
 pub const GROUP_HELP: &str = "\
 Example:
@@ -21,7 +23,7 @@ Examples:
   kiln disk create --name data --size 50 --wait
   kiln disk create --name restored --snapshot snapshot-abc123 --type ssd.io1 --size 100 --wait")]
     Create(CreateArgs),
-    /// List cloud disks (describeDisks, every page).
+    /// List cloud disks (describeDisks; every page, or the one --page-number names).
     #[command(after_help = "\
 Examples:
   kiln disk list
@@ -30,14 +32,14 @@ Examples:
     /// Show one disk and its attachments (describeDisk).
     #[command(after_help = "Example:\n  kiln disk show vol-abc123")]
     Show {
-        /// Disk id.
-        id: String,
+        #[command(flatten)]
+        id: DiskId,
     },
     /// Delete an available disk (deleteDisk).
     #[command(after_help = "Example:\n  kiln disk delete vol-abc123 --wait")]
     Delete {
-        /// Disk id.
-        id: String,
+        #[command(flatten)]
+        id: DiskId,
         #[command(flatten)]
         wait: WaitFlag,
     },
@@ -67,7 +69,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub iops: Option<i64>,
     /// How many disks (maxCount; names get -1, -2, …).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, visible_alias = "max-count", default_value_t = 1)]
     pub count: u32,
     #[command(flatten)]
     pub wait: WaitFlag,
@@ -90,14 +92,17 @@ pub struct ListArgs {
     /// Only these ids (repeatable).
     #[arg(long)]
     pub id: Vec<String>,
+    #[command(flatten)]
+    pub paging: Paging,
 }
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
     match cmd {
         Cmd::Create(a) => create(ctx, a).await,
         Cmd::List(a) => list(ctx, a).await,
-        Cmd::Show { id } => show(ctx, &id).await,
+        Cmd::Show { id } => show(ctx, &id.get()).await,
         Cmd::Delete { id, wait } => {
+            let id = id.get();
             let r = ctx.delete("disk", &format!("/disks/{id}"), "").await?;
             ctx.accepted(
                 "disk",
@@ -149,7 +154,7 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
         .collect();
     if ctx.human() {
         for id in &ids {
-            println!("Creating disk {id}");
+            outln!("Creating disk {id}");
         }
     }
     if a.wait.wait {
@@ -179,7 +184,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
         .filter("instanceId", &a.instance)
         .filter("diskType", &a.disk_type)
         .filter("name", &a.name.into_iter().collect::<Vec<_>>());
-    let r = ctx.get_all("disk", "/disks", &q, "disks").await?;
+    let r = ctx.get_all("disk", "/disks", &q, "disks", a.paging).await?;
     let list = items(&r, "disks");
     let ids: Vec<String> = list.iter().map(|d| s(d, "/diskId")).collect();
     ctx.emit(&ids, &r, || {
@@ -195,7 +200,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
                     s(d, "/az"),
                     dash(attached_to(d)),
                     dash(s(d, "/snapshotId")),
-                    s(d, "/createTime"),
+                    time(d, "/createTime"),
                 ]
             })
             .collect();
@@ -231,12 +236,12 @@ async fn show(ctx: &Ctx, id: &str) -> Result<Outcome, Failure> {
             ("IOPS", s(d, "/iops")),
             ("AZ", s(d, "/az")),
             ("Snapshot", dash(s(d, "/snapshotId"))),
-            ("Created", s(d, "/createTime")),
+            ("Created", time(d, "/createTime")),
             ("Description", dash(s(d, "/description"))),
         ]);
         let rows: Vec<Vec<String>> = items(d, "attachments")
             .iter()
-            .map(|a| vec![s(a, "/instanceId"), s(a, "/status"), s(a, "/attachTime")])
+            .map(|a| vec![s(a, "/instanceId"), s(a, "/status"), time(a, "/attachTime")])
             .collect();
         if !rows.is_empty() {
             out.push('\n');

@@ -4,11 +4,13 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::args::{expand_ids, ImageId, InstanceId, Paging};
 use super::instance::disk_table;
-use super::output::{dash, fields, items, s, table, Query};
+use super::output::{dash, fields, items, s, table, time, Query};
 use super::rules::{self, DiskRule};
 use super::wait::{Target, Want};
 use super::{Ctx, Failure, Outcome, WaitFlag};
+use crate::cli::out::outln;
 
 pub const GROUP_HELP: &str = "\
 Example:
@@ -32,7 +34,7 @@ Examples:
   # vdb replaced by a blank 50 GB hdd.std1 disk, vde inserted from a snapshot:
   kiln image create i-abc123 --name baked --disk vdb=hdd.std1:50 --disk vde=snapshot-xyz789 -q")]
     Create(CreateArgs),
-    /// List images (describeImages, every page).
+    /// List images (describeImages; every page, or the one --page-number names).
     #[command(after_help = "\
 Examples:
   kiln image list                    # your private images
@@ -42,16 +44,16 @@ Examples:
     /// Show one image with its disks (describeImage).
     #[command(after_help = "Example:\n  kiln image show img-abc123")]
     Show {
-        /// Image id.
-        id: String,
+        #[command(flatten)]
+        id: ImageId,
     },
     /// Delete a private image (deleteImage).
     #[command(after_help = "Example:\n  kiln image delete img-abc123 --delete-snapshots --wait")]
     Delete {
-        /// Image id.
-        id: String,
+        #[command(flatten)]
+        id: ImageId,
         /// Also delete the snapshots the image made.
-        #[arg(long)]
+        #[arg(long, visible_alias = "delete-snapshot")]
         delete_snapshots: bool,
         #[command(flatten)]
         wait: WaitFlag,
@@ -73,8 +75,8 @@ Example:
     /// Wait until an image is ready (or, with --deleted, gone), with a progress display.
     #[command(after_help = "Example:\n  kiln image wait img-abc123 --wait-timeout 10m")]
     Wait {
-        /// Image id.
-        id: String,
+        #[command(flatten)]
+        id: ImageId,
         /// Wait until the image no longer exists.
         #[arg(long)]
         deleted: bool,
@@ -84,7 +86,8 @@ Example:
 #[derive(Args, Debug)]
 pub struct CreateArgs {
     /// The instance to capture.
-    pub instance: String,
+    #[command(flatten)]
+    pub instance: InstanceId,
     /// Image name (2–32 characters: letters, digits, CJK, `_`, `-`, `.`).
     #[arg(long)]
     pub name: String,
@@ -105,13 +108,13 @@ pub struct CreateArgs {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// private, public, shared, thirdparty or community.
-    #[arg(long, default_value = "private")]
+    #[arg(long, visible_alias = "image-source", default_value = "private")]
     pub source: String,
     /// Only in this status (pending, ready, deleting, error).
     #[arg(long)]
     pub status: Option<String>,
     /// Name contains this.
-    #[arg(long)]
+    #[arg(long, visible_alias = "image-name")]
     pub name: Option<String>,
     /// Ubuntu, CentOS, Windows Server, …
     #[arg(long)]
@@ -119,24 +122,27 @@ pub struct ListArgs {
     /// localDisk or cloudDisk.
     #[arg(long)]
     pub root_device_type: Option<String>,
-    /// Only these ids (repeatable; then --source is not sent).
-    #[arg(long)]
+    /// Only these ids (repeatable, or jdc's JSON list `--ids '["img-1","img-2"]'`; then
+    /// --source is not sent).
+    #[arg(long, visible_alias = "ids")]
     pub id: Vec<String>,
+    #[command(flatten)]
+    pub paging: Paging,
 }
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
     /// The system disk file.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, visible_alias = "image-url", value_name = "URL")]
     pub url: String,
     /// Image name.
-    #[arg(long)]
+    #[arg(long, visible_alias = "image-name")]
     pub name: String,
     /// System disk size in GB (40–500, a multiple of 10).
-    #[arg(long, value_name = "GB")]
+    #[arg(long, visible_alias = "system-disk-size-gb", value_name = "GB")]
     pub size: i64,
     /// qcow2, raw, vhd or vmdk.
-    #[arg(long, default_value = "qcow2")]
+    #[arg(long, visible_alias = "disk-format", default_value = "qcow2")]
     pub format: String,
     /// linux or windows.
     #[arg(long, default_value = "linux")]
@@ -165,13 +171,13 @@ pub struct ImportArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// Image id.
-    pub id: String,
+    #[command(flatten)]
+    pub id: ImageId,
     /// Where to (Kiln: file:///absolute/directory).
     #[arg(long, value_name = "URL")]
     pub oss_url: String,
     /// File name prefix (letters and digits).
-    #[arg(long)]
+    #[arg(long, visible_alias = "oss-prefix")]
     pub prefix: Option<String>,
     /// The service role JD Cloud exports as.
     #[arg(long, default_value = "kiln")]
@@ -199,12 +205,13 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
     match cmd {
         Cmd::Create(a) => create(ctx, a).await,
         Cmd::List(a) => list(ctx, a).await,
-        Cmd::Show { id } => show(ctx, &id).await,
+        Cmd::Show { id } => show(ctx, &id.get()).await,
         Cmd::Delete {
             id,
             delete_snapshots,
             wait,
         } => {
+            let id = id.get();
             let q = if delete_snapshots {
                 "deleteSnapshot=true"
             } else {
@@ -225,6 +232,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
         Cmd::Import(a) => import(ctx, a).await,
         Cmd::Export(a) => export(ctx, a).await,
         Cmd::Wait { id, deleted } => {
+            let id = id.get();
             let want = if deleted {
                 Want::Gone
             } else {
@@ -246,6 +254,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
 }
 
 async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
+    let instance = a.instance.get();
     let mut body = json!({ "name": a.name });
     if let Some(d) = &a.description {
         body["description"] = json!(d);
@@ -256,15 +265,11 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
         body["dataDisks"] = Value::Array(data);
     }
     let r = ctx
-        .post(
-            "vm",
-            &format!("/instances/{}:createImage", a.instance),
-            &body,
-        )
+        .post("vm", &format!("/instances/{instance}:createImage"), &body)
         .await?;
     let id = s(&r, "/imageId");
     if ctx.human() {
-        println!("Creating image {id} from {}", a.instance);
+        outln!("Creating image {id} from {instance}");
     }
     if a.wait.wait {
         ctx.wait_for(&Target::Image(id.clone()), Want::Status("ready"))
@@ -278,16 +283,17 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
 }
 
 async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
+    let ids = expand_ids(&a.id);
     let mut q = Query::new();
-    if a.id.is_empty() {
+    if ids.is_empty() {
         q.push("imageSource", a.source);
     }
-    q.list("ids", &a.id)
+    q.list("ids", &ids)
         .opt("status", a.status.as_deref())
         .opt("imageName", a.name.as_deref())
         .opt("platform", a.platform.as_deref())
         .opt("rootDeviceType", a.root_device_type.as_deref());
-    let r = ctx.get_all("vm", "/images", &q, "images").await?;
+    let r = ctx.get_all("vm", "/images", &q, "images", a.paging).await?;
     let list = items(&r, "images");
     let ids: Vec<String> = list.iter().map(|i| s(i, "/imageId")).collect();
     ctx.emit(&ids, &r, || {
@@ -309,7 +315,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
                             .collect::<Vec<_>>()
                             .join(","),
                     ),
-                    s(i, "/createTime"),
+                    time(i, "/createTime"),
                 ]
             })
             .collect();
@@ -356,7 +362,7 @@ async fn show(ctx: &Ctx, id: &str) -> Result<Outcome, Failure> {
             ("System disk", format!("{}G", s(i, "/systemDiskSizeGB"))),
             ("Snapshot", dash(s(i, "/snapshotId"))),
             ("From instance", dash(s(i, "/instanceId"))),
-            ("Created", s(i, "/createTime")),
+            ("Created", time(i, "/createTime")),
             ("Description", dash(s(i, "/desc"))),
         ]);
         out.push('\n');
@@ -400,7 +406,7 @@ async fn import(ctx: &Ctx, a: ImportArgs) -> Result<Outcome, Failure> {
     let r = ctx.post("vm", "/images:import", &body).await?;
     let id = s(&r, "/imageId");
     if ctx.human() {
-        println!("Importing image {id} (task {})", s(&r, "/taskId"));
+        outln!("Importing image {id} (task {})", s(&r, "/taskId"));
     }
     if a.wait.wait {
         ctx.wait_for(&Target::Image(id.clone()), Want::Status("ready"))
@@ -414,6 +420,7 @@ async fn import(ctx: &Ctx, a: ImportArgs) -> Result<Outcome, Failure> {
 }
 
 async fn export(ctx: &Ctx, a: ExportArgs) -> Result<Outcome, Failure> {
+    let image = a.id.get();
     let mut body = json!({
         "roleName": a.role_name,
         "ossUrl": a.oss_url,
@@ -424,11 +431,11 @@ async fn export(ctx: &Ctx, a: ExportArgs) -> Result<Outcome, Failure> {
         body["ossPrefix"] = json!(p);
     }
     let r = ctx
-        .post("vm", &format!("/images/{}:exportImage", a.id), &body)
+        .post("vm", &format!("/images/{image}:exportImage"), &body)
         .await?;
     let task = s(&r, "/taskId");
     if ctx.human() {
-        println!("Exporting image {} (task {task})", a.id);
+        outln!("Exporting image {image} (task {task})");
     }
     if a.wait.wait {
         let t = ctx
@@ -436,7 +443,7 @@ async fn export(ctx: &Ctx, a: ExportArgs) -> Result<Outcome, Failure> {
             .await?;
         if ctx.human() {
             for o in items(&t, "ossObjects") {
-                println!("  {}", o.as_str().unwrap_or_default());
+                outln!("  {}", o.as_str().unwrap_or_default());
             }
         }
     }

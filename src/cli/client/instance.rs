@@ -4,10 +4,12 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::output::{dash, fields, items, s, table, Query};
+use super::args::{DiskId, InstanceId, Paging};
+use super::output::{dash, fields, items, s, table, time, Query};
 use super::rules::{self, DiskRule, SystemDisk};
 use super::wait::{Target, Want};
 use super::{Ctx, Failure, Outcome, WaitFlag};
+use crate::cli::out::outln;
 
 pub const GROUP_HELP: &str = "\
 Example:
@@ -27,7 +29,7 @@ Examples:
   kiln instance create --image img-abc123 --name web --exclude vdc --disk vde=hdd.std1:100 --wait
   kiln instance create --image img-abc123 --name worker --count 3 -q")]
     Create(CreateArgs),
-    /// List instances (describeInstances, every page).
+    /// List instances (describeInstances; every page, or the one --page-number names).
     #[command(after_help = "\
 Examples:
   kiln instance list
@@ -36,22 +38,22 @@ Examples:
     /// Show one instance with its disks (describeInstance).
     #[command(after_help = "Example:\n  kiln instance show i-abc123")]
     Show {
-        /// Instance id.
-        id: String,
+        #[command(flatten)]
+        id: InstanceId,
     },
     /// Start a stopped instance (startInstance).
     #[command(after_help = "Example:\n  kiln instance start i-abc123 --wait")]
     Start {
-        /// Instance id.
-        id: String,
+        #[command(flatten)]
+        id: InstanceId,
         #[command(flatten)]
         wait: WaitFlag,
     },
     /// Stop a running instance (stopInstance).
     #[command(after_help = "Example:\n  kiln instance stop i-abc123 --wait")]
     Stop {
-        /// Instance id.
-        id: String,
+        #[command(flatten)]
+        id: InstanceId,
         /// keepCharging or stopCharging (default: the instance's setting).
         #[arg(long, value_name = "MODE")]
         charge_on_stopped: Option<String>,
@@ -61,16 +63,16 @@ Examples:
     /// Reboot a running instance (rebootInstance).
     #[command(after_help = "Example:\n  kiln instance reboot i-abc123 --wait")]
     Reboot {
-        /// Instance id.
-        id: String,
+        #[command(flatten)]
+        id: InstanceId,
         #[command(flatten)]
         wait: WaitFlag,
     },
     /// Delete an instance (deleteInstance); cloud disks with autoDelete go with it.
     #[command(after_help = "Example:\n  kiln instance delete i-abc123 --wait")]
     Delete {
-        /// Instance id.
-        id: String,
+        #[command(flatten)]
+        id: InstanceId,
         #[command(flatten)]
         wait: WaitFlag,
     },
@@ -79,12 +81,12 @@ Examples:
         after_help = "Example:\n  kiln instance attach-disk i-abc123 vol-def456 --device vdd --wait"
     )]
     AttachDisk {
-        /// Instance id.
-        id: String,
-        /// Disk id.
-        disk: String,
+        #[command(flatten)]
+        id: InstanceId,
+        #[command(flatten)]
+        disk: DiskId,
         /// Device name (vdb … vdbm; default: the next free one).
-        #[arg(long, value_parser = rules::parse_device)]
+        #[arg(long, visible_alias = "device-name", value_parser = rules::parse_device)]
         device: Option<String>,
         /// Delete the disk with the instance.
         #[arg(long)]
@@ -95,10 +97,10 @@ Examples:
     /// Detach a cloud disk from an instance (detachDisk).
     #[command(after_help = "Example:\n  kiln instance detach-disk i-abc123 vol-def456 --wait")]
     DetachDisk {
-        /// Instance id.
-        id: String,
-        /// Disk id.
-        disk: String,
+        #[command(flatten)]
+        id: InstanceId,
+        #[command(flatten)]
+        disk: DiskId,
         /// Cut IO forcibly.
         #[arg(long)]
         force: bool,
@@ -110,7 +112,7 @@ Examples:
 #[derive(Args, Debug)]
 pub struct CreateArgs {
     /// Image to launch from (`kiln image list --source public`).
-    #[arg(long, value_name = "IMAGE_ID")]
+    #[arg(long, visible_alias = "image-id", value_name = "IMAGE_ID")]
     pub image: String,
     /// Instance name (2–128 characters).
     #[arg(long, default_value = "kiln-instance")]
@@ -132,7 +134,7 @@ pub struct CreateArgs {
     #[arg(long = "exclude", short = 'x', value_name = "DEVICE", value_parser = rules::parse_device)]
     pub excludes: Vec<String>,
     /// How many instances (maxCount).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, visible_alias = "max-count", default_value_t = 1)]
     pub count: u32,
     /// Host name [default: the instance id].
     #[arg(long)]
@@ -158,14 +160,17 @@ pub struct ListArgs {
     /// Only these ids (repeatable).
     #[arg(long)]
     pub id: Vec<String>,
+    #[command(flatten)]
+    pub paging: Paging,
 }
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
     match cmd {
         Cmd::Create(a) => create(ctx, a).await,
         Cmd::List(a) => list(ctx, a).await,
-        Cmd::Show { id } => show(ctx, &id).await,
+        Cmd::Show { id } => show(ctx, &id.get()).await,
         Cmd::Start { id, wait } => {
+            let id = id.get();
             action(
                 ctx,
                 &id,
@@ -182,6 +187,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
             charge_on_stopped,
             wait,
         } => {
+            let id = id.get();
             let body = match charge_on_stopped {
                 Some(m) => json!({ "chargeOnStopped": m }),
                 None => json!({}),
@@ -189,6 +195,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
             action(ctx, &id, "stopInstance", body, "Stopping", wait, "stopped").await
         }
         Cmd::Reboot { id, wait } => {
+            let id = id.get();
             action(
                 ctx,
                 &id,
@@ -201,6 +208,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
             .await
         }
         Cmd::Delete { id, wait } => {
+            let id = id.get();
             let r = ctx.delete("vm", &format!("/instances/{id}"), "").await?;
             finish(
                 ctx,
@@ -220,6 +228,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
             auto_delete,
             wait,
         } => {
+            let (id, disk) = (id.get(), disk.get());
             let mut body = json!({ "diskId": disk, "autoDelete": auto_delete });
             if let Some(d) = device {
                 body["deviceName"] = json!(d);
@@ -240,6 +249,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
             force,
             wait,
         } => {
+            let (id, disk) = (id.get(), disk.get());
             let body = json!({ "diskId": disk, "force": force });
             let r = ctx
                 .post("vm", &format!("/instances/{id}:detachDisk"), &body)
@@ -317,7 +327,7 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
         .collect();
     if ctx.human() {
         for id in &ids {
-            println!("Creating instance {id} from {}", a.image);
+            outln!("Creating instance {id} from {}", a.image);
         }
     }
     if a.wait.wait {
@@ -338,7 +348,9 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
         .filter("status", &a.status)
         .filter("imageId", &a.image)
         .filter("name", &a.name.into_iter().collect::<Vec<_>>());
-    let r = ctx.get_all("vm", "/instances", &q, "instances").await?;
+    let r = ctx
+        .get_all("vm", "/instances", &q, "instances", a.paging)
+        .await?;
     let list = items(&r, "instances");
     let ids: Vec<String> = list.iter().map(|i| s(i, "/instanceId")).collect();
     ctx.emit(&ids, &r, || {
@@ -354,7 +366,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
                     s(i, "/imageId"),
                     system_disk_summary(i),
                     dash(data_devices(i)),
-                    s(i, "/launchTime"),
+                    time(i, "/launchTime"),
                 ]
             })
             .collect();
@@ -464,7 +476,7 @@ async fn show(ctx: &Ctx, id: &str) -> Result<Outcome, Failure> {
             ("Image", s(i, "/imageId")),
             ("Private IP", dash(s(i, "/privateIpAddress"))),
             ("Hostname", dash(s(i, "/hostname"))),
-            ("Launched", s(i, "/launchTime")),
+            ("Launched", time(i, "/launchTime")),
             ("Description", dash(s(i, "/description"))),
         ]);
         out.push('\n');

@@ -6,6 +6,7 @@
 //! Every command is a function from parsed arguments and a [`Ctx`] to an [`Outcome`]; the
 //! `kiln demo` drives the very same functions.
 
+mod args;
 mod config;
 mod disk;
 mod image;
@@ -23,8 +24,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
-use crate::client::{CallError, Client};
+use crate::cli::out::errln;
+use crate::client::{CallError, Client, Transport};
 
+pub(crate) use output::table;
 pub use output::Format;
 pub use wait::Progress;
 
@@ -133,7 +136,12 @@ pub struct Common {
     #[arg(long, global = true, value_name = "SK")]
     pub secret_key: Option<String>,
     /// Region [else KILN_REGION, the jdc profile's region_id, cn-north-1]
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(
+        long,
+        visible_alias = "region-id",
+        global = true,
+        value_name = "REGION"
+    )]
     pub region: Option<String>,
     /// jdc profile to read from ~/.jdc/config [default: the one named in ~/.jdc/current]
     #[arg(long, global = true, value_name = "NAME")]
@@ -274,6 +282,16 @@ pub struct Ctx {
     pub progress: Progress,
     pub wait_timeout: Duration,
     pub verbose: bool,
+    /// Where the endpoint and the keys came from, for the hint after a transport error.
+    pub origin: Origin,
+}
+
+/// Where a command's settings came from ([`config::Resolved`]'s `*_from`).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub endpoint_from: String,
+    pub keys_from: String,
+    pub timeout: Duration,
 }
 
 impl Ctx {
@@ -286,6 +304,7 @@ impl Ctx {
             progress: Progress::Auto,
             wait_timeout: Duration::from_secs(1800),
             verbose: false,
+            origin: Origin::default(),
         }
     }
 
@@ -295,7 +314,7 @@ impl Ctx {
         let r = config::resolve(c, &env, home.as_deref())?;
         if c.verbose {
             for line in r.describe() {
-                eprintln!("kiln: {line}");
+                errln!("kiln: {line}");
             }
         }
         let client = Client::new(&r.endpoint, &r.access_key, &r.secret_key, &r.region)
@@ -307,7 +326,54 @@ impl Ctx {
             progress: c.progress,
             wait_timeout: c.wait_timeout,
             verbose: c.verbose,
+            origin: Origin {
+                endpoint_from: r.endpoint_from,
+                keys_from: r.keys_from,
+                timeout: r.timeout,
+            },
         })
+    }
+
+    /// After a transport error: where the endpoint came from, then one hint line.
+    fn explain_transport(&self, kind: Transport) -> [String; 2] {
+        let endpoint = self.client.endpoint();
+        let from = match self.origin.endpoint_from.as_str() {
+            "" => String::new(),
+            "default" => format!("kiln: {endpoint} is the default endpoint"),
+            src => format!("kiln: the endpoint {endpoint} came from {src}"),
+        };
+        let host = endpoint.split_once("://").map_or(endpoint, |(_, h)| h);
+        let jd = host.contains("jdcloud-api.com");
+        let hint = match kind {
+            Transport::Refused if !jd => {
+                let data_dir = self
+                    .origin
+                    .keys_from
+                    .strip_suffix("/credentials")
+                    .map(|d| format!(" --data-dir {d}"))
+                    .unwrap_or_default();
+                format!(
+                    "hint: is `kiln serve` running on {host}? Start it with `kiln serve --listen \
+                     {host}{data_dir}`, or name another endpoint with --endpoint or KILN_ENDPOINT."
+                )
+            }
+            Transport::Timeout => format!(
+                "hint: {host} did not answer within {:?}; is it overloaded, or are packets \
+                 to it dropped? (a jdc profile's `timeout` sets this limit)",
+                self.origin.timeout
+            ),
+            Transport::UnknownHost => {
+                format!("hint: check the host name in the endpoint ({host}) and your DNS.")
+            }
+            Transport::NotJd => format!(
+                "hint: {endpoint} is not a Kiln or JD Cloud API endpoint; Kiln listens where \
+                 `kiln serve --listen` says (default 127.0.0.1:8700)."
+            ),
+            Transport::Refused | Transport::Connect | Transport::Other => {
+                format!("hint: check that {host} is reachable from here (network, proxy, TLS).")
+            }
+        };
+        [from, hint]
     }
 
     pub fn region(&self) -> &str {
@@ -326,7 +392,7 @@ impl Ctx {
             } else {
                 format!("?{query}")
             };
-            eprintln!(
+            errln!(
                 "kiln: {method} {}/v1/regions/{}{path}{q}",
                 self.client.base_url(service),
                 self.client.region
@@ -350,14 +416,21 @@ impl Ctx {
     }
 
     /// GETs every page of a describe call (`pageSize` 100) and returns the `result` with
-    /// `key` holding all items and `totalCount`.
+    /// `key` holding all items and `totalCount`; or only the page `paging` names.
     pub async fn get_all(
         &self,
         service: &str,
         path: &str,
         query: &output::Query,
         key: &str,
+        paging: args::Paging,
     ) -> Result<Value, CallError> {
+        if let Some((number, size)) = paging.one_page() {
+            let mut q = query.clone();
+            q.push("pageNumber", number.to_string());
+            q.push("pageSize", size.to_string());
+            return self.get(service, path, &q.encode()).await;
+        }
         let mut all: Vec<Value> = Vec::new();
         let mut total = 0;
         for page in 1..=1000u32 {
@@ -380,42 +453,50 @@ impl Ctx {
 /// Runs a client command; on failure prints `STATUS: message (requestId …)` (or
 /// `kiln: …`) on stderr and returns [`Exit`] with the command's exit code.
 pub async fn run(cmd: ClientCommand, top: fn() -> clap::Command) -> anyhow::Result<()> {
-    let result = match cmd {
+    let common = match &cmd {
         ClientCommand::Completions { shell } => {
-            let mut c = top();
-            clap_complete::generate(shell, &mut c, "kiln", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut top(), "kiln", &mut script);
+            crate::cli::out::stdout_bytes(&script);
             return Ok(());
         }
-        ClientCommand::Instance(a) => match Ctx::from_common(&a.common) {
-            Ok(ctx) => instance::run(&ctx, a.cmd).await,
-            Err(f) => Err(f),
-        },
-        ClientCommand::Image(a) => match Ctx::from_common(&a.common) {
-            Ok(ctx) => image::run(&ctx, a.cmd).await,
-            Err(f) => Err(f),
-        },
-        ClientCommand::Disk(a) => match Ctx::from_common(&a.common) {
-            Ok(ctx) => disk::run(&ctx, a.cmd).await,
-            Err(f) => Err(f),
-        },
-        ClientCommand::Snapshot(a) => match Ctx::from_common(&a.common) {
-            Ok(ctx) => snapshot::run(&ctx, a.cmd).await,
-            Err(f) => Err(f),
-        },
-        ClientCommand::Quota(a) => match Ctx::from_common(&a.common) {
-            Ok(ctx) => quota::run(&ctx, a.cmd).await,
-            Err(f) => Err(f),
-        },
+        ClientCommand::Instance(a) => &a.common,
+        ClientCommand::Image(a) => &a.common,
+        ClientCommand::Disk(a) => &a.common,
+        ClientCommand::Snapshot(a) => &a.common,
+        ClientCommand::Quota(a) => &a.common,
     };
-    match result {
-        Ok(_) => Ok(()),
-        Err(f) => {
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            eprintln!("{f}");
-            Err(Exit(f.exit_code()).into())
+    let ctx = match Ctx::from_common(common) {
+        Ok(ctx) => ctx,
+        Err(f) => return Err(report(&f, None)),
+    };
+    let result = match cmd {
+        ClientCommand::Instance(a) => instance::run(&ctx, a.cmd).await,
+        ClientCommand::Image(a) => image::run(&ctx, a.cmd).await,
+        ClientCommand::Disk(a) => disk::run(&ctx, a.cmd).await,
+        ClientCommand::Snapshot(a) => snapshot::run(&ctx, a.cmd).await,
+        ClientCommand::Quota(a) => quota::run(&ctx, a.cmd).await,
+        ClientCommand::Completions { .. } => Ok(Outcome::default()),
+    };
+    result.map(|_| ()).map_err(|f| report(&f, Some(&ctx)))
+}
+
+/// Prints a failure on stderr (with where the endpoint came from and a hint, after a
+/// transport error) and returns the [`Exit`] carrying its exit code.
+fn report(f: &Failure, ctx: Option<&Ctx>) -> anyhow::Error {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    errln!("{f}");
+    if let (Failure::Api(e), Some(ctx)) = (f, ctx) {
+        if let Some(kind) = e.transport {
+            for line in ctx.explain_transport(kind) {
+                if !line.is_empty() {
+                    errln!("{line}");
+                }
+            }
         }
     }
+    Exit(f.exit_code()).into()
 }
 
 /// Parses `args` (without the leading `kiln`) as a client command and runs it with `ctx`,
@@ -503,6 +584,7 @@ mod tests {
             status: status.into(),
             message: String::new(),
             request_id: String::new(),
+            transport: None,
         };
         assert_eq!(api_exit_code(&e(404, "NOT_FOUND")), exit::NOT_FOUND);
         assert_eq!(

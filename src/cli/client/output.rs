@@ -4,8 +4,10 @@
 use clap::ValueEnum;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
+use unicode_width::UnicodeWidthStr;
 
 use super::Ctx;
+use crate::cli::out::outln;
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -22,17 +24,17 @@ impl Ctx {
     pub fn emit(&self, ids: &[String], result: &Value, human: impl FnOnce() -> String) {
         if self.quiet {
             for id in ids {
-                println!("{id}");
+                outln!("{id}");
             }
         } else if self.format == Format::Json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(result).unwrap_or_else(|_| result.to_string())
             );
         } else {
             let text = human();
             if !text.is_empty() {
-                println!("{}", text.trim_end_matches('\n'));
+                outln!("{}", text.trim_end_matches('\n'));
             }
         }
     }
@@ -43,13 +45,14 @@ impl Ctx {
     }
 }
 
-/// Aligned columns under upper-case headers, two spaces apart.
+/// Aligned columns under upper-case headers, two spaces apart. Cells are padded by their
+/// width on a terminal, so wide (CJK) characters keep the columns aligned.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             if i < widths.len() {
-                widths[i] = widths[i].max(c.chars().count());
+                widths[i] = widths[i].max(c.width());
             }
         }
     }
@@ -59,7 +62,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         for (i, c) in cells.into_iter().enumerate() {
             s.push_str(&c);
             if i < last {
-                let pad = widths[i] + 2 - c.chars().count();
+                let pad = widths[i] + 2 - c.width();
                 s.push_str(&" ".repeat(pad));
             }
         }
@@ -72,6 +75,32 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A time for people, with its zone: JD answers `2026-12-03 15:44:06` meaning UTC+8
+/// (China Standard Time) without saying so; shown as UTC `2026-12-03T07:44:06Z`, the
+/// form `kiln account list` uses. A time that names its zone is shown in UTC too;
+/// anything else as it came.
+pub fn time(v: &Value, pointer: &str) -> String {
+    let raw = s(v, pointer);
+    let text = raw.trim();
+    let utc = if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        Some(t.with_timezone(&chrono::Utc))
+    } else {
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+            .ok()
+            .and_then(|naive| naive.and_local_timezone(jd_zone()).single())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    match utc {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => raw,
+    }
+}
+
+/// The zone of JD Cloud's zone-less times.
+fn jd_zone() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
 }
 
 /// `Field: value` lines with the values aligned.
@@ -190,6 +219,46 @@ mod tests {
             ],
         );
         assert_eq!(t, "ID       NAME\ni-1      a b\ni-12345  c\n");
+    }
+
+    #[test]
+    fn wide_characters_keep_columns_aligned() {
+        let t = table(
+            &["name", "status"],
+            &[
+                vec!["Ubuntu".into(), "ready".into()],
+                vec!["中文镜像名称".into(), "ready".into()],
+                vec!["mixé混合".into(), "pending".into()],
+            ],
+        );
+        // The STATUS column starts at the same terminal column on every line.
+        let columns: Vec<usize> = t
+            .lines()
+            .map(|l| {
+                let cut = l.rfind("  ").unwrap() + 2;
+                l[..cut].width()
+            })
+            .collect();
+        assert_eq!(columns, vec![14, 14, 14, 14], "{t}");
+        assert!(t.contains("中文镜像名称  ready"), "{t}");
+    }
+
+    #[test]
+    fn times_show_their_zone() {
+        let v = serde_json::json!({
+            "jd": "2026-12-03 15:44:06",
+            "iso": "2026-12-03T15:44:06+08:00",
+            "utc": "2026-12-03T07:44:06Z",
+            "odd": "yesterday",
+        });
+        assert_eq!(time(&v, "/jd"), "2026-12-03T07:44:06Z");
+        assert_eq!(time(&v, "/iso"), "2026-12-03T07:44:06Z");
+        assert_eq!(time(&v, "/utc"), "2026-12-03T07:44:06Z");
+        assert_eq!(time(&v, "/odd"), "yesterday");
+        assert_eq!(time(&v, "/missing"), "");
+        // Across midnight and a date boundary: 02:00 in UTC+8 is the previous day in UTC.
+        let v = serde_json::json!({"t": "2026-01-01 02:00:00"});
+        assert_eq!(time(&v, "/t"), "2025-12-31T18:00:00Z");
     }
 
     #[test]

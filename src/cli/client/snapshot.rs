@@ -3,9 +3,11 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::output::{dash, fields, items, s, table, Query};
+use super::args::{DiskId, Paging, SnapshotId};
+use super::output::{dash, fields, items, s, table, time, Query};
 use super::wait::{Target, Want};
 use super::{Ctx, Failure, Outcome, WaitFlag};
+use crate::cli::out::outln;
 
 pub const GROUP_HELP: &str = "\
 Example:
@@ -19,7 +21,7 @@ pub enum Cmd {
         after_help = "Example:\n  kiln snapshot create vol-abc123 --name before-upgrade --wait"
     )]
     Create(CreateArgs),
-    /// List snapshots (describeSnapshots, every page).
+    /// List snapshots (describeSnapshots; every page, or the one --page-number names).
     #[command(after_help = "\
 Examples:
   kiln snapshot list
@@ -28,14 +30,14 @@ Examples:
     /// Show one snapshot (describeSnapshot).
     #[command(after_help = "Example:\n  kiln snapshot show snapshot-abc123")]
     Show {
-        /// Snapshot id.
-        id: String,
+        #[command(flatten)]
+        id: SnapshotId,
     },
     /// Delete a snapshot (deleteSnapshot).
     #[command(after_help = "Example:\n  kiln snapshot delete snapshot-abc123 --wait")]
     Delete {
-        /// Snapshot id.
-        id: String,
+        #[command(flatten)]
+        id: SnapshotId,
         #[command(flatten)]
         wait: WaitFlag,
     },
@@ -44,7 +46,8 @@ Examples:
 #[derive(Args, Debug)]
 pub struct CreateArgs {
     /// The disk to snapshot.
-    pub disk: String,
+    #[command(flatten)]
+    pub disk: DiskId,
     /// Snapshot name.
     #[arg(long)]
     pub name: String,
@@ -69,14 +72,17 @@ pub struct ListArgs {
     /// Only these ids (repeatable).
     #[arg(long)]
     pub id: Vec<String>,
+    #[command(flatten)]
+    pub paging: Paging,
 }
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
     match cmd {
         Cmd::Create(a) => create(ctx, a).await,
         Cmd::List(a) => list(ctx, a).await,
-        Cmd::Show { id } => show(ctx, &id).await,
+        Cmd::Show { id } => show(ctx, &id.get()).await,
         Cmd::Delete { id, wait } => {
+            let id = id.get();
             let r = ctx.delete("disk", &format!("/snapshots/{id}"), "").await?;
             ctx.accepted(
                 "snapshot",
@@ -93,7 +99,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
 }
 
 async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
-    let mut spec = json!({ "name": a.name, "diskId": a.disk });
+    let disk = a.disk.get();
+    let mut spec = json!({ "name": a.name, "diskId": disk });
     if let Some(d) = &a.description {
         spec["description"] = json!(d);
     }
@@ -104,7 +111,7 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
     let r = ctx.post("disk", "/snapshots", &body).await?;
     let id = s(&r, "/snapshotId");
     if ctx.human() {
-        println!("Creating snapshot {id} of {}", a.disk);
+        outln!("Creating snapshot {id} of {disk}");
     }
     if a.wait.wait {
         ctx.wait_for(&Target::Snapshot(id.clone()), Want::Status("available"))
@@ -123,7 +130,9 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
         .filter("diskId", &a.disk)
         .filter("status", &a.status)
         .filter("name", &a.name.into_iter().collect::<Vec<_>>());
-    let r = ctx.get_all("disk", "/snapshots", &q, "snapshots").await?;
+    let r = ctx
+        .get_all("disk", "/snapshots", &q, "snapshots", a.paging)
+        .await?;
     let list = items(&r, "snapshots");
     let ids: Vec<String> = list.iter().map(|x| s(x, "/snapshotId")).collect();
     ctx.emit(&ids, &r, || {
@@ -137,7 +146,7 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
                     s(x, "/diskId"),
                     format!("{}G", s(x, "/snapshotSizeGB")),
                     dash(images(x)),
-                    s(x, "/createTime"),
+                    time(x, "/createTime"),
                 ]
             })
             .collect();
@@ -169,7 +178,7 @@ async fn show(ctx: &Ctx, id: &str) -> Result<Outcome, Failure> {
             ("Disk", s(x, "/diskId")),
             ("Size", format!("{}G", s(x, "/snapshotSizeGB"))),
             ("Images", dash(images(x))),
-            ("Created", s(x, "/createTime")),
+            ("Created", time(x, "/createTime")),
             ("Description", dash(s(x, "/description"))),
         ])
     });

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::output::{s, Query};
 use super::{Ctx, Failure};
+use crate::cli::out::{errln, outln};
 use crate::client::CallError;
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -202,9 +203,9 @@ impl Ctx {
             line.to_string()
         };
         if self.human() {
-            println!("{line}");
+            outln!("{line}");
         } else {
-            eprintln!("{line}");
+            errln!("{line}");
         }
     }
 
@@ -228,7 +229,7 @@ impl Ctx {
             result
         };
         if self.human() {
-            println!("{verb} {noun} {id}");
+            outln!("{verb} {noun} {id}");
         }
         if wait {
             self.wait_for(&target, want).await?;
