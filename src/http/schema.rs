@@ -1,5 +1,6 @@
 //! Schema pieces the derives cannot say by themselves: value sets that live in the catalog
-//! (zones, instance and disk types), documented status values, and JD's always-empty lists.
+//! (zones, instance and disk types), documented status values, and JD's always-empty lists
+//! and objects (with the types views serialize them from).
 //! Used as `#[schemars(schema_with = "…")]` on request and view fields.
 //!
 //! Statuses are documented here as strings with their values until each status is an enum
@@ -145,3 +146,52 @@ pub fn free_object(_: &mut SchemaGenerator) -> Schema {
 pub fn empty_list(_: &mut SchemaGenerator) -> Schema {
     json_schema!({"type": "array", "maxItems": 0, "items": {"type": "object"}})
 }
+
+/// The view, or `{}` for none.
+pub struct OrEmptyObject<T>(pub Option<T>);
+
+impl<T: serde::Serialize> serde::Serialize for OrEmptyObject<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match &self.0 {
+            Some(v) => v.serialize(s),
+            None => s.serialize_map(Some(0))?.end(),
+        }
+    }
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for OrEmptyObject<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("OrEmpty{}", T::schema_name()).into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [g.subschema_for::<T>(), {"type": "object", "maxProperties": 0}],
+        })
+    }
+}
+
+/// An always-empty JSON array (`tags`, `policies`, …).
+#[derive(serde::Serialize)]
+pub struct Empty([(); 0]);
+
+impl schemars::JsonSchema for Empty {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Empty".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        empty_list(g)
+    }
+}
+
+pub const NONE: Empty = Empty([]);

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::schema::{Empty, OrEmptyObject, NONE};
 use crate::service::disk::DiskDetail;
 use crate::service::instance::InstanceDetail;
 use crate::service::snapshot::SnapshotDetail;
@@ -56,54 +57,6 @@ fn charge(mode: &str, since_ms: i64) -> ChargeView<'_> {
     }
 }
 
-/// The view, or `{}` for none.
-struct OrEmptyObject<T>(Option<T>);
-
-impl<T: Serialize> Serialize for OrEmptyObject<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match &self.0 {
-            Some(v) => v.serialize(s),
-            None => s.serialize_map(Some(0))?.end(),
-        }
-    }
-}
-
-impl<T: JsonSchema> JsonSchema for OrEmptyObject<T> {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        format!("OrEmpty{}", T::schema_name()).into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "anyOf": [g.subschema_for::<T>(), {"type": "object", "maxProperties": 0}],
-        })
-    }
-}
-
-/// An always-empty JSON array (`tags`, `policies`, …).
-#[derive(Serialize)]
-struct Empty([(); 0]);
-
-impl JsonSchema for Empty {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Empty".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        super::schema::empty_list(g)
-    }
-}
-
-const NONE: Empty = Empty([]);
 
 /// Disk (spec §4). Views in this file are serialized straight from rows: list calls answer
 /// up to 100 of them, and a `Value` tree (a BTreeMap per object) was half their CPU.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use super::{DiskSpec, Paging};
 use crate::error::ApiResult;
 use crate::http::params::Filters;
+use crate::http::schema::{Empty, NONE};
 use crate::http::views::{self, DiskView};
 use crate::http::{Call, Reply};
 use crate::service::disk::CreateDisksInput;
@@ -29,8 +30,7 @@ pub struct CreateDisks {
 pub struct CreateDisksResult {
     /// Disk ids (`vol-…`).
     pub disk_ids: Vec<String>,
-    #[schemars(schema_with = "crate::http::schema::empty_list")]
-    pub policy_relations: [(); 0],
+    pub policy_relations: Empty,
     pub tagmsg: &'static str,
 }
 
@@ -44,7 +44,7 @@ pub async fn create_disks(svc: &Service, call: Call) -> ApiResult<Reply> {
     let disk_ids = svc.disks_create(&call.scope, input).await?;
     Reply::serialize(&CreateDisksResult {
         disk_ids,
-        policy_relations: [],
+        policy_relations: NONE,
         tagmsg: "",
     })
 }
