@@ -57,7 +57,6 @@ fn charge(mode: &str, since_ms: i64) -> ChargeView<'_> {
     }
 }
 
-
 /// Disk (spec §4). Views in this file are serialized straight from rows: list calls answer
 /// up to 100 of them, and a `Value` tree (a BTreeMap per object) was half their CPU.
 #[derive(Serialize, JsonSchema)]

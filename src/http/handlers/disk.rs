@@ -13,7 +13,7 @@ use crate::service::Service;
 
 /// Required: `diskSpec` with `az`, `name`, `diskType`, `diskSizeGB`, and `maxCount`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct CreateDisks {
     #[schemars(required)]
     pub disk_spec: Option<DiskSpec>,
@@ -62,7 +62,6 @@ pub async fn describe_disk(svc: &Service, call: Call, id: &str) -> ApiResult<Rep
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default)]
 pub struct DescribeDisks {
     pub filters: Option<Filters<DiskFilters>>,
 }
@@ -80,9 +79,10 @@ pub async fn describe_disks(svc: &Service, call: Call) -> ApiResult<Reply> {
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DeleteDisk {
     /// Validated; Kiln has no recycle bin and deletes the disk.
+    #[expect(dead_code, reason = "validated, then ignored")]
     pub put_in_recycle_bin: Option<bool>,
 }
 

@@ -23,29 +23,35 @@ pub async fn describe_image(svc: &Service, call: Call, id: &str) -> ApiResult<Re
 
 /// Conditions are top-level parameters (no `filters`), AND-ed.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DescribeImages {
     /// Required unless `ids` is given.
     #[schemars(schema_with = "image_source")]
+    #[serde(default)]
     pub image_source: Option<String>,
     /// Only concerns marketplace images; validated and ignored.
+    #[expect(dead_code, reason = "validated, then ignored")]
     pub offline: Option<bool>,
     /// e.g. `Ubuntu`, `CentOS`, `Windows Server`.
     pub platform: Option<String>,
     /// Image ids.
+    #[serde(default)]
     #[schemars(example = ["img-ubuntu2204"])]
     pub ids: Vec<String>,
     /// Image name.
     pub image_name: Option<String>,
     #[schemars(schema_with = "crate::http::schema::root_device_type")]
+    #[serde(default)]
     pub root_device_type: Option<String>,
     #[schemars(schema_with = "launch_permission")]
+    #[serde(default)]
     pub launch_permission: Option<String>,
     /// One image status (`pending`, `ready`, …).
     pub status: Option<String>,
     /// `x86_64` or `arm64`.
     pub architecture: Option<String>,
     /// Source instance ids.
+    #[serde(default)]
     #[schemars(example = ["i-abcdefghij"])]
     pub instance_ids: Vec<String>,
 }
@@ -79,7 +85,7 @@ pub async fn describe_images(svc: &Service, call: Call) -> ApiResult<Reply> {
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct CreateImage {
     /// 2–32 of Chinese, letters, digits, `_`, `-`, `.`.
     #[schemars(
@@ -90,6 +96,7 @@ pub struct CreateImage {
     pub name: Option<String>,
     #[schemars(length(max = 256))]
     pub description: Option<String>,
+    #[serde(default)]
     pub data_disks: Vec<InstanceDiskAttachmentSpec>,
 }
 
@@ -112,7 +119,7 @@ pub async fn create_image(svc: &Service, call: Call, instance_id: &str) -> ApiRe
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DeleteImage {
     /// Also delete the image's snapshots; default false.
     pub delete_snapshot: Option<bool>,

@@ -13,10 +13,11 @@ use crate::service::Service;
 const IMAGE_URL_EXAMPLE: &str = "file:///var/lib/kiln/import/disk.qcow2";
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 #[schemars(rename = "ImportDataDisk")]
 pub struct ImportDataDiskSpec {
     #[schemars(schema_with = "crate::http::schema::disk_format")]
+    #[serde(default)]
     pub disk_format: Option<String>,
     #[serde(rename = "dataDiskSizeGB")]
     #[schemars(required)]
@@ -28,7 +29,7 @@ pub struct ImportDataDiskSpec {
 
 /// Kiln imports from `file:///absolute/path` or `http://` URLs on the server's side.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ImportImage {
     #[schemars(required, schema_with = "architecture")]
     pub architecture: Option<String>,
@@ -52,12 +53,15 @@ pub struct ImportImage {
     #[schemars(length(max = 256))]
     pub description: Option<String>,
     /// Validated and ignored (no compliance checks).
+    #[expect(dead_code, reason = "validated, then ignored")]
     pub force_import: Option<bool>,
+    #[serde(default)]
     pub data_disks: Vec<ImportDataDiskSpec>,
     /// Idempotency token: a retry with the same token answers the first result.
     #[schemars(length(min = 1, max = 64))]
     pub client_token: Option<String>,
     #[schemars(schema_with = "boot_mode")]
+    #[serde(default)]
     pub boot_mode: Option<String>,
 }
 
@@ -123,7 +127,7 @@ pub async fn import_image(svc: &Service, call: Call) -> ApiResult<Reply> {
 
 /// A private, `ready`, cloudDisk image, exported as qcow2 into a directory on the server.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ExportImage {
     /// Service role name; must not be blank.
     #[schemars(required, example = &"kiln-export")]
@@ -161,14 +165,17 @@ pub async fn export_image(svc: &Service, call: Call, image_id: &str) -> ApiResul
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ImageTasks {
     #[schemars(schema_with = "crate::http::schema::task_action")]
+    #[serde(default)]
     pub task_action: Option<String>,
     /// Task ids.
+    #[serde(default)]
     #[schemars(example = ["task-abcdefghijklmnop"])]
     pub task_ids: Vec<String>,
     #[schemars(schema_with = "crate::http::schema::task_status")]
+    #[serde(default)]
     pub task_status: Option<String>,
     /// Created at or after; `YYYY-MM-DD HH:MM:SS` in UTC+8.
     #[schemars(example = &"2024-07-02 17:34:44")]

@@ -12,11 +12,13 @@ use crate::service::listing::InstanceFilters;
 use crate::service::Service;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct InstanceSpec {
     #[schemars(schema_with = "crate::http::schema::zone")]
+    #[serde(default)]
     pub az: Option<String>,
     #[schemars(schema_with = "crate::http::schema::instance_type")]
+    #[serde(default)]
     pub instance_type: Option<String>,
     /// A `ready` image.
     #[schemars(example = &"img-ubuntu2204")]
@@ -33,18 +35,21 @@ pub struct InstanceSpec {
     #[schemars(length(max = 256))]
     pub description: Option<String>,
     pub system_disk: Option<InstanceDiskAttachmentSpec>,
+    #[serde(default)]
     pub data_disks: Vec<InstanceDiskAttachmentSpec>,
     /// Stored and echoed.
     #[schemars(schema_with = "crate::http::schema::free_object")]
+    #[serde(default)]
     pub primary_network_interface: Option<Map<String, Value>>,
     pub charge: Option<ChargeSpec>,
     #[schemars(schema_with = "crate::http::schema::charge_on_stopped")]
+    #[serde(default)]
     pub charge_on_stopped: Option<String>,
 }
 
 /// Required in practice: `instanceSpec` with `az`, `instanceType`, `imageId` and `name`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct CreateInstances {
     #[schemars(required)]
     pub instance_spec: Option<InstanceSpec>,
@@ -102,7 +107,6 @@ pub async fn describe_instance(svc: &Service, call: Call, id: &str) -> ApiResult
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default)]
 pub struct DescribeInstances {
     pub filters: Option<Filters<InstanceFilters>>,
 }
@@ -127,9 +131,10 @@ pub async fn start_instance(svc: &Service, call: Call, id: &str) -> ApiResult<Re
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct StopInstance {
     #[schemars(schema_with = "crate::http::schema::charge_on_stopped")]
+    #[serde(default)]
     pub charge_on_stopped: Option<String>,
 }
 
@@ -154,7 +159,7 @@ pub async fn delete_instance(svc: &Service, call: Call, id: &str) -> ApiResult<R
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct AttachDisk {
     /// The cloud disk (`vol-…`).
     #[schemars(required)]
@@ -180,12 +185,13 @@ pub async fn attach_disk(svc: &Service, call: Call, id: &str) -> ApiResult<Reply
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DetachDisk {
     /// The attached disk (`vol-…`).
     #[schemars(required)]
     pub disk_id: Option<String>,
     /// Accepted and validated; Kiln has no guest IO to cut.
+    #[expect(dead_code, reason = "validated, then ignored")]
     pub force: Option<bool>,
 }
 

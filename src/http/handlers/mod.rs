@@ -57,7 +57,7 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
 
 /// `pageNumber` and `pageSize` of a describe* list.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Paging {
     /// 1-based; default 1.
     #[schemars(range(min = 1), extend("default" = 1))]
@@ -75,18 +75,20 @@ impl Paging {
 
 /// Kiln reads `chargeMode`; the other JD ChargeSpec fields are accepted and ignored.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ChargeSpec {
     /// Default postpaid_by_duration.
     #[schemars(schema_with = "super::schema::charge_mode")]
+    #[serde(default)]
     pub charge_mode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DiskSpec {
     /// A zone of the path's region; ignored in createInstances.
     #[schemars(schema_with = "super::schema::zone")]
+    #[serde(default)]
     pub az: Option<String>,
     /// 1–32 of Chinese, letters, digits, `_`, `-`.
     #[schemars(regex(pattern = r"^[\u4e00-\u9fa5A-Za-z0-9_-]{1,32}$"), example = &"data-1")]
@@ -94,6 +96,7 @@ pub struct DiskSpec {
     #[schemars(length(max = 256))]
     pub description: Option<String>,
     #[schemars(schema_with = "super::schema::disk_type")]
+    #[serde(default)]
     pub disk_type: Option<String>,
     /// GiB, a multiple of 10; [20,16000] for current types.
     #[serde(rename = "diskSizeGB")]
@@ -126,9 +129,10 @@ impl From<DiskSpec> for DiskSpecInput {
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct InstanceDiskAttachmentSpec {
     #[schemars(schema_with = "super::schema::disk_category")]
+    #[serde(default)]
     pub disk_category: Option<String>,
     pub auto_delete: Option<bool>,
     pub cloud_disk_spec: Option<DiskSpec>,

@@ -10,7 +10,7 @@ use crate::service::Service;
 /// resourceTypes: `instance`, `instance_cpu`, `instance_memory`, `instance_local_disk`,
 /// `keypair`, `image`, `instanceTemplate`, `imageShare`; none means all.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DescribeQuotas {
     pub filters: Option<Filters<QuotaFilters>>,
     /// Required when `resourceTypes` includes `imageShare`.
@@ -48,11 +48,11 @@ pub async fn describe_quotas(svc: &Service, call: Call) -> ApiResult<Reply> {
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default)]
 pub struct DescribeQuota {
     /// Required for the disk service.
     #[serde(rename = "type")]
     #[schemars(schema_with = "quota_type")]
+    #[serde(default)]
     pub kind: Option<String>,
 }
 

@@ -11,7 +11,7 @@ use crate::service::snapshot::CreateSnapshotInput;
 use crate::service::Service;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct SnapshotSpec {
     /// 1–32 of Chinese, letters, digits, `_`, `-`.
     #[schemars(required, regex(pattern = r"^[\u4e00-\u9fa5A-Za-z0-9_-]{1,32}$"))]
@@ -24,7 +24,7 @@ pub struct SnapshotSpec {
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct CreateSnapshot {
     #[schemars(required)]
     pub snapshot_spec: Option<SnapshotSpec>,
@@ -68,11 +68,12 @@ pub async fn describe_snapshot(svc: &Service, call: Call, id: &str) -> ApiResult
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct DescribeSnapshots {
     pub filters: Option<Filters<SnapshotFilters>>,
     /// Default `private`; `others` and `shared` are always empty in Kiln.
     #[schemars(schema_with = "snapshot_source")]
+    #[serde(default)]
     pub snapshot_source: Option<String>,
 }
 
