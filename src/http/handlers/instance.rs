@@ -2,7 +2,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{ChargeSpec, Ignored, InstanceDiskAttachmentSpec, Paging};
+use super::{ChargeSpec, InstanceDiskAttachmentSpec, Paging};
 use crate::error::{ApiError, ApiResult};
 use crate::http::params::Filters;
 use crate::http::views::{self, InstanceView};
@@ -124,7 +124,6 @@ pub async fn describe_instances(svc: &Service, call: Call) -> ApiResult<Reply> {
 }
 
 pub async fn start_instance(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
-    call.params.decode::<Ignored>()?;
     svc.instance_transition(&call.scope, id, InstanceOp::Start)
         .await?;
     Ok(Reply::Empty)
@@ -147,7 +146,6 @@ pub async fn stop_instance(svc: &Service, call: Call, id: &str) -> ApiResult<Rep
 }
 
 pub async fn reboot_instance(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
-    call.params.decode::<Ignored>()?;
     svc.instance_transition(&call.scope, id, InstanceOp::Reboot)
         .await?;
     Ok(Reply::Empty)

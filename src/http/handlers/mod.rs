@@ -155,6 +155,7 @@ impl From<InstanceDiskAttachmentSpec> for AttachmentSpecInput {
     }
 }
 
-/// A body Kiln ignores (SDKs send the path parameters again).
+/// A body Kiln ignores (SDKs send the path parameters again): startInstance and
+/// rebootInstance read nothing; this documents that.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct Ignored {}
