@@ -25,6 +25,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kiln_api import Kiln, cloud_disk  # noqa: E402
 
 GIB = 1 << 30
+# scripts/bench-compare's section of BENCHMARKS.md (bench/compare.py) lies between these
+# markers; a full run that rewrites the file keeps it.
+COMPARE_START = "<!-- bench-compare: start -->"
+COMPARE_END = "<!-- bench-compare: end -->"
 REGION = "cn-north-1"
 
 PROFILES = {
@@ -1310,7 +1314,7 @@ def main():
         shutil.rmtree(a.workdir, ignore_errors=True)
     v = versions(a)
     res["versions"] = v
-    open(a.out, "w").write(report(res, a, v))
+    write_keeping_compare(a.out, report(res, a, v))
     json.dump(res, open(a.json_out, "w"), indent=1)
     log(f"wrote {a.out} and {a.json_out} ({res['runtime_s'] / 60:.1f} min)")
     if a.check:
@@ -1322,6 +1326,16 @@ def main():
                 log(f"!! {m}")
             sys.exit(f"bench: {len(missing)} scenario figure(s) missing")
         log("every scenario ran and produced its figures")
+
+
+def write_keeping_compare(path, text):
+    """Writes the report, carrying over bench-compare's section from the file it replaces."""
+    if os.path.exists(path):
+        old = open(path).read()
+        if COMPARE_START in old and COMPARE_END in old:
+            kept = COMPARE_START + old.split(COMPARE_START, 1)[1].split(COMPARE_END, 1)[0] + COMPARE_END
+            text = text.rstrip("\n") + "\n\n" + kept + "\n"
+    open(path, "w").write(text)
 
 
 def main_only(a):
