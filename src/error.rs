@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 429 QUOTA_EXCEEDED.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// 503 from the gateway: the request bodies in memory would pass `--max-inflight-body`.
+    #[error("The upstream server is currently unavailable")]
+    GatewayUnavailable,
     /// 500 INTERNAL: something broke inside Kiln; the detail is logged, never sent.
     #[error("Internal server error")]
     Internal(String),
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::RateLimited => 429,
             ApiError::QuotaExceeded(_) => 429,
             ApiError::Internal(_) => 500,
+            ApiError::GatewayUnavailable => 503,
         }
     }
 
@@ -84,12 +88,14 @@ impl ApiError {
             ApiError::RateLimited => "HTTP_RATE_LIMIT_EXCEEDED",
             ApiError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             ApiError::Internal(_) => "INTERNAL",
+            ApiError::GatewayUnavailable => "HTTP_SERVICE_UNAVAILABLE",
         }
     }
 
-    /// The message clients see. Internal details stay in the log.
+    /// The message clients see. Internal details stay in the log, and a value the client
+    /// sent is echoed only as a short prefix (see [`cut_echoed_values`]).
     pub fn wire_message(&self) -> String {
-        self.to_string()
+        cut_echoed_values(&self.to_string())
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -138,6 +144,35 @@ impl From<crate::block::BlockError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// How much of a value a message echoes back.
+const ECHO_MAX_CHARS: usize = 64;
+/// The longest run of a message outside quotes (no message of Kiln's own comes near it).
+const UNQUOTED_MAX_CHARS: usize = 1024;
+
+/// Messages quote the values they echo (`Invalid image name '…'`); a quoted run longer than
+/// [`ECHO_MAX_CHARS`] is cut to that prefix and an ellipsis, so an error never sends back a
+/// 12 MB name whole. Cutting on the wire, in one place, covers every message.
+pub fn cut_echoed_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len().min(1024));
+    for (i, part) in msg.split('\'').enumerate() {
+        if i > 0 {
+            out.push('\'');
+        }
+        // Odd parts lie between quotes. An unpaired quote leaves the rest of the message as
+        // one part; it is cut all the same.
+        if i % 2 == 1 && part.chars().count() > ECHO_MAX_CHARS {
+            out.extend(part.chars().take(ECHO_MAX_CHARS));
+            out.push('…');
+        } else if part.chars().count() > UNQUOTED_MAX_CHARS {
+            out.extend(part.chars().take(UNQUOTED_MAX_CHARS));
+            out.push('…');
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +183,42 @@ mod tests {
         assert_eq!(e.http_code(), 400);
         assert_eq!(e.jd_status(), "FAILED_PRECONDITION");
         assert_eq!(e.wire_message(), "Conflict with underlay task stop");
+    }
+
+    #[test]
+    fn echoed_values_are_cut_to_a_prefix() {
+        let long = "n".repeat(12 * 1024 * 1024);
+        let msg = ApiError::InvalidArgument(format!("Invalid image name '{long}'")).wire_message();
+        assert_eq!(
+            msg,
+            format!("Invalid image name '{}…'", "n".repeat(ECHO_MAX_CHARS))
+        );
+        let short = ApiError::InvalidArgument("Invalid image name 'ok'".into());
+        assert_eq!(short.wire_message(), "Invalid image name 'ok'");
+        // Several quoted values, each cut on its own; an unpaired quote too.
+        let two = format!(
+            "Invalid snapshot '{}' status '{}'",
+            "s".repeat(100),
+            "ready"
+        );
+        assert_eq!(
+            cut_echoed_values(&two),
+            format!(
+                "Invalid snapshot '{}…' status 'ready'",
+                "s".repeat(ECHO_MAX_CHARS)
+            )
+        );
+        let unpaired = format!("Invalid name '{}", "x".repeat(5000));
+        assert_eq!(
+            cut_echoed_values(&unpaired).chars().count(),
+            14 + ECHO_MAX_CHARS + 1
+        );
+        // Wide characters count as characters, and are never split.
+        let wide = format!("Invalid image name '{}'", "镜".repeat(100));
+        assert_eq!(
+            cut_echoed_values(&wide),
+            format!("Invalid image name '{}…'", "镜".repeat(ECHO_MAX_CHARS))
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         no_auth: false,
         auth_skew: Duration::from_secs(900),
         rate_limit: None,
+        max_inflight_body: crate::http::gateway::DEFAULT_MAX_INFLIGHT_BODY,
         qemu_img: "qemu-img".into(),
         qemu_img_timeout: Duration::from_secs(600),
         database: None,

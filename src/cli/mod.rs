@@ -91,6 +91,12 @@ pub struct ServeArgs {
     /// Requests per minute per account (429 HTTP_RATE_LIMIT_EXCEEDED beyond). Off by default.
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// The bytes of request bodies held in memory at once, over all requests (`32MiB`,
+    /// `200MB`, …). A body that would pass it is refused with 503
+    /// HTTP_SERVICE_UNAVAILABLE before it is read; each body may be up to 100 MB (JD's
+    /// limit) within it.
+    #[arg(long, default_value = "32MiB", value_parser = parse_size)]
+    pub max_inflight_body: usize,
     /// Turn request-signature checks off (every request acts as the first account).
     /// For quick local experiments only.
     #[arg(long)]
@@ -182,6 +188,15 @@ Examples:
 /// Durations like `0s`, `500ms`, `3s`, `1m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration '{s}': {e}"))
+}
+
+/// Sizes like `32MiB`, `200MB`, `1048576`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let size: bytesize::ByteSize = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("invalid size '{s}': {e}"))?;
+    usize::try_from(size.as_u64()).map_err(|_| format!("size '{s}' is too large"))
 }
 
 pub fn main() -> ExitCode {

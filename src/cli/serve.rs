@@ -93,6 +93,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
     let mut gateway = crate::http::gateway::Gateway::new(crate::http::gateway::GatewayConfig {
         skew: args.auth_skew,
         rate_limit: args.rate_limit,
+        max_inflight_body: args.max_inflight_body,
     });
     if let Some(nonces) = svc.shared_nonces() {
         gateway = gateway.with_shared_nonces(nonces);

@@ -20,13 +20,20 @@ pub struct GatewayConfig {
     pub skew: Duration,
     /// Requests per minute per account; `None` = unlimited.
     pub rate_limit: Option<u32>,
+    /// The bytes of request bodies held in memory at once, over all requests.
+    pub max_inflight_body: usize,
 }
+
+/// The default of `--max-inflight-body`: API requests are a few KB, so this admits
+/// thousands of them at once and keeps a flood of large bodies to a small share of memory.
+pub const DEFAULT_MAX_INFLIGHT_BODY: usize = 32 * 1024 * 1024;
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             skew: Duration::from_secs(15 * 60),
             rate_limit: None,
+            max_inflight_body: DEFAULT_MAX_INFLIGHT_BODY,
         }
     }
 }
@@ -41,6 +48,8 @@ pub struct Gateway {
     shared: Option<SharedNonces>,
     /// When expired shared nonces were last deleted (unix seconds).
     last_prune: std::sync::atomic::AtomicI64,
+    /// Request bodies in memory, within `cfg.max_inflight_body`.
+    pub bodies: super::body::BodyBudget,
 }
 
 /// The nonces seen in the last `2 × skew`, each as a keyed 128-bit digest of (access key,
@@ -77,6 +86,17 @@ enum Refused {
     Replay,
     /// Signed at or before the newest request whose nonce was forgotten early.
     Stale,
+}
+
+impl Refused {
+    fn into_error(self) -> ApiError {
+        ApiError::AccessError(match self {
+            Refused::Replay => "x-jdcloud-nonce has already been used".into(),
+            Refused::Stale => "x-jdcloud-date is too old to check x-jdcloud-nonce under the \
+                               current load; sign the request again"
+                .into(),
+        })
+    }
 }
 
 impl SeenNonces {
@@ -130,6 +150,19 @@ impl SeenNonces {
         Ok(())
     }
 
+    /// What `claim` would say, without recording anything: the check made before a
+    /// request's body is read.
+    fn peek(&self, access_key: &str, nonce: &str, signed: i64, now: i64) -> Result<(), Refused> {
+        if signed <= self.floor {
+            return Err(Refused::Stale);
+        }
+        let d = self.digest(access_key, nonce);
+        if self.until.get(&d).is_some_and(|until| *until > now) {
+            return Err(Refused::Replay);
+        }
+        Ok(())
+    }
+
     /// Forgets the oldest entry; its request's signed date.
     fn forget_oldest(&mut self) -> i64 {
         let Some((until, signed, d)) = self.order.pop_front() else {
@@ -150,6 +183,7 @@ impl Gateway {
             rates: Mutex::new(HashMap::new()),
             shared: None,
             last_prune: std::sync::atomic::AtomicI64::new(0),
+            bodies: super::body::BodyBudget::new(cfg.max_inflight_body),
         }
     }
 
@@ -211,17 +245,21 @@ impl Gateway {
         let now = Utc::now().timestamp();
         let keep_until = now + 2 * self.cfg.skew.as_secs() as i64;
         let mut seen = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
-        match seen.claim(access_key, nonce, signed, now, keep_until) {
-            Ok(()) => Ok(()),
-            Err(Refused::Replay) => Err(ApiError::AccessError(
-                "x-jdcloud-nonce has already been used".into(),
-            )),
-            Err(Refused::Stale) => Err(ApiError::AccessError(
-                "x-jdcloud-date is too old to check x-jdcloud-nonce under the current load; \
-                 sign the request again"
-                    .into(),
-            )),
+        seen.claim(access_key, nonce, signed, now, keep_until)
+            .map_err(Refused::into_error)
+    }
+
+    /// Refuses a nonce this node has already seen, before the request's body is read (the
+    /// nonce is recorded only once the signature is verified). Nonces shared through the
+    /// store of a cluster are checked after the body only.
+    pub fn precheck_nonce(&self, access_key: &str, nonce: &str, signed: i64) -> ApiResult<()> {
+        if self.shared.is_some() {
+            return Ok(());
         }
+        let now = Utc::now().timestamp();
+        let seen = self.nonces.lock().unwrap_or_else(|p| p.into_inner());
+        seen.peek(access_key, nonce, signed, now)
+            .map_err(Refused::into_error)
     }
 
     /// Counts a request of `pin` against the per-minute limit.

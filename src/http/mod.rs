@@ -2,6 +2,7 @@
 //! method, and render the result; they know no rules and open no transactions.
 
 mod auth;
+mod body;
 pub mod endpoint;
 pub mod gateway;
 mod handlers;
@@ -12,7 +13,6 @@ pub mod views;
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -137,22 +137,37 @@ async fn handle(state: &AppState, req: Request) -> ApiResult<Reply> {
         .or_else(|| params.has("type").then_some(ServiceName::Disk));
     let route = Route::parse(parts.method.as_str(), parts.uri.path(), service_name)
         .ok_or(ApiError::NoRoute)?;
-    let body = read_body(body).await?;
+    // Everything the headers can prove is checked before the body is read.
+    let credentials = if state.verify_signatures {
+        let credentials = auth::Credentials::check(svc, &state.gateway, &parts).await?;
+        state.gateway.check_rate(credentials.pin())?;
+        Some(credentials)
+    } else {
+        None
+    };
+    let body = state
+        .gateway
+        .bodies
+        .read(body, declared_length, MAX_BODY)
+        .await?;
+    let account = match credentials {
+        Some(credentials) => credentials.verify(&state.gateway, &body.sha256_hex).await?,
+        None => {
+            let account = svc
+                .account_for_key(auth.and_then(access_key_from_authorization))
+                .await?
+                .ok_or_else(|| ApiError::AccessError("Invalid accessKey".into()))?;
+            state.gateway.check_rate(&account.pin)?;
+            account
+        }
+    };
     if parts.method == Method::POST {
         // The JSON body wins; the query may carry extras some clients add.
-        let mut from_body = Params::from_json(&body)?;
+        let mut from_body = Params::from_json(&body.bytes)?;
         from_body.merge_missing(params);
         params = from_body;
     }
     catalog::check_region(&route.region)?;
-    let account = if state.verify_signatures {
-        auth::authenticate(svc, &state.gateway, &parts, &body).await?
-    } else {
-        svc.account_for_key(auth.and_then(access_key_from_authorization))
-            .await?
-            .ok_or_else(|| ApiError::AccessError("Invalid accessKey".into()))?
-    };
-    state.gateway.check_rate(&account.pin)?;
     let call = Call {
         scope: Scope {
             pin: account.pin,
@@ -161,12 +176,6 @@ async fn handle(state: &AppState, req: Request) -> ApiResult<Reply> {
         params,
     };
     handlers::handle(svc, route.endpoint, call).await
-}
-
-async fn read_body(body: Body) -> ApiResult<Bytes> {
-    axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -7,6 +7,7 @@ mod harness;
 
 mod accounts;
 mod attach;
+mod bodies;
 mod cli;
 mod cli_first_run;
 mod cluster;

@@ -373,6 +373,7 @@ fn error_samples() -> Vec<ApiError> {
         ApiError::RateLimited,
         ApiError::QuotaExceeded(String::new()),
         ApiError::Internal(String::new()),
+        ApiError::GatewayUnavailable,
     ];
     for e in &samples {
         match e {
@@ -388,7 +389,8 @@ fn error_samples() -> Vec<ApiError> {
             | ApiError::UriTooLong
             | ApiError::RateLimited
             | ApiError::QuotaExceeded(_)
-            | ApiError::Internal(_) => {}
+            | ApiError::Internal(_)
+            | ApiError::GatewayUnavailable => {}
         }
     }
     samples
@@ -660,7 +662,7 @@ mod tests {
     #[test]
     fn errors_cover_the_gateway_and_service_statuses() {
         let codes: Vec<u16> = error_statuses().iter().map(|(c, _)| *c).collect();
-        assert_eq!(codes, vec![400, 401, 404, 413, 414, 429, 500]);
+        assert_eq!(codes, vec![400, 401, 404, 413, 414, 429, 500, 503]);
     }
 
     #[test]
