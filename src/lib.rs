@@ -2,11 +2,13 @@
 //!
 //! Layers, dependencies pointing down only:
 //! `http` (the wire) → `service` (the rules) → `tasks` (durable async work) →
-//! `store` (metadata, SQL) / `block` (qcow2 layers through qemu-img). `cli` drives them.
+//! `store` (metadata, SQL) / `block` (qcow2 layers through qemu-img) / `download`
+//! (import sources over http(s), from allowed addresses only). `cli` drives them.
 
 pub mod block;
 pub mod cli;
 pub mod client;
+pub mod download;
 pub mod error;
 pub mod http;
 pub mod ids;

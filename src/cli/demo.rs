@@ -36,6 +36,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         database: None,
         task_lease: Duration::from_secs(60),
         file_roots: vec![],
+        import_allow: vec![],
         db_busy_timeout: Duration::from_secs(10),
         log_format: super::LogFormat::Text,
     };

@@ -130,6 +130,11 @@ pub struct ServeArgs {
     /// server's own filesystem.
     #[arg(long = "file-root", value_name = "DIR")]
     pub file_roots: Vec<PathBuf>,
+    /// An address range `http(s)://` imports may reach although it is internal (loopback,
+    /// private): on a server listening on a non-loopback address those are refused by
+    /// default. Repeatable. Link-local addresses (169.254.0.0/16, fe80::/10) stay refused.
+    #[arg(long = "import-allow", value_name = "CIDR")]
+    pub import_allow: Vec<ipnet::IpNet>,
 }
 
 /// How `kiln serve` writes its log.

@@ -22,7 +22,19 @@ pub fn default_config() -> Config {
         task_lease: std::time::Duration::from_secs(60),
         database: None,
         file_roots: Default::default(),
+        import_addresses: Default::default(),
         db_busy_timeout: std::time::Duration::from_secs(10),
+    }
+}
+
+/// The address `--listen` names; a host name other than `localhost` counts as a
+/// non-loopback address (the stricter import rule).
+fn listen_ip(listen: &str) -> std::net::IpAddr {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    match listen.parse::<SocketAddr>() {
+        Ok(a) => a.ip(),
+        Err(_) if listen.starts_with("localhost:") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Err(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     }
 }
 
@@ -53,6 +65,10 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         task_lease: args.task_lease,
         database: args.database.clone(),
         file_roots: crate::block::file_roots::FileRoots::new(&args.file_roots)?,
+        import_addresses: crate::download::AddressPolicy::new(
+            listen_ip(&args.listen),
+            args.import_allow.clone(),
+        ),
         db_busy_timeout: args.db_busy_timeout,
     };
     if let Some(url) = &args.database {

@@ -60,18 +60,36 @@ fn one_of(v: &str, allowed: &[&str], name: &str) -> ApiResult<()> {
     }
 }
 
-/// `file:///absolute/path` or `http://…`; anything else is refused.
+/// `file:///absolute/path`, `http://…` or `https://…`; anything else is refused.
 pub fn check_source_url(url: &str) -> ApiResult<()> {
     let ok = url
         .strip_prefix("file://")
         .is_some_and(|p| p.starts_with('/'))
-        || url.starts_with("http://");
+        || url.starts_with("http://")
+        || url.starts_with("https://");
     if ok {
         Ok(())
     } else {
         Err(ApiError::InvalidArgument(format!(
-            "Invalid imageUrl '{url}': use file:///absolute/path or http://"
+            "Invalid imageUrl '{url}': use file:///absolute/path, http:// or https://"
         )))
+    }
+}
+
+impl Service {
+    /// An import source the server may read: the scheme, then a `file://` path under a
+    /// `--file-root`, or an `http(s)://` host whose every address the import policy
+    /// allows (see `download`). Checked when the call arrives: a refused URL makes no task.
+    async fn check_source(&self, key: &str, url: &str) -> ApiResult<()> {
+        check_source_url(url)?;
+        if let Some(path) = url.strip_prefix("file://") {
+            return check_file_root(&self.cfg.file_roots, key, url, path);
+        }
+        self.cfg
+            .import_addresses
+            .check_url(url)
+            .await
+            .map_err(|e| ApiError::InvalidArgument(format!("Invalid {key} '{url}': {e}")))
     }
 }
 
@@ -146,10 +164,7 @@ impl Service {
             return Err(ApiError::OutOfRange("SystemDiskSizeGB out of range".into()));
         }
         let url = required(input.image_url, "imageUrl")?;
-        check_source_url(&url)?;
-        if let Some(path) = url.strip_prefix("file://") {
-            check_file_root(&self.cfg.file_roots, "imageUrl", &url, path)?;
-        }
+        self.check_source("imageUrl", &url).await?;
         let name = required(input.image_name, "imageName")?;
         if !import_name_ok(&name) {
             return Err(ApiError::InvalidArgument(format!(
@@ -168,7 +183,7 @@ impl Service {
         let mut sources = vec![(url.clone(), disk_format.clone(), size, "vda".to_string())];
         for (i, dd) in input.data_disks.iter().enumerate() {
             let u = required(dd.url.clone(), "dataDisks.imageUrl")?;
-            check_source_url(&u)?;
+            self.check_source("dataDisks.imageUrl", &u).await?;
             let f = dd.disk_format.clone().unwrap_or_else(|| "qcow2".into());
             one_of(&f, &["qcow2", "vhd", "vmdk", "raw"], "dataDisks.diskFormat")?;
             let s = required(dd.size_gb, "dataDisks.dataDiskSizeGB")?;

@@ -49,6 +49,8 @@ pub struct Config {
     pub database: Option<String>,
     /// Where `file://` imports may read and exports may write.
     pub file_roots: crate::block::file_roots::FileRoots,
+    /// Which addresses `http(s)://` imports may reach.
+    pub import_addresses: crate::download::AddressPolicy,
     /// How long a database write waits for another writer.
     pub db_busy_timeout: std::time::Duration,
 }
@@ -96,6 +98,7 @@ impl Service {
             lease: self.cfg.task_lease,
             node_id: self.node_id.clone(),
             file_roots: self.cfg.file_roots.clone(),
+            import_addresses: self.cfg.import_addresses.clone(),
         }
     }
 

@@ -67,6 +67,8 @@ pub struct TaskCtx {
     pub node_id: Arc<str>,
     /// Where `file://` imports may read and exports may write (checked again at run time).
     pub file_roots: crate::block::file_roots::FileRoots,
+    /// Which addresses `http(s)://` imports may reach (checked again at run time).
+    pub import_addresses: crate::download::AddressPolicy,
 }
 
 /// What a step asks for next.

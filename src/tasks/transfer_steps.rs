@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
@@ -71,20 +70,10 @@ async fn fetch(ctx: &TaskCtx, url: &str, name: &str) -> Result<(PathBuf, bool), 
         .await
         .map_err(|e| StepError::Invalid(e.to_string()))?;
     let dest = ctx.scratch.join(format!("{name}.download"));
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(3600))
-        .build()
+    ctx.import_addresses
+        .download(url, &dest)
+        .await
         .map_err(|e| StepError::Invalid(e.to_string()))?;
-    let fail = |e: &dyn std::fmt::Display| StepError::Invalid(format!("downloading {url}: {e}"));
-    let mut resp = client.get(url).send().await.map_err(|e| fail(&e))?;
-    if !resp.status().is_success() {
-        return Err(fail(&resp.status()));
-    }
-    let mut file = tokio::fs::File::create(&dest).await.map_err(|e| fail(&e))?;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| fail(&e))? {
-        file.write_all(&chunk).await.map_err(|e| fail(&e))?;
-    }
-    file.flush().await.map_err(|e| fail(&e))?;
     Ok((dest, true))
 }
 

@@ -16,6 +16,7 @@ mod faults;
 mod fsck;
 mod gateway;
 mod images;
+mod imports;
 mod instances;
 mod isolation;
 mod openapi;

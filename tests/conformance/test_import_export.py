@@ -108,7 +108,7 @@ def test_import_over_http_and_launch(vm_client, data_dir, tmp_path, tracker):
 def test_import_errors(vm_client, tmp_path):
     expect_error(import_resp(vm_client, "file:///tmp/x.qcow2", "qcow2", uniq("e"), size=45),
                  400, "OUT_OF_RANGE", "SystemDiskSizeGB must be multiple of 10")
-    expect_error(import_resp(vm_client, "https://oss.example/x", "qcow2", uniq("e")), 400, "INVALID_ARGUMENT")
+    expect_error(import_resp(vm_client, "ftp://oss.example/x", "qcow2", uniq("e")), 400, "INVALID_ARGUMENT")
     expect_error(import_resp(vm_client, "file:///tmp/x", "iso", uniq("e")), 400, "INVALID_ARGUMENT",
                  "Invalid diskFormat 'iso'")
     # A source that is not there fails the task, not the call; the image ends in error.
