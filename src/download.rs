@@ -23,6 +23,10 @@ use tokio::io::AsyncWriteExt;
 
 /// Redirects followed at most, as browsers and curl do.
 const MAX_REDIRECTS: usize = 10;
+/// How long a whole download may take.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How long the call waits for a source's announced size.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
@@ -151,41 +155,66 @@ impl AddressPolicy {
         self.resolve(&parsed).await.map(|_| ())
     }
 
-    /// Downloads `url` into `dest`, following redirects, every hop checked.
-    pub async fn download(&self, url: &str, dest: &Path) -> Result<(), DownloadError> {
+    /// Sends `method` to `url`, following redirects, every hop checked; the final answer.
+    async fn follow(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, DownloadError> {
         let fail =
             |e: &dyn std::fmt::Display| DownloadError::Failed(format!("downloading {url}: {e}"));
         let mut current = reqwest::Url::parse(url).map_err(|e| fail(&e))?;
-        let mut resp = None;
         for _ in 0..=MAX_REDIRECTS {
             let addr = self.resolve(&current).await?;
             let host = current.host_str().unwrap_or_default().to_string();
             // The checked address, and no other: no second resolution, no proxy.
             let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(3600))
+                .timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
                 .resolve(&host, addr)
                 .build()
                 .map_err(|e| fail(&e))?;
             let r = client
-                .get(current.clone())
+                .request(method.clone(), current.clone())
                 .send()
                 .await
                 .map_err(|e| fail(&e))?;
-            if r.status().is_redirection() {
-                let location = r
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| fail(&format!("{} without a Location", r.status())))?;
-                current = current.join(location).map_err(|e| fail(&e))?;
-                continue;
+            if !r.status().is_redirection() {
+                return Ok(r);
             }
-            resp = Some(r);
-            break;
+            let location = r
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| fail(&format!("{} without a Location", r.status())))?;
+            current = current.join(location).map_err(|e| fail(&e))?;
         }
-        let mut resp = resp.ok_or_else(|| fail(&format!("more than {MAX_REDIRECTS} redirects")))?;
+        Err(fail(&format!("more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// The size the server announces for `url` (HEAD's Content-Length), if it announces
+    /// one within a few seconds; `None` when it cannot be known this way.
+    pub async fn announced_length(&self, url: &str) -> Result<Option<u64>, DownloadError> {
+        match self.follow(reqwest::Method::HEAD, url, HEAD_TIMEOUT).await {
+            Ok(r) if r.status().is_success() => Ok(r
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())),
+            Ok(_) | Err(DownloadError::Failed(_)) => Ok(None),
+            Err(refused) => Err(refused),
+        }
+    }
+
+    /// Downloads `url` into `dest`, following redirects, every hop checked.
+    pub async fn download(&self, url: &str, dest: &Path) -> Result<(), DownloadError> {
+        let fail =
+            |e: &dyn std::fmt::Display| DownloadError::Failed(format!("downloading {url}: {e}"));
+        let mut resp = self
+            .follow(reqwest::Method::GET, url, DOWNLOAD_TIMEOUT)
+            .await?;
         if !resp.status().is_success() {
             return Err(fail(&resp.status()));
         }

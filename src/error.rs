@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 429 QUOTA_EXCEEDED.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// 500 INSUFFICIENT_CAPACITY: the storage cannot hold what the call would write.
+    #[error("There is not enough capacity to fulfill your request. You can wait for additional capacity to become available ({0})")]
+    InsufficientCapacity(String),
     /// 503 from the gateway: the request bodies in memory would pass `--max-inflight-body`.
     #[error("The upstream server is currently unavailable")]
     GatewayUnavailable,
@@ -68,7 +71,7 @@ impl ApiError {
             ApiError::UriTooLong => 414,
             ApiError::RateLimited => 429,
             ApiError::QuotaExceeded(_) => 429,
-            ApiError::Internal(_) => 500,
+            ApiError::Internal(_) | ApiError::InsufficientCapacity(_) => 500,
             ApiError::GatewayUnavailable => 503,
         }
     }
@@ -88,6 +91,7 @@ impl ApiError {
             ApiError::RateLimited => "HTTP_RATE_LIMIT_EXCEEDED",
             ApiError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             ApiError::Internal(_) => "INTERNAL",
+            ApiError::InsufficientCapacity(_) => "INSUFFICIENT_CAPACITY",
             ApiError::GatewayUnavailable => "HTTP_SERVICE_UNAVAILABLE",
         }
     }

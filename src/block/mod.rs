@@ -286,6 +286,27 @@ impl BlockStore {
             .ok_or_else(|| failed("no virtual-size".into()))
     }
 
+    /// Bytes free for Kiln on the filesystem of the layer directory (what an unprivileged
+    /// writer may still use).
+    pub fn free_bytes(&self) -> BlockResult<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let io = |source| BlockError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let path = std::ffi::CString::new(self.dir.as_os_str().as_bytes())
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+        let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: a NUL-terminated path and a buffer of the right type; read only on success.
+        let rc = unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        // SAFETY: statvfs returned 0, so it filled the buffer.
+        let st = unsafe { st.assume_init() };
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
     /// Bytes a layer file occupies on disk (its allocated blocks, not its virtual size).
     pub async fn allocated_bytes(&self, layer_id: &str) -> BlockResult<u64> {
         use std::os::unix::fs::MetadataExt;

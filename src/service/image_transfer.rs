@@ -198,6 +198,9 @@ impl Service {
             sources.push((u, f, s, device));
         }
         super::idempotency::check_token(input.client_token.as_deref())?;
+        let urls: Vec<&str> = sources.iter().map(|s| s.0.as_str()).collect();
+        let need = self.import_bytes(&urls).await?;
+        self.ensure_room(need, "importing the image")?;
 
         let mut tx = self.store.write().await?;
         let c = tx.conn();
@@ -479,7 +482,8 @@ mod tests {
         assert!(check_source_url("file:///tmp/a.qcow2").is_ok());
         assert!(check_source_url("http://127.0.0.1:9/a.raw").is_ok());
         assert!(check_source_url("file://relative").is_err());
-        assert!(check_source_url("https://oss.example/a").is_err());
+        assert!(check_source_url("https://oss.example/a").is_ok());
+        assert!(check_source_url("ftp://oss.example/a").is_err());
         assert_eq!(qemu_format("vhd"), "vpc");
     }
 }

@@ -3,6 +3,7 @@
 //! JSON or knows HTTP; asynchronous work is handed to `tasks`.
 
 pub mod account;
+mod capacity;
 pub mod catalog;
 pub mod disk;
 pub mod freeze;

@@ -374,6 +374,7 @@ fn error_samples() -> Vec<ApiError> {
         ApiError::QuotaExceeded(String::new()),
         ApiError::Internal(String::new()),
         ApiError::GatewayUnavailable,
+        ApiError::InsufficientCapacity(String::new()),
     ];
     for e in &samples {
         match e {
@@ -390,7 +391,8 @@ fn error_samples() -> Vec<ApiError> {
             | ApiError::RateLimited
             | ApiError::QuotaExceeded(_)
             | ApiError::Internal(_)
-            | ApiError::GatewayUnavailable => {}
+            | ApiError::GatewayUnavailable
+            | ApiError::InsufficientCapacity(_) => {}
         }
     }
     samples

@@ -1,0 +1,54 @@
+//! Room on the storage before data-plane work starts. A task that fills the disk midway
+//! fails and leaves the disk full for whatever comes next; where the bytes a task will
+//! write can be known when the call arrives, a call that cannot fit is refused instead
+//! (500 INSUFFICIENT_CAPACITY, as JD's disk service answers), and nothing is made.
+
+use super::Service;
+use crate::error::{ApiError, ApiResult};
+
+/// A human size: `40.0 MiB`.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+impl Service {
+    /// Refuses unless the layer store has `need` bytes free for `what`.
+    pub(super) fn ensure_room(&self, need: u64, what: &str) -> ApiResult<()> {
+        let free = self.block.free_bytes()?;
+        if need <= free {
+            return Ok(());
+        }
+        Err(ApiError::InsufficientCapacity(format!(
+            "{what} needs {} on the storage, {} is free",
+            mib(need),
+            mib(free)
+        )))
+    }
+
+    /// The bytes importing `urls` writes at most at once, as far as the call can know:
+    /// a `file://` source is converted from its file (its allocated bytes again as the
+    /// layer: a sparse file's holes are not copied); an
+    /// `http(s)://` source is downloaded whole first, then converted (twice its announced
+    /// Content-Length). A source whose size cannot be known counts nothing.
+    pub(super) async fn import_bytes(&self, urls: &[&str]) -> ApiResult<u64> {
+        let mut need = 0u64;
+        for url in urls {
+            need += match url.strip_prefix("file://") {
+                Some(path) => tokio::fs::metadata(path).await.map_or(0, |m| {
+                    use std::os::unix::fs::MetadataExt;
+                    m.blocks() * 512
+                }),
+                None => self
+                    .cfg
+                    .import_addresses
+                    .announced_length(url)
+                    .await
+                    .map_err(|e| {
+                        ApiError::InvalidArgument(format!("Invalid imageUrl '{url}': {e}"))
+                    })?
+                    .map_or(0, |n| n.saturating_mul(2)),
+            };
+        }
+        Ok(need)
+    }
+}
