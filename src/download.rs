@@ -208,8 +208,18 @@ impl AddressPolicy {
         }
     }
 
-    /// Downloads `url` into `dest`, following redirects, every hop checked.
+    /// Downloads `url` into `dest`, following redirects, every hop checked. A download
+    /// that fails removes what it wrote: a partial file must not hold the disk full until
+    /// the next restart.
     pub async fn download(&self, url: &str, dest: &Path) -> Result<(), DownloadError> {
+        let result = self.download_into(url, dest).await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(dest).await;
+        }
+        result
+    }
+
+    async fn download_into(&self, url: &str, dest: &Path) -> Result<(), DownloadError> {
         let fail =
             |e: &dyn std::fmt::Display| DownloadError::Failed(format!("downloading {url}: {e}"));
         let mut resp = self
@@ -336,6 +346,31 @@ mod tests {
             .check_url("https://127.0.0.1:9/a")
             .await
             .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failed_download_leaves_no_partial_file() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut buf = [0u8; 2048];
+                let _ = conn.read(&mut buf);
+                // Announces 1 MiB, sends 64 KiB, hangs up.
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n");
+                let _ = conn.write_all(&[7u8; 65536]);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("lyr-x.download");
+        let url = format!("http://127.0.0.1:{port}/cut.qcow2");
+        let err = AddressPolicy::default()
+            .download(&url, &dest)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DownloadError::Failed(_)), "{err}");
+        assert!(!dest.exists(), "the partial download stayed");
     }
 
     proptest! {
