@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 401 ACCESS_ERROR: the gateway refused the credentials.
     #[error("{0}")]
     AccessError(String),
+    /// 403 PERMISSION_DENIED: the account may not do this (Kiln's own operator APIs).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// 404 NOT_FOUND: the resource does not exist (or belongs to another account).
     #[error("{0}")]
     NotFound(String),
@@ -48,6 +51,14 @@ pub enum ApiError {
     /// 500 INSUFFICIENT_CAPACITY: the storage cannot hold what the call would write.
     #[error("There is not enough capacity to fulfill your request. You can wait for additional capacity to become available ({0})")]
     InsufficientCapacity(String),
+    /// A fault rule's answer (`kiln admin fault add --error CODE:STATUS:MESSAGE`): whatever
+    /// code, status and message the operator chose.
+    #[error("{message}")]
+    Injected {
+        code: u16,
+        status: String,
+        message: String,
+    },
     /// 503 from the gateway: the request bodies in memory would pass `--max-inflight-body`.
     #[error("The upstream server is currently unavailable")]
     GatewayUnavailable,
@@ -66,6 +77,7 @@ impl ApiError {
             | ApiError::Duplicate(_)
             | ApiError::Conflict(_) => 400,
             ApiError::AccessError(_) => 401,
+            ApiError::PermissionDenied(_) => 403,
             ApiError::NotFound(_) | ApiError::NoRoute => 404,
             ApiError::PayloadTooLarge => 413,
             ApiError::UriTooLong => 414,
@@ -73,11 +85,12 @@ impl ApiError {
             ApiError::QuotaExceeded(_) => 429,
             ApiError::Internal(_) | ApiError::InsufficientCapacity(_) => 500,
             ApiError::GatewayUnavailable => 503,
+            ApiError::Injected { code, .. } => *code,
         }
     }
 
     /// The symbolic JD status string (`error.status`).
-    pub fn jd_status(&self) -> &'static str {
+    pub fn jd_status(&self) -> &str {
         match self {
             ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
             ApiError::OutOfRange(_) => "OUT_OF_RANGE",
@@ -85,6 +98,7 @@ impl ApiError {
             ApiError::Duplicate(_) => "DUPLICATE",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::AccessError(_) => "ACCESS_ERROR",
+            ApiError::PermissionDenied(_) => "PERMISSION_DENIED",
             ApiError::NotFound(_) | ApiError::NoRoute => "NOT_FOUND",
             ApiError::PayloadTooLarge => "HTTP_REQUEST_ENTITY_TOO_LARGE",
             ApiError::UriTooLong => "HTTP_URI_TOO_LONG",
@@ -93,6 +107,7 @@ impl ApiError {
             ApiError::Internal(_) => "INTERNAL",
             ApiError::InsufficientCapacity(_) => "INSUFFICIENT_CAPACITY",
             ApiError::GatewayUnavailable => "HTTP_SERVICE_UNAVAILABLE",
+            ApiError::Injected { status, .. } => status,
         }
     }
 

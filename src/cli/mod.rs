@@ -5,6 +5,7 @@ pub(crate) mod out;
 mod account;
 pub mod client;
 mod demo;
+mod fault;
 mod serve;
 
 use std::path::PathBuf;
@@ -185,6 +186,10 @@ Examples:
         #[arg(long)]
         repair: bool,
     },
+    /// Fault rules on demand: make calls fail, answer late, or have their asynchronous
+    /// work fail or stall, to test code against failures. Works while the server runs.
+    #[command(subcommand, after_help = fault::GROUP_HELP)]
+    Fault(fault::FaultCommand),
     /// Print the OpenAPI document of everything Kiln serves (as at GET /openapi.json).
     #[command(after_help = "Example:\n  kiln admin openapi > openapi/kiln.json")]
     Openapi,
@@ -229,6 +234,7 @@ pub fn main() -> ExitCode {
                 database,
                 repair,
             }) => fsck(data_dir, database, repair).await,
+            Command::Admin(AdminCommand::Fault(c)) => fault::run(c).await,
             Command::Admin(AdminCommand::Openapi) => {
                 out!("{}", crate::http::openapi::document_text());
                 Ok(())

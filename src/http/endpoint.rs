@@ -37,6 +37,42 @@ pub enum Endpoint {
     DescribeQuota,
 }
 
+impl Endpoint {
+    /// The action's name as the SDKs and JD's documents spell it (OpenAPI's
+    /// `operationId`; what a fault rule names).
+    pub fn action(&self) -> &'static str {
+        use Endpoint::*;
+        match self {
+            CreateInstances => "createInstances",
+            DescribeInstances => "describeInstances",
+            DescribeInstance { .. } => "describeInstance",
+            DeleteInstance { .. } => "deleteInstance",
+            StartInstance { .. } => "startInstance",
+            StopInstance { .. } => "stopInstance",
+            RebootInstance { .. } => "rebootInstance",
+            AttachDisk { .. } => "attachDisk",
+            DetachDisk { .. } => "detachDisk",
+            CreateImage { .. } => "createImage",
+            DescribeImages => "describeImages",
+            DeleteImage { .. } => "deleteImage",
+            ImportImage => "importImage",
+            ExportImage { .. } => "exportImage",
+            ImageTasks => "imageTasks",
+            DescribeImage { .. } => "describeImage",
+            DescribeQuotas => "describeQuotas",
+            CreateDisks => "createDisks",
+            DescribeDisks => "describeDisks",
+            DescribeDisk { .. } => "describeDisk",
+            DeleteDisk { .. } => "deleteDisk",
+            CreateSnapshot => "createSnapshot",
+            DescribeSnapshots => "describeSnapshots",
+            DescribeSnapshot { .. } => "describeSnapshot",
+            DeleteSnapshot { .. } => "deleteSnapshot",
+            DescribeQuota => "describeQuota",
+        }
+    }
+}
+
 /// Which product a request is for, when the path alone cannot tell (`/quotas`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceName {

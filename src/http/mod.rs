@@ -6,6 +6,7 @@ mod body;
 pub mod endpoint;
 pub mod gateway;
 mod handlers;
+mod kiln_api;
 pub mod openapi;
 pub mod params;
 mod schema;
@@ -22,6 +23,7 @@ use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
+use crate::service::fault::OnCall;
 use crate::service::{catalog, Scope, Service};
 use endpoint::{access_key_from_authorization, service_from_authorization, Route, ServiceName};
 use params::Params;
@@ -100,7 +102,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
     let request_id = ids::request_id();
     // A bug that panics inside one request answers that request 500 INTERNAL (JD's
     // envelope, logged) instead of dropping the connection without a word.
-    let outcome = std::panic::AssertUnwindSafe(handle(&state, req))
+    let outcome = std::panic::AssertUnwindSafe(handle(&state, req, &request_id))
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| {
@@ -117,7 +119,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
     envelope(&request_id, outcome)
 }
 
-async fn handle(state: &AppState, req: Request) -> ApiResult<Reply> {
+async fn handle(state: &AppState, req: Request, request_id: &str) -> ApiResult<Reply> {
     let svc = &state.service;
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
@@ -135,8 +137,13 @@ async fn handle(state: &AppState, req: Request) -> ApiResult<Reply> {
     let service_name = auth
         .and_then(service_from_authorization)
         .or_else(|| params.has("type").then_some(ServiceName::Disk));
-    let route = Route::parse(parts.method.as_str(), parts.uri.path(), service_name)
-        .ok_or(ApiError::NoRoute)?;
+    let target = match kiln_api::KilnEndpoint::parse(parts.method.as_str(), parts.uri.path()) {
+        Some(kiln) => Target::Kiln(kiln),
+        None => Target::Jd(
+            Route::parse(parts.method.as_str(), parts.uri.path(), service_name)
+                .ok_or(ApiError::NoRoute)?,
+        ),
+    };
     // Everything the headers can prove is checked before the body is read.
     let credentials = if state.verify_signatures {
         let credentials = auth::Credentials::check(svc, &state.gateway, &parts).await?;
@@ -161,6 +168,10 @@ async fn handle(state: &AppState, req: Request) -> ApiResult<Reply> {
             account
         }
     };
+    let route = match target {
+        Target::Kiln(kiln) => return kiln_api::handle(svc, kiln, &account, &body.bytes).await,
+        Target::Jd(route) => route,
+    };
     if parts.method == Method::POST {
         // The JSON body wins; the query may carry extras some clients add.
         let mut from_body = Params::from_json(&body.bytes)?;
@@ -175,7 +186,36 @@ async fn handle(state: &AppState, req: Request) -> ApiResult<Reply> {
         },
         params,
     };
-    handlers::handle(svc, route.endpoint, call).await
+    let fired = svc
+        .fault_for_call(route.endpoint.action(), &call.scope.region, &call.scope.pin)
+        .await?;
+    let Some(fired) = fired else {
+        return handlers::handle(svc, route.endpoint, call).await;
+    };
+    tracing::warn!(
+        %request_id,
+        fault_id = %fired.fault_id,
+        operation = route.endpoint.action(),
+        "injected fault: {:?}",
+        fired.effect
+    );
+    match fired.effect.on_call() {
+        OnCall::Fail(e) => Err(e),
+        OnCall::Delay(d) => {
+            tokio::time::sleep(d).await;
+            handlers::handle(svc, route.endpoint, call).await
+        }
+        OnCall::Tasks(fault) => {
+            crate::tasks::with_injected_fault(fault, handlers::handle(svc, route.endpoint, call))
+                .await
+        }
+    }
+}
+
+/// What a request is for: one of JD's APIs, or Kiln's own (`/kiln/v1/…`).
+enum Target {
+    Jd(Route),
+    Kiln(kiln_api::KilnEndpoint),
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -6,6 +6,7 @@ pub mod account;
 mod capacity;
 pub mod catalog;
 pub mod disk;
+pub mod fault;
 pub mod freeze;
 pub mod fsck;
 pub mod idempotency;
@@ -18,6 +19,7 @@ pub mod nonce;
 pub mod quota;
 pub mod snapshot;
 pub mod spec;
+pub mod stamp;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,6 +70,8 @@ pub struct Service {
     node_id: Arc<str>,
     /// Accounts by access key, for the signature check (see `AccountCache`).
     accounts: Arc<account::AccountCache>,
+    /// Fault rules in force (see `fault`).
+    faults: Arc<fault::FaultBook>,
 }
 
 impl Service {
@@ -84,6 +88,7 @@ impl Service {
             quick_steps: Arc::new(tokio::sync::Semaphore::new(crate::tasks::QUICK_STEPS)),
             node_id: format!("node-{}", crate::ids::random_suffix(12)).into(),
             accounts: Arc::new(account::AccountCache::new(data_dir)),
+            faults: Arc::new(fault::FaultBook::new(data_dir)),
         };
         Ok(svc)
     }

@@ -9,6 +9,7 @@ pub mod account;
 pub mod batch;
 pub mod direct;
 pub mod disk;
+pub mod fault;
 pub mod fsck;
 pub mod image;
 pub mod image_task;

@@ -3,6 +3,7 @@
 //! in the same transaction as the step's own metadata changes. A restart (or an expired
 //! lease) resumes the task at its recorded step; steps are written to be safe to repeat.
 
+pub mod fault;
 mod gc;
 mod image_steps;
 mod steps;
@@ -18,6 +19,7 @@ use crate::block::BlockStore;
 use crate::ids;
 use crate::store::{self, now_ms, Conn, DbResult, Store, TaskRow, WriteTx};
 
+pub use fault::{with_injected_fault, TaskFault};
 pub use gc::{collect_layers, sweep_after_restart};
 
 /// Task kinds, one per asynchronous operation.

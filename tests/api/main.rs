@@ -12,6 +12,7 @@ mod cli;
 mod cli_first_run;
 mod cluster;
 mod disks;
+mod fault_rules;
 mod faults;
 mod fsck;
 mod gateway;

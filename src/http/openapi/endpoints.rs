@@ -113,10 +113,10 @@ pub fn doc(e: &Endpoint) -> Doc {
     const SNAPSHOTS: &str = "/v1/regions/{regionId}/snapshots";
     const SNAPSHOT: &str = "/v1/regions/{regionId}/snapshots/{snapshotId}";
     const QUOTAS: &str = "/v1/regions/{regionId}/quotas";
-    let d = |method, path, operation_id, service, summary| Doc {
+    let d = |method, path, service, summary| Doc {
         method,
         path,
-        operation_id,
+        operation_id: e.action(),
         service,
         summary,
         description: "",
@@ -134,33 +134,21 @@ pub fn doc(e: &Endpoint) -> Doc {
             body: Some((schema::<instance::CreateInstances>, true)),
             result: Answer::One(schema::<instance::CreateInstancesResult>),
             creates: Some(("instanceId", "/result/instanceIds/0")),
-            ..d("POST", INSTANCES, "createInstances", Vm, "Create instances")
+            ..d("POST", INSTANCES, Vm, "Create instances")
         },
         DescribeInstances => Doc {
             query: vec![inline::<Paging>, inline::<instance::DescribeInstances>],
             result: Answer::List("instances", schema::<views::InstanceView>),
-            ..d("GET", INSTANCES, "describeInstances", Vm, "List instances")
+            ..d("GET", INSTANCES, Vm, "List instances")
         },
         DescribeInstance { .. } => Doc {
             result: Answer::One(schema::<instance::DescribeInstanceResult>),
-            ..d(
-                "GET",
-                INSTANCE,
-                "describeInstance",
-                Vm,
-                "Describe an instance",
-            )
+            ..d("GET", INSTANCE, Vm, "Describe an instance")
         },
         DeleteInstance { .. } => Doc {
             description: "The instance must be `running`, `stopped` or `error`; cloud data \
                  disks with `autoDelete` are deleted with it.",
-            ..d(
-                "DELETE",
-                INSTANCE,
-                "deleteInstance",
-                Vm,
-                "Delete an instance",
-            )
+            ..d("DELETE", INSTANCE, Vm, "Delete an instance")
         },
         StartInstance { .. } => Doc {
             description: "The instance must be `stopped`.",
@@ -168,7 +156,6 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d(
                 "POST",
                 "/v1/regions/{regionId}/instances/{instanceId}:startInstance",
-                "startInstance",
                 Vm,
                 "Start an instance",
             )
@@ -179,7 +166,6 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d(
                 "POST",
                 "/v1/regions/{regionId}/instances/{instanceId}:stopInstance",
-                "stopInstance",
                 Vm,
                 "Stop an instance",
             )
@@ -190,7 +176,6 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d(
                 "POST",
                 "/v1/regions/{regionId}/instances/{instanceId}:rebootInstance",
-                "rebootInstance",
                 Vm,
                 "Reboot an instance",
             )
@@ -200,7 +185,6 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d(
                 "POST",
                 "/v1/regions/{regionId}/instances/{instanceId}:attachDisk",
-                "attachDisk",
                 Vm,
                 "Attach a cloud disk",
             )
@@ -210,7 +194,6 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d(
                 "POST",
                 "/v1/regions/{regionId}/instances/{instanceId}:detachDisk",
-                "detachDisk",
                 Vm,
                 "Detach a disk",
             )
@@ -227,7 +210,6 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d(
                 "POST",
                 "/v1/regions/{regionId}/instances/{instanceId}:createImage",
-                "createImage",
                 Vm,
                 "Create a private image from an instance",
             )
@@ -237,16 +219,16 @@ pub fn doc(e: &Endpoint) -> Doc {
                  `imageSource` is required unless `ids` is given.",
             query: vec![inline::<Paging>, inline::<image::DescribeImages>],
             result: Answer::List("images", schema::<views::ImageView>),
-            ..d("GET", IMAGES, "describeImages", Vm, "List images")
+            ..d("GET", IMAGES, Vm, "List images")
         },
         DescribeImage { .. } => Doc {
             result: Answer::One(schema::<image::DescribeImageResult>),
-            ..d("GET", IMAGE, "describeImage", Vm, "Describe an image")
+            ..d("GET", IMAGE, Vm, "Describe an image")
         },
         DeleteImage { .. } => Doc {
             description: "Private images only, `ready` or `error`.",
             query: vec![inline::<image::DeleteImage>],
-            ..d("DELETE", IMAGE, "deleteImage", Vm, "Delete an image")
+            ..d("DELETE", IMAGE, Vm, "Delete an image")
         },
         ImportImage => Doc {
             description: "Kiln imports from `file:///absolute/path` or `http://` URLs on the \
@@ -257,7 +239,6 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d(
                 "POST",
                 "/v1/regions/{regionId}/images:import",
-                "importImage",
                 Vm,
                 "Import an image",
             )
@@ -270,7 +251,6 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d(
                 "POST",
                 "/v1/regions/{regionId}/images/{imageId}:exportImage",
-                "exportImage",
                 Vm,
                 "Export an image",
             )
@@ -281,7 +261,6 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d(
                 "GET",
                 "/v1/regions/{regionId}/imageTasks",
-                "imageTasks",
                 Vm,
                 "List image import/export tasks",
             )
@@ -294,7 +273,7 @@ pub fn doc(e: &Endpoint) -> Doc {
                  none means all (`imageShare` only with `imageId`).",
             query: vec![inline::<quota::DescribeQuotas>],
             result: Answer::One(schema::<quota::DescribeQuotasResult>),
-            ..d("GET", QUOTAS, "describeQuotas", Vm, "vm quotas")
+            ..d("GET", QUOTAS, Vm, "vm quotas")
         },
         CreateDisks => Doc {
             description: "Required: `diskSpec` with `az`, `name`, `diskType`, `diskSizeGB`, \
@@ -302,74 +281,44 @@ pub fn doc(e: &Endpoint) -> Doc {
             body: Some((schema::<disk::CreateDisks>, true)),
             result: Answer::One(schema::<disk::CreateDisksResult>),
             creates: Some(("diskId", "/result/diskIds/0")),
-            ..d("POST", DISKS, "createDisks", Disk, "Create cloud disks")
+            ..d("POST", DISKS, Disk, "Create cloud disks")
         },
         DescribeDisks => Doc {
             query: vec![inline::<Paging>, inline::<disk::DescribeDisks>],
             result: Answer::List("disks", schema::<views::DiskView>),
-            ..d("GET", DISKS, "describeDisks", Disk, "List cloud disks")
+            ..d("GET", DISKS, Disk, "List cloud disks")
         },
         DescribeDisk { .. } => Doc {
             result: Answer::One(schema::<disk::DescribeDiskResult>),
-            ..d("GET", DISK, "describeDisk", Disk, "Describe a cloud disk")
+            ..d("GET", DISK, Disk, "Describe a cloud disk")
         },
         DeleteDisk { .. } => Doc {
             description: "The disk must be `available` (or in an error state).",
             query: vec![inline::<disk::DeleteDisk>],
-            ..d("DELETE", DISK, "deleteDisk", Disk, "Delete a cloud disk")
+            ..d("DELETE", DISK, Disk, "Delete a cloud disk")
         },
         CreateSnapshot => Doc {
             body: Some((schema::<snapshot::CreateSnapshot>, true)),
             result: Answer::One(schema::<snapshot::CreateSnapshotResult>),
             creates: Some(("snapshotId", "/result/snapshotId")),
-            ..d(
-                "POST",
-                SNAPSHOTS,
-                "createSnapshot",
-                Disk,
-                "Snapshot a cloud disk",
-            )
+            ..d("POST", SNAPSHOTS, Disk, "Snapshot a cloud disk")
         },
         DescribeSnapshots => Doc {
             query: vec![inline::<Paging>, inline::<snapshot::DescribeSnapshots>],
             result: Answer::List("snapshots", schema::<views::SnapshotView>),
-            ..d(
-                "GET",
-                SNAPSHOTS,
-                "describeSnapshots",
-                Disk,
-                "List snapshots",
-            )
+            ..d("GET", SNAPSHOTS, Disk, "List snapshots")
         },
         DescribeSnapshot { .. } => Doc {
             result: Answer::One(schema::<snapshot::DescribeSnapshotResult>),
-            ..d(
-                "GET",
-                SNAPSHOT,
-                "describeSnapshot",
-                Disk,
-                "Describe a snapshot",
-            )
+            ..d("GET", SNAPSHOT, Disk, "Describe a snapshot")
         },
-        DeleteSnapshot { .. } => d(
-            "DELETE",
-            SNAPSHOT,
-            "deleteSnapshot",
-            Disk,
-            "Delete a snapshot",
-        ),
+        DeleteSnapshot { .. } => d("DELETE", SNAPSHOT, Disk, "Delete a snapshot"),
         DescribeQuota => Doc {
             description: "disk describeQuota: chosen when the signature's credential scope \
                  names `disk`, or (unsigned) when a `type` parameter is present.",
             query: vec![inline::<quota::DescribeQuota>],
             result: Answer::One(schema::<quota::DescribeQuotaResult>),
-            ..d(
-                "GET",
-                QUOTAS,
-                "describeQuota",
-                Disk,
-                "disk and snapshot quota",
-            )
+            ..d("GET", QUOTAS, Disk, "disk and snapshot quota")
         },
     }
 }

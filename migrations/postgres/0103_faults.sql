@@ -1,0 +1,8 @@
+-- Fault rules on demand (kiln admin fault, /kiln/v1/faults): the rule as JSON (its shape is
+-- the serde struct service::fault::FaultSpec), and how often it has fired.
+CREATE TABLE faults (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    fired BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
