@@ -1274,11 +1274,8 @@ def report(res, a, v):
     return "\n".join(L) + "\n"
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", choices=list(PROFILES), default="full")
-    ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--kiln", required=True)
+def add_run_args(ap):
+    """The arguments every driver of these scenarios takes (bench.py, compare.py)."""
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--venv-bin", required=True)
     ap.add_argument("--repo", required=True)
@@ -1288,6 +1285,14 @@ def main():
     ap.add_argument("--no-pin", dest="pin", action="store_false")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=list(PROFILES), default="full")
+    ap.add_argument("--runs", type=int, default=0)
+    ap.add_argument("--kiln", required=True)
+    add_run_args(ap)
     ap.add_argument("--check", action="store_true",
                     help="fail unless every scenario ran and produced its figures")
     ap.add_argument("--report-only", action="store_true",

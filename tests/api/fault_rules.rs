@@ -48,7 +48,9 @@ async fn an_error_rule_answers_its_envelope_changes_nothing_and_counts_down() {
     let s = Server::start(&[]).await;
     let inst = s.launch(instance_spec("faulty-host")).await;
     s.wait_instance(&inst, "running").await;
-    s.post(&action_path(&inst, "stopInstance"), json!({})).await.ok();
+    s.post(&action_path(&inst, "stopInstance"), json!({}))
+        .await
+        .ok();
     s.wait_instance(&inst, "stopped").await;
     let added = fault_cli(
         &s,

@@ -588,6 +588,22 @@ impl Server {
         .await
     }
 
+    /// importImage with `body`, which the call accepts and its task fails: waits for the
+    /// image's `error` and returns the failed task's `errorInfo`.
+    pub async fn failed_import(&self, body: Value) -> String {
+        let r = self.post(&path("images:import"), body).await;
+        let image = r.ok()["imageId"].as_str().unwrap().to_string();
+        let task = r.ok()["taskId"].as_str().unwrap().to_string();
+        self.wait_image(&image, "error").await;
+        let r = self.get(&path("imageTasks?taskStatus=failed")).await;
+        let tasks = r.ok()["taskSet"].as_array().unwrap().clone();
+        let failed = tasks.iter().find(|t| t["taskId"] == task.as_str());
+        failed.expect("the failed import task")["errorInfo"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn wait_snapshot(&self, id: &str, status: &str) -> Value {
         self.wait_status(&snapshot_path(id), "/result/snapshot/status", status, WAIT)
             .await

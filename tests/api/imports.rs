@@ -108,22 +108,7 @@ async fn a_redirect_met_only_by_the_download_fails_the_import_task() {
         "http://127.0.0.1:{}/image.qcow2",
         redirecting_server(METADATA, false)
     );
-    let r = s
-        .post(&path("images:import"), import_body(&url, None))
-        .await;
-    let image = r.ok()["imageId"].as_str().unwrap().to_string();
-    s.wait_status(
-        &path(&format!("images/{image}")),
-        "/result/image/status",
-        "error",
-        WAIT,
-    )
-    .await;
-    let tasks = s.get(&path("imageTasks?taskStatus=failed")).await;
-    let info = tasks.ok()["taskSet"][0]["errorInfo"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let info = s.failed_import(import_body(&url, None)).await;
     assert!(
         info.contains("169.254.169.254 is a link-local address"),
         "{info}"
