@@ -6,3 +6,6 @@ CREATE TABLE faults (
     fired INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
 );
+
+-- The fault a task carries from the call that made it (tasks::TaskFault as JSON).
+ALTER TABLE tasks ADD COLUMN fault TEXT;

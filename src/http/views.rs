@@ -606,7 +606,7 @@ mod tests {
             iops: 1000,
             status: "in-use".into(),
             task: None,
-            top_layer_id: "lyr".into(),
+            top_layer_id: Some("lyr".into()),
             snapshot_id: String::new(),
             multi_attachable: false,
             encrypted: true,

@@ -243,7 +243,7 @@ impl Service {
                     iops,
                     status: "creating".into(),
                     task: Some("create".into()),
-                    top_layer_id: layer_id,
+                    top_layer_id: Some(layer_id),
                     snapshot_id: spec.snapshot_id.clone().unwrap_or_default(),
                     multi_attachable: spec.multi_attachable.unwrap_or(false),
                     encrypted: spec.encrypt.unwrap_or(false),

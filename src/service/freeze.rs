@@ -32,7 +32,7 @@ impl Frozen {
     /// Whether this overlay was made on `disk` as it is now (same top, same size).
     fn fits(&self, disk: &store::DiskRow) -> bool {
         self.disk_id == disk.id
-            && self.frozen_layer == disk.top_layer_id
+            && self.frozen_layer == disk.top_layer()
             && self.size_gb == disk.size_gb
     }
 }
@@ -66,7 +66,7 @@ impl Service {
             .iter()
             .map(|d| Frozen {
                 disk_id: d.id.clone(),
-                frozen_layer: d.top_layer_id.clone(),
+                frozen_layer: d.top_layer().to_string(),
                 new_top: crate::ids::layer_id(),
                 size_gb: d.size_gb,
             })

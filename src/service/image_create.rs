@@ -242,7 +242,7 @@ impl Service {
                     description: format!("Created by createImage {image_id}"),
                     status: "creating".into(),
                     size_gb: cap.disk.size_gb,
-                    layer_id: Some(cap.disk.top_layer_id.clone()),
+                    layer_id: Some(cap.disk.top_layer().to_string()),
                     encrypted: cap.disk.encrypted,
                     made_for_image: image_id.clone(),
                     created_at: now,

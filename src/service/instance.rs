@@ -264,7 +264,7 @@ impl Service {
                         iops: d.iops,
                         status: "creating".into(),
                         task: Some("create".into()),
-                        top_layer_id: layer_id,
+                        top_layer_id: Some(layer_id),
                         snapshot_id: d.snapshot_id.clone(),
                         multi_attachable: false,
                         encrypted: false,

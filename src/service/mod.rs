@@ -204,13 +204,13 @@ impl Service {
             None => store::disk::disk_by_id(&mut conn, id)
                 .await?
                 .filter(|d| d.category == "cloud")
-                .map(|d| d.top_layer_id)
+                .and_then(|d| d.top_layer_id)
                 .ok_or_else(|| crate::error::ApiError::disk_not_found(id))?,
             Some(dev) => store::disk::attachments_of_instance(&mut conn, id)
                 .await?
                 .into_iter()
                 .find(|(a, _)| a.device_name == dev)
-                .map(|(_, d)| d.top_layer_id)
+                .and_then(|(_, d)| d.top_layer_id)
                 .ok_or_else(|| {
                     crate::error::ApiError::NotFound(format!(
                         "Device '{dev}' of instance '{id}' not found"

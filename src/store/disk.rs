@@ -135,6 +135,21 @@ pub async fn disk_set_top_layer(conn: &mut Conn, id: &str, layer_id: &str) -> Db
     Ok(())
 }
 
+/// Lets go of a disk's top layer (a create that failed: the disk holds no data); its
+/// former top layer, which the caller collects after the commit.
+pub async fn disk_release_layer(conn: &mut Conn, id: &str) -> DbResult<Option<String>> {
+    let top: Option<Option<String>> =
+        sqlx::query_scalar("SELECT top_layer_id FROM disks WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    sqlx::query("UPDATE disks SET top_layer_id = NULL WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(top.flatten())
+}
+
 /// Points each disk of `tops` (disk, layer) at its new top layer; changes `tops.len()` rows.
 pub fn disks_set_top_layers_stmt(tops: &[(String, String)]) -> Option<Stmt> {
     if tops.is_empty() {

@@ -5,7 +5,7 @@ use super::{Conn, DbResult};
 /// Every layer id some disk, snapshot, image or layer depends on.
 pub async fn referenced_layers(conn: &mut Conn) -> DbResult<Vec<String>> {
     sqlx::query_scalar(
-        "SELECT top_layer_id FROM disks
+        "SELECT top_layer_id FROM disks WHERE top_layer_id IS NOT NULL
          UNION SELECT layer_id FROM snapshots WHERE layer_id IS NOT NULL
          UNION SELECT layer_id FROM images WHERE layer_id IS NOT NULL
          UNION SELECT backing_id FROM layers WHERE backing_id IS NOT NULL",

@@ -481,11 +481,24 @@ impl Store {
             .busy_timeout(busy_timeout);
         // Create the file, switch it to WAL (persistent) and migrate with the SQLite driver;
         // the pool below then speaks `Any`.
-        let mut c = opts.connect().await?;
+        // Migrations run with foreign keys off, as SQLite's own procedure for rebuilding a
+        // table asks (sqlite.org/lang_altertable.html, section 7: a rebuilt parent table
+        // otherwise fails its children's keys), and are checked whole afterwards.
+        let mut c = opts.clone().foreign_keys(false).connect().await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&mut c)
             .await
             .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        let broken: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(&mut c)
+                .await?;
+        if let Some((table,)) = broken.first() {
+            return Err(sqlx::Error::Protocol(format!(
+                "after migrating, table {table} breaks a foreign key ({} rows)",
+                broken.len()
+            )));
+        }
         c.close().await?;
         let busy_ms = busy_timeout.as_millis() as u64;
         // The pool is the writers' (reads go through `Readers`), and the gate lets one
@@ -1095,7 +1108,7 @@ mod tests {
                 iops: 100 + n,
                 status: "in-use".into(),
                 task: (n == 1).then(|| "task-2".to_string()),
-                top_layer_id: lyr,
+                top_layer_id: Some(lyr),
                 snapshot_id: format!("snap-{n}"),
                 multi_attachable: n == 2,
                 encrypted: n == 0,

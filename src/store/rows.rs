@@ -132,7 +132,8 @@ pub struct DiskRow {
     pub iops: i64,
     pub status: String,
     pub task: Option<String>,
-    pub top_layer_id: String,
+    /// None for a disk whose creation failed: it holds no data.
+    pub top_layer_id: Option<String>,
     pub snapshot_id: String,
     #[sqlx(try_from = "super::DbBool")]
     pub multi_attachable: bool,
@@ -141,6 +142,14 @@ pub struct DiskRow {
     pub charge_mode: String,
     pub created_at: i64,
     pub seq: i64,
+}
+
+impl DiskRow {
+    /// The layer a disk's data is in. Every disk that came to be has one; only a disk whose
+    /// creation failed has none (its status says so), and nothing reads its data.
+    pub fn top_layer(&self) -> &str {
+        self.top_layer_id.as_deref().unwrap_or_default()
+    }
 }
 
 direct_row!(
@@ -290,6 +299,8 @@ pub struct TaskRow {
     pub payload: String,
     pub error: Option<String>,
     pub created_at: i64,
+    /// A fault injected by a fault rule (`tasks::TaskFault` as JSON), for its first step.
+    pub fault: Option<String>,
 }
 
 direct_row!(
@@ -306,6 +317,7 @@ direct_row!(
         payload,
         error,
         created_at,
+        fault,
     ]
 );
 

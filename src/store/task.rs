@@ -10,8 +10,8 @@ pub async fn task_insert(conn: &mut Conn, t: &TaskRow) -> DbResult<()> {
 pub fn task_insert_stmt(t: &TaskRow) -> Stmt {
     Stmt::new(
         "INSERT INTO tasks(id, kind, target_id, step, state, run_after, lease_until, payload,
-                           error, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                           error, created_at, fault)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(t.id.clone())
     .bind(t.kind.clone())
@@ -23,6 +23,7 @@ pub fn task_insert_stmt(t: &TaskRow) -> Stmt {
     .bind(t.payload.clone())
     .bind(t.error.clone())
     .bind(t.created_at)
+    .bind(t.fault.clone())
 }
 
 /// Claims up to `limit` pending tasks that are due and not leased, leasing them until

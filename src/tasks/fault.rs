@@ -7,6 +7,9 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+use super::StepError;
+use crate::store::TaskRow;
+
 /// The fault a task carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -28,6 +31,26 @@ pub async fn with_injected_fault<F: Future>(fault: TaskFault, call: F) -> F::Out
 /// The fault of the call being handled (none outside `with_injected_fault`).
 pub fn injected() -> Option<TaskFault> {
     INJECTED.try_with(Clone::clone).ok()
+}
+
+/// What a task's injected fault does to its first step, before the step's own work: an
+/// error fails the task (the usual failure path undoes what the call made); a stall waits.
+pub(super) async fn before_first_step(task: &TaskRow) -> Result<(), StepError> {
+    let Some(raw) = task.fault.as_deref().filter(|_| task.step == 0) else {
+        return Ok(());
+    };
+    match serde_json::from_str::<TaskFault>(raw) {
+        Ok(TaskFault::Error { message }) => Err(StepError::Injected(message)),
+        Ok(TaskFault::Stall { ms }) => {
+            tracing::info!(task = %task.id, "injected stall of {ms} ms");
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(task = %task.id, "unreadable injected fault ignored: {e}");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -117,6 +117,8 @@ pub fn new_task(kind: &str, target_id: &str, payload: Value, delay: Duration) ->
         payload: payload.to_string(),
         error: None,
         created_at: now,
+        // The call that makes the task may run under a fault rule's task effect.
+        fault: fault::injected().and_then(|f| serde_json::to_string(&f).ok()),
     }
 }
 
@@ -301,7 +303,10 @@ impl TaskCtx {
                     .await
                     .expect("semaphore"),
             );
-            let step = steps::run_step(self, task);
+            let step = async {
+                fault::before_first_step(task).await?;
+                steps::run_step(self, task).await
+            };
             tokio::pin!(step);
             tokio::select! {
                 r = &mut step => r,
@@ -430,4 +435,7 @@ pub enum StepError {
     Block(#[from] crate::block::BlockError),
     #[error("{0}")]
     Invalid(String),
+    /// A fault rule's `--task-error`.
+    #[error("{0}")]
+    Injected(String),
 }

@@ -68,7 +68,7 @@ async fn instance_create_materialize(ctx: &TaskCtx, task: &TaskRow) -> StepResul
     let disks = disk::attachments_of_instance(&mut conn, &task.target_id).await?;
     drop(conn);
     for (_, d) in &disks {
-        materialize_layer(ctx, &d.top_layer_id).await?;
+        materialize_layer(ctx, d.top_layer()).await?;
     }
     let mut tx = ctx.store.write().await?;
     finish_step(&mut tx, task, Outcome::Next(ctx.delays.transition)).await?;
@@ -110,9 +110,10 @@ async fn instance_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         let shared_elsewhere = !disk::attachments_of_disk(tx.conn(), &d.id)
             .await?
             .is_empty();
-        if (d.category == "local" || a.auto_delete) && !shared_elsewhere {
+        let never_created = d.status == "error_create";
+        if (d.category == "local" || a.auto_delete || never_created) && !shared_elsewhere {
             disk::disk_delete(tx.conn(), &d.id).await?;
-            freed_layers.push(d.top_layer_id);
+            freed_layers.extend(d.top_layer_id);
         } else if !shared_elsewhere {
             disk::disk_set_state(tx.conn(), &d.id, "available", None).await?;
         }
@@ -130,7 +131,7 @@ async fn disk_create_materialize(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         .await?
         .ok_or_else(|| StepError::Invalid(format!("disk {} vanished", task.target_id)))?;
     drop(conn);
-    materialize_layer(ctx, &d.top_layer_id).await?;
+    materialize_layer(ctx, d.top_layer()).await?;
     let mut tx = ctx.store.write().await?;
     finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
     tx.commit().await?;
@@ -150,7 +151,7 @@ async fn disk_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let freed = match disk::disk_by_id(tx.conn(), &task.target_id).await? {
         Some(d) => {
             disk::disk_delete(tx.conn(), &d.id).await?;
-            vec![d.top_layer_id]
+            d.top_layer_id.into_iter().collect()
         }
         None => vec![],
     };
@@ -227,17 +228,23 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
     }
     let mut tx = ctx.store.write().await?;
     let c = tx.conn();
+    // Layers made for disks that never came to be: collected once the failure commits.
+    let mut freed = Vec::new();
     match task.kind.as_str() {
         kind::INSTANCE_CREATE => {
             for (_, d) in disk::attachments_of_instance(c, &task.target_id).await? {
                 disk::disk_set_state(c, &d.id, "error_create", None).await?;
+                freed.extend(disk::disk_release_layer(c, &d.id).await?);
             }
             instance::instance_set_error(c, &task.target_id).await?;
         }
         kind::INSTANCE_TRANSITION | kind::INSTANCE_DELETE => {
             instance::instance_set_error(c, &task.target_id).await?;
         }
-        kind::DISK_CREATE => disk::disk_set_state(c, &task.target_id, "error_create", None).await?,
+        kind::DISK_CREATE => {
+            disk::disk_set_state(c, &task.target_id, "error_create", None).await?;
+            freed.extend(disk::disk_release_layer(c, &task.target_id).await?);
+        }
         kind::DISK_DELETE => disk::disk_set_state(c, &task.target_id, "error_delete", None).await?,
         kind::DISK_ATTACH | kind::DISK_DETACH => {
             let instance_id = payload_str(task, "instanceId").unwrap_or_default();
@@ -269,5 +276,6 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
     }
     store::task::task_finish(tx.conn(), &task.id, "failed", Some(error)).await?;
     tx.commit().await?;
+    collect_layers(ctx, freed).await?;
     Ok(())
 }

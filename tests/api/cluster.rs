@@ -84,6 +84,7 @@ async fn each_task_is_claimed_by_exactly_one_node_and_a_dead_lease_expires() {
                     payload: "{}".into(),
                     error: None,
                     created_at: now,
+                    fault: None,
                 },
             )
             .await

@@ -237,9 +237,11 @@ async fn create_disks_errors() {
         ),
     ];
     for (body, code, status, message) in cases {
-        s.post(&path("disks"), body)
-            .await
-            .err(code, status, &message);
+        s.post(&path("disks"), body).await.err(
+            code,
+            status,
+            &kiln::error::cut_echoed_values(&message),
+        );
     }
     assert_eq!(total_disks(&s).await, 0, "a refused request created a disk");
     assert_eq!(s.layer_files().len(), 3);

@@ -227,3 +227,131 @@ async fn the_http_api_is_the_operators_only() {
     );
     s.get(&path("disks")).await.ok();
 }
+
+/// One `--task-error` rule for `operation`, spent by its first call.
+fn fail_next(s: &Server, operation: &str) {
+    fault_cli(
+        s,
+        &[
+            "add",
+            "--operation",
+            operation,
+            "--task-error",
+            "injected failure",
+            "--count",
+            "1",
+        ],
+    );
+}
+
+/// A cloud system disk and one cloud data disk.
+fn cloud_instance(name: &str) -> Value {
+    let mut spec = instance_spec(name);
+    spec["systemDisk"] = json!({"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}});
+    spec["dataDisks"] = json!([{"diskCategory": "cloud", "deviceName": "vdb",
+        "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 20}}]);
+    spec
+}
+
+/// Every kind of asynchronous work, failed by a fault rule: the call is accepted, the
+/// resource ends in its error state, and nothing is left behind — `kiln admin fsck` finds
+/// nothing, the layer files are the ones live resources use, quota counts what is there.
+#[tokio::test]
+async fn injected_task_errors_leave_nothing_behind() {
+    let mut s = Server::start(&["--task-delay", "0s"]).await;
+    let base = s.launch(cloud_instance("base-host")).await;
+    s.wait_instance(&base, "running").await;
+    let layers_before = s.layer_files();
+
+    fail_next(&s, "createInstances");
+    let r = s
+        .post(
+            &path("instances"),
+            json!({"instanceSpec": cloud_instance("doomed-host")}),
+        )
+        .await;
+    let doomed = ids(r.ok(), "instanceIds")[0].clone();
+    s.wait_instance(&doomed, "error").await;
+
+    fail_next(&s, "createDisks");
+    let r = s
+        .post(
+            &path("disks"),
+            json!({"diskSpec": disk_spec("doomed", 20), "maxCount": 1}),
+        )
+        .await;
+    let disk = ids(r.ok(), "diskIds")[0].clone();
+    s.wait_disk(&disk, "error_create").await;
+
+    let vdb = s.instance(&base).await["dataDisks"][0]["cloudDisk"]["diskId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fail_next(&s, "createSnapshot");
+    let r = s
+        .post(
+            &path("snapshots"),
+            json!({"snapshotSpec": {"diskId": vdb, "name": "doomed"}}),
+        )
+        .await;
+    let snap = r.ok()["snapshotId"].as_str().unwrap().to_string();
+    s.wait_snapshot(&snap, "error_create").await;
+
+    fail_next(&s, "createImage");
+    let r = s
+        .post(
+            &action_path(&base, "createImage"),
+            json!({"name": "doomed"}),
+        )
+        .await;
+    let image = r.ok()["imageId"].as_str().unwrap().to_string();
+    s.wait_image(&image, "error").await;
+    assert_eq!(s.instance(&base).await["status"], "running");
+
+    // The instance and its disks are usable afterwards.
+    let r = s
+        .post(&action_path(&base, "createImage"), json!({"name": "fine"}))
+        .await;
+    let fine = r.ok()["imageId"].as_str().unwrap().to_string();
+    s.wait_image(&fine, "ready").await;
+
+    // Only the live resources' layers remain: the base instance's (new tops after the image),
+    // the good image's snapshots. The failed ones made no files that outlived them.
+    let after = s.layer_files();
+    assert!(after.len() >= layers_before.len());
+    assert!(s.terminate().success());
+    let (clean, report) = crate::fsck::fsck(&s, false);
+    assert!(clean, "fsck after injected task failures:\n{report}");
+}
+
+#[tokio::test]
+async fn an_injected_stall_keeps_work_in_flight_longer() {
+    let s = Server::start(&["--task-delay", "0s"]).await;
+    fault_cli(
+        &s,
+        &[
+            "add",
+            "--operation",
+            "createDisks",
+            "--task-stall",
+            "1500ms",
+            "--count",
+            "1",
+        ],
+    );
+    let t = Instant::now();
+    let r = s
+        .post(
+            &path("disks"),
+            json!({"diskSpec": disk_spec("slow", 20), "maxCount": 1}),
+        )
+        .await;
+    let disk = ids(r.ok(), "diskIds")[0].clone();
+    assert_eq!(s.disk(&disk).await["status"], "creating");
+    s.wait_disk(&disk, "available").await;
+    assert!(
+        t.elapsed().as_millis() >= 1500,
+        "available after {:?}",
+        t.elapsed()
+    );
+}
