@@ -269,6 +269,30 @@ impl BlockStore {
             })
     }
 
+    /// The bytes a flattened qcow2 copy of the disk seen through `layer_id` needs (its
+    /// chain's data, as `qemu-img measure` counts it): what `flatten` will write.
+    pub async fn flat_copy_bytes(&self, layer_id: &str) -> BlockResult<u64> {
+        let src = Self::layer_file_name(layer_id);
+        let stdout = self
+            .run(&[
+                "measure",
+                "--output=json",
+                "-f",
+                "qcow2",
+                "-O",
+                "qcow2",
+                &src,
+            ])
+            .await?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&stdout).map_err(|e| BlockError::Failed {
+                command: format!("qemu-img measure {src}"),
+                status: "unreadable".into(),
+                stderr: e.to_string(),
+            })?;
+        Ok(v["required"].as_u64().unwrap_or(0))
+    }
+
     async fn virtual_size(&self, source: &Path, format: &str) -> BlockResult<u64> {
         let src = source.to_string_lossy().into_owned();
         let stdout = self

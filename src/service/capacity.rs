@@ -3,7 +3,7 @@
 //! write can be known when the call arrives, a call that cannot fit is refused instead
 //! (500 INSUFFICIENT_CAPACITY, as JD's disk service answers), and nothing is made.
 
-use super::Service;
+use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 
 /// A human size: `40.0 MiB`.
@@ -23,6 +23,28 @@ impl Service {
             mib(need),
             mib(free)
         )))
+    }
+
+    /// The bytes createImage's full copy of a stopped instance's local system disk will
+    /// write (nothing for a cloud system disk: its image is snapshots, made in place).
+    /// Errors of the call itself (no such instance, wrong state) are left to the call.
+    pub(super) async fn full_copy_bytes(&self, scope: &Scope, instance_id: &str) -> ApiResult<u64> {
+        let Ok(Some((inst, disks))) = self
+            .store
+            .instance_with_disks(&scope.pin, &scope.region, instance_id)
+            .await
+        else {
+            return Ok(0);
+        };
+        let system = disks
+            .iter()
+            .find(|(a, d)| a.device_name == "vda" && d.category == "local");
+        match system {
+            Some((_, d)) if inst.status == "stopped" && inst.task.is_none() => {
+                Ok(self.block.flat_copy_bytes(d.top_layer()).await?)
+            }
+            _ => Ok(0),
+        }
     }
 
     /// The bytes importing `urls` writes at most at once, as far as the call can know:

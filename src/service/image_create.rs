@@ -52,6 +52,8 @@ impl Service {
                 "Invalid image description: at most 256 characters".into(),
             ));
         }
+        let copy = self.full_copy_bytes(scope, instance_id).await?;
+        self.ensure_room(copy, "copying the local system disk")?;
         // Creating the overlay files is most of the time a freeze takes, and every other
         // write waits while a transaction holds SQLite's one writer slot: they are made
         // first, on the disks as a read sees them. The transaction takes each one whose
