@@ -62,6 +62,11 @@ pub enum ApiError {
     /// 503 from the gateway: the request bodies in memory would pass `--max-inflight-body`.
     #[error("The upstream server is currently unavailable")]
     GatewayUnavailable,
+    /// 503 SERVICE UNAVAILABLE (JD's disk documents spell it with a space): the database
+    /// could not take the call now (busy or locked past `--db-busy-timeout`, its storage
+    /// full, out of connections). Nothing was changed; the same call may succeed later.
+    #[error("Service unavailable")]
+    ServiceUnavailable(String),
     /// 500 INTERNAL: something broke inside Kiln; the detail is logged, never sent.
     #[error("Internal server error")]
     Internal(String),
@@ -84,7 +89,7 @@ impl ApiError {
             ApiError::RateLimited => 429,
             ApiError::QuotaExceeded(_) => 429,
             ApiError::Internal(_) | ApiError::InsufficientCapacity(_) => 500,
-            ApiError::GatewayUnavailable => 503,
+            ApiError::GatewayUnavailable | ApiError::ServiceUnavailable(_) => 503,
             ApiError::Injected { code, .. } => *code,
         }
     }
@@ -107,6 +112,7 @@ impl ApiError {
             ApiError::Internal(_) => "INTERNAL",
             ApiError::InsufficientCapacity(_) => "INSUFFICIENT_CAPACITY",
             ApiError::GatewayUnavailable => "HTTP_SERVICE_UNAVAILABLE",
+            ApiError::ServiceUnavailable(_) => "SERVICE UNAVAILABLE",
             ApiError::Injected { status, .. } => status,
         }
     }
@@ -149,8 +155,19 @@ impl ApiError {
     }
 }
 
+/// Database errors are classified here, once: "not now" (see [`crate::store::is_transient`])
+/// is a 503 the client may retry, a unique key already taken is a conflict (two calls
+/// racing for one name or client token), anything else is Kiln's own fault.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if crate::store::is_transient(&e) {
+            return ApiError::ServiceUnavailable(format!("database: {e}"));
+        }
+        if let sqlx::Error::Database(d) = &e {
+            if d.is_unique_violation() {
+                return ApiError::Conflict("The resource already exists".into());
+            }
+        }
         ApiError::Internal(format!("database: {e}"))
     }
 }

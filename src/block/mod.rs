@@ -269,28 +269,20 @@ impl BlockStore {
             })
     }
 
-    /// The bytes a flattened qcow2 copy of the disk seen through `layer_id` needs (its
-    /// chain's data, as `qemu-img measure` counts it): what `flatten` will write.
-    pub async fn flat_copy_bytes(&self, layer_id: &str) -> BlockResult<u64> {
-        let src = Self::layer_file_name(layer_id);
-        let stdout = self
-            .run(&[
-                "measure",
-                "--output=json",
-                "-f",
-                "qcow2",
-                "-O",
-                "qcow2",
-                &src,
-            ])
-            .await?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&stdout).map_err(|e| BlockError::Failed {
-                command: format!("qemu-img measure {src}"),
-                status: "unreadable".into(),
-                stderr: e.to_string(),
-            })?;
-        Ok(v["required"].as_u64().unwrap_or(0))
+    /// The bytes the layer files of `chain` occupy together: at most what a flattened
+    /// copy of the disk they make writes (each guest cluster is copied once, from the
+    /// topmost layer that has it). A file already gone counts nothing.
+    pub async fn chain_allocated_bytes(&self, chain: &[String]) -> BlockResult<u64> {
+        let mut total = 0u64;
+        for layer_id in chain {
+            match self.allocated_bytes(layer_id).await {
+                Ok(n) => total = total.saturating_add(n),
+                Err(BlockError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
     }
 
     async fn virtual_size(&self, source: &Path, format: &str) -> BlockResult<u64> {

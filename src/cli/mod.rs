@@ -119,7 +119,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub task_lease: Duration,
     /// How long a database write waits for another writer (SQLite's busy timeout) before
-    /// the call fails with 500 INTERNAL; a task step that meets it is retried.
+    /// the call fails with 503 SERVICE UNAVAILABLE; a task step that meets it is retried.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub db_busy_timeout: Duration,
     /// Log lines on stderr: `text` (coloured only on a terminal, and not with NO_COLOR set)

@@ -113,8 +113,12 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
                 .unwrap_or_default();
             Err(ApiError::Internal(format!("panic: {what}")))
         });
-    if let Err(ApiError::Internal(detail)) = &outcome {
-        tracing::error!(%request_id, "internal error: {detail}");
+    match &outcome {
+        Err(ApiError::Internal(detail)) => tracing::error!(%request_id, "internal error: {detail}"),
+        Err(ApiError::ServiceUnavailable(detail)) => {
+            tracing::warn!(%request_id, "refused for now: {detail}")
+        }
+        _ => {}
     }
     envelope(&request_id, outcome)
 }

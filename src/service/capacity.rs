@@ -5,6 +5,7 @@
 
 use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
+use crate::store::layer;
 
 /// A human size: `40.0 MiB`.
 fn mib(bytes: u64) -> String {
@@ -26,7 +27,8 @@ impl Service {
     }
 
     /// The bytes createImage's full copy of a stopped instance's local system disk will
-    /// write (nothing for a cloud system disk: its image is snapshots, made in place).
+    /// write at most: the allocated bytes of its layer chain, read from the files' sizes
+    /// (no qemu-img at call time: a call must not wait on, or fail by, a process; nothing for a cloud system disk: its image is snapshots, made in place).
     /// Errors of the call itself (no such instance, wrong state) are left to the call.
     pub(super) async fn full_copy_bytes(&self, scope: &Scope, instance_id: &str) -> ApiResult<u64> {
         let Ok(Some((inst, disks))) = self
@@ -41,7 +43,9 @@ impl Service {
             .find(|(a, d)| a.device_name == "vda" && d.category == "local");
         match system {
             Some((_, d)) if inst.status == "stopped" && inst.task.is_none() => {
-                Ok(self.block.flat_copy_bytes(d.top_layer()).await?)
+                let chain =
+                    layer::layer_chain(&mut *self.store.read().await?, d.top_layer()).await?;
+                Ok(self.block.chain_allocated_bytes(&chain).await?)
             }
             _ => Ok(0),
         }

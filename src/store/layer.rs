@@ -82,3 +82,18 @@ pub async fn layer_unreferenced(conn: &mut Conn) -> DbResult<Vec<String>> {
     .fetch_all(conn)
     .await
 }
+
+/// The layer `top` and every layer under it, top first: the files a reader of `top` sees.
+pub async fn layer_chain(conn: &mut Conn, top: &str) -> DbResult<Vec<String>> {
+    sqlx::query_scalar(
+        "WITH RECURSIVE chain(id, backing_id, depth) AS (
+             SELECT id, backing_id, 0 FROM layers WHERE id = $1
+             UNION ALL
+             SELECT l.id, l.backing_id, c.depth + 1 FROM layers l JOIN chain c ON l.id = c.backing_id
+         )
+         SELECT id FROM chain ORDER BY depth",
+    )
+    .bind(top)
+    .fetch_all(conn)
+    .await
+}

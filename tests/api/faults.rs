@@ -237,7 +237,8 @@ async fn a_busy_database_fails_calls_cleanly_and_tasks_resume() {
             json!({"diskSpec": {"az": AZ, "name": "blocked", "diskType": "ssd.gp1", "diskSizeGB": 20}, "maxCount": 1}),
         )
         .await;
-    r.err(500, "INTERNAL", "Internal server error");
+    // "Not now", not "broken": the client may retry, and nothing was made.
+    r.err(503, "SERVICE UNAVAILABLE", "Service unavailable");
     // Reads go on (WAL): the server is up and answers.
     let r = s.get(&path("images?imageSource=private")).await;
     assert_eq!(r.ok()["totalCount"], 1);

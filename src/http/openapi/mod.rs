@@ -375,6 +375,7 @@ fn error_samples() -> Vec<ApiError> {
         ApiError::QuotaExceeded(String::new()),
         ApiError::Internal(String::new()),
         ApiError::GatewayUnavailable,
+        ApiError::ServiceUnavailable(String::new()),
         ApiError::InsufficientCapacity(String::new()),
     ];
     for e in &samples {
@@ -394,6 +395,7 @@ fn error_samples() -> Vec<ApiError> {
             | ApiError::QuotaExceeded(_)
             | ApiError::Internal(_)
             | ApiError::GatewayUnavailable
+            | ApiError::ServiceUnavailable(_)
             | ApiError::InsufficientCapacity(_) => {}
             // Any code and status the operator chooses (`kiln admin fault add --error`):
             // not one the API documents.
