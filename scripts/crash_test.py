@@ -22,6 +22,12 @@ With faults on (every trial by default; `--faults off` for none, `--faults auto`
 half), the server runs qemu-img through a generated wrapper that fails (exit 1) or stalls
 before exec'ing the real qemu-img, with probability --fault-rate per run.
 
+With storage-full faults on (every trial by default when run as root; `--storage-full off` for
+none), the trial's data directory and export directory live on a tmpfs of their own, sized
+after the first start to what the catalog uses plus --full-headroom, and a ballast file
+fills that filesystem to the last byte for 0.2-0.8 s at random moments of the mix: every
+write meets ENOSPC (qemu-img, downloads, the SQLite database and its WAL).
+
 Invariants (each violation is reported with the trial's seed and round):
   I1  every private image is `ready` or `error`; a ready image's data is the data its source
       held when createImage was sent (cloudDisk: each snapshot of the mapping; localDisk: the
@@ -38,10 +44,11 @@ Invariants (each violation is reported with the trial's seed and round):
       describeQuota disk/snapshot vs the describe* totalCount).
   I5  once no task is pending, no instance or disk is busy (task column) and no resource is in
       a transitional status; the server settles within --settle-timeout.
-  I6  no task is `failed` unless a qemu-img fault was injected (its error must then name the
-      injected failure or the qemu-img timeout).
-  plus: `kiln admin fsck` finds nothing; the server never answers 5xx, never dies on its own,
-  restarts after every kill and stops on SIGTERM.
+  I6  no task is `failed` unless a fault was injected (its error must then name the injected
+      qemu-img failure, the qemu-img timeout, or, once the storage was filled, the full storage).
+  plus: `kiln admin fsck` finds nothing; the server never answers 5xx (except, to a call made
+  while the storage was full, 503 SERVICE UNAVAILABLE or 500 INSUFFICIENT_CAPACITY), never
+  dies on its own, restarts after every kill and stops on SIGTERM.
 
 Reproduce a trial with `--trial-seed S` (thread timing still varies from run to run).
 """
@@ -93,6 +100,11 @@ TRANSITIONAL = {
 }
 IMAGE_SNAP_RE = re.compile(r"^(img-[A-Za-z0-9]+)-(vd[a-z]+)$")
 INJECTED_MARK = "kiln-crash-test: injected qemu-img failure"
+# What a task's error says when it met the full storage (qemu-img's ENOSPC, SQLite's own).
+FULL_MARKS = ("No space left on device", "database or disk is full", "storage is full",
+              "not enough capacity")
+# The answers a call may get while the storage is full: "not now" and "does not fit".
+FULL_ANSWERS = {(503, "SERVICE UNAVAILABLE"), (500, "INSUFFICIENT_CAPACITY")}
 TIMEOUT_MARK = "no answer within"
 
 
@@ -402,6 +414,111 @@ def describe_slot(path, off, expected):
 # one trial
 # ------------------------------------------------------------------------------------------
 
+class StorageFull(object):
+    """ENOSPC on demand: the trial's `vol` directory on a tmpfs of its own, and a ballast file
+    that fills it to the last byte for a moment, again and again while the mix runs."""
+
+    def __init__(self, trial, wanted):
+        self.t = trial
+        self.enabled = False
+        self.wanted = wanted
+        self.why_not = None
+        self.ballast = trial.vol / "ballast"
+        self.mu = threading.Lock()
+        self.active = False
+        self.episodes = 0  # fills so far; a call that saw it change ran while full
+        self.refused = 0  # calls answered 503/INSUFFICIENT_CAPACITY while full
+
+    def mount(self):
+        if not self.wanted:
+            return
+        if os.geteuid() != 0:
+            self.why_not = "not root (a tmpfs needs mount)"
+            return
+        p = run(["mount", "-t", "tmpfs", "-o", "size=4g,mode=0755", "kiln-crash-full", str(self.t.vol)])
+        if p.returncode != 0:
+            self.why_not = "mount tmpfs: %s" % p.stderr.strip()
+            return
+        self.enabled = True
+
+    def size_to_use(self):
+        """After the first start: what the catalog uses plus the headroom, so that a fill
+        allocates at most that much memory."""
+        if not self.enabled:
+            return
+        st = os.statvfs(str(self.t.vol))
+        used = (st.f_blocks - st.f_bfree) * st.f_frsize
+        size_mb = (used >> 20) + self.t.opts.full_headroom
+        p = run(["mount", "-o", "remount,size=%dm" % size_mb, str(self.t.vol)])
+        if p.returncode != 0:
+            raise RuntimeError("remount tmpfs: %s" % p.stderr.strip())
+        self.t.log("storage: tmpfs of %d MiB (%d MiB used by the catalog)" % (size_mb, used >> 20))
+
+    def unmount(self, keep):
+        if not self.enabled:
+            return
+        self.release()
+        if keep:  # the artifacts outlive the mount: copy them out first
+            saved = self.t.dir / "vol.saved"
+            shutil.copytree(str(self.t.vol), str(saved), symlinks=True, dirs_exist_ok=True)
+        p = run(["umount", "-l", str(self.t.vol)])
+        if p.returncode != 0:
+            self.t.log("umount %s: %s" % (self.t.vol, p.stderr.strip()))
+        self.enabled = False
+        if keep:
+            os.rmdir(str(self.t.vol))
+            os.rename(str(self.t.dir / "vol.saved"), str(self.t.vol))
+
+    def fill(self):
+        """Allocates every free byte (chunks halving down to a page: Kiln writes meanwhile)."""
+        fd = os.open(str(self.ballast), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            off, chunk = 0, 64 << 20
+            while chunk >= 4096:
+                try:
+                    os.posix_fallocate(fd, off, chunk)
+                    off += chunk
+                except OSError:
+                    chunk //= 4
+            return off
+        finally:
+            os.close(fd)
+
+    def release(self):
+        try:
+            os.unlink(str(self.ballast))
+        except FileNotFoundError:
+            pass
+        with self.mu:
+            self.active = False
+
+    def run_during(self, stop_ev, rng):
+        """The mix's storage-full thread: idle, fill, hold, release, until `stop_ev`."""
+        try:
+            while not stop_ev.wait(rng.uniform(0.05, 0.6)):
+                with self.mu:
+                    self.active = True
+                    self.episodes += 1
+                n = self.fill()
+                hold = rng.uniform(0.2, 0.8)
+                self.t.log("storage full: ballast of %d MiB for %.2fs" % (n >> 20, hold))
+                stop_ev.wait(hold)
+                self.release()
+                self.t.log("storage free again")
+        finally:
+            self.release()
+
+    def seen(self):
+        """A mark to take before a call: `overlapped(mark)` after it says whether the storage
+        was full at any moment of the call."""
+        with self.mu:
+            return (self.active, self.episodes)
+
+    def overlapped(self, mark):
+        with self.mu:
+            return mark[0] or self.active or self.episodes != mark[1]
+
+
 class Trial(object):
     def __init__(self, index, seed, opts, base_dir):
         self.index = index
@@ -410,7 +527,10 @@ class Trial(object):
         self.rng = random.Random(seed)
         self.kiln_bin = opts.kiln_bin
         self.dir = Path(tempfile.mkdtemp(prefix="kiln-crash-%d-" % seed, dir=base_dir))
-        self.data = self.dir / "data"
+        # Where the server writes: its own tmpfs with storage-full faults (see StorageFull).
+        self.vol = self.dir / "vol"
+        self.vol.mkdir()
+        self.data = self.vol / "data"
         # With --database postgres, a fresh database per trial, dropped at the end.
         self.db_name = None
         self.db_url = None
@@ -422,8 +542,7 @@ class Trial(object):
             if p.returncode != 0:
                 raise RuntimeError("creating database %s: %s" % (self.db_name, p.stderr.strip()))
             self.db_url = admin.rsplit("/", 1)[0] + "/" + self.db_name
-        self.export_dir = self.dir / "export"
-        self.export_dir.mkdir()
+        self.export_dir = self.vol / "export"
         self.src_dir = self.dir / "src"
         self.src_dir.mkdir()
         self.log_path = self.dir / "trial.log"
@@ -439,6 +558,9 @@ class Trial(object):
         self.qemu_timeout = None
         if self.faults and self.rng.random() < 0.5:
             self.qemu_timeout = "1s"
+        # Drawn last, so that a seed draws the configuration above as before.
+        drawn = self.rng.random() < 0.5
+        self.storage_full = StorageFull(self, {"on": True, "off": False}.get(opts.storage_full, drawn))
         self.rounds = opts.rounds
         self.wrapper = self.dir / "qemu-img-faulty"
         self.fault_ctl = self.dir / "fault-rate"
@@ -549,6 +671,8 @@ exec "%(real)s" "$@"
                  % (self.index, self.seed, self.transition_ms, self.task_ms, self.faults,
                     self.qemu_timeout, self.rounds))
         try:
+            self.storage_full.mount()
+            self.export_dir.mkdir()
             self.make_sources()
             if self.faults:
                 self.write_wrapper()
@@ -559,6 +683,7 @@ exec "%(real)s" "$@"
                 self.server.start(plain=True)
                 if not self.server.stop():
                     self.violation("stop", "server did not stop within 15s of SIGTERM")
+                self.storage_full.size_to_use()
             except StartError as e:
                 self.violation("restart", "server did not start on a fresh data directory: %s" % e)
                 rounds = 0
@@ -570,6 +695,8 @@ exec "%(real)s" "$@"
             self.violation("harness", "crash test error: %s" % traceback.format_exc())
         finally:
             self.server.cleanup()
+            keep = self.opts.keep == "always" or (self.opts.keep == "failed" and self.violations)
+            self.storage_full.unmount(keep)
         self.elapsed = time.monotonic() - started
         self.logf.close()
 
@@ -888,6 +1015,11 @@ class Mix(object):
             t = threading.Thread(target=self.worker, args=(random.Random(self.seed + w),), daemon=True)
             t.start()
             self.threads.append(t)
+        if self.trial.storage_full.enabled:
+            t = threading.Thread(target=self.trial.storage_full.run_during,
+                                 args=(self.stop_ev, random.Random(self.seed - 1)), daemon=True)
+            t.start()
+            self.threads.append(t)
 
     def stop(self):
         self.stop_ev.set()
@@ -952,9 +1084,16 @@ class Mix(object):
                 time.sleep(0.01)
 
     def call(self, op, method, path, query=None, body=None):
+        full = self.trial.storage_full
+        mark = full.seen()
         r = self.api.call(method, path, query, body)
         if r.status >= 500:
-            self.trial.violation("5xx", "%s %s %s answered %s" % (op, method, path, r.msg()))
+            status = (r.error or {}).get("status")
+            if (r.status, status) in FULL_ANSWERS and full.overlapped(mark):
+                with full.mu:
+                    full.refused += 1
+            else:
+                self.trial.violation("5xx", "%s %s %s answered %s" % (op, method, path, r.msg()))
         self.trial.log("%s %s %s -> %s" % (op, method, path,
                                           "ok %s" % json.dumps(r.result)[:160] if r.ok else r.msg()))
         return r
@@ -1374,7 +1513,8 @@ class Checker(object):
             t.failed_tasks_seen.add(r["id"])
             err = r["error"] or ""
             t.failed_tasks += 1
-            explained = t.faults and ((fails and INJECTED_MARK in err) or TIMEOUT_MARK in err)
+            explained = (t.faults and ((fails and INJECTED_MARK in err) or TIMEOUT_MARK in err)) \
+                or (t.storage_full.episodes and any(m in err for m in FULL_MARKS))
             t.log("failed task %s %s(%s) step %d: %s" % (r["id"], r["kind"], r["target_id"], r["step"], err))
             if not explained:
                 self.v("I6-failed", "task %s %s(%s) failed at step %d without an injected fault: %s"
@@ -1382,7 +1522,8 @@ class Checker(object):
         # I3 layers
         rows = {r["id"]: r["backing_id"] for r in q("SELECT id, backing_id FROM layers")}
         refs = {}
-        for r in q("SELECT id, top_layer_id FROM disks"):
+        # A disk whose creation failed has no layer (NULL): it holds nothing.
+        for r in q("SELECT id, top_layer_id FROM disks WHERE top_layer_id IS NOT NULL"):
             refs.setdefault(r["top_layer_id"], []).append("disk " + r["id"])
         for r in q("SELECT id, layer_id FROM snapshots WHERE layer_id IS NOT NULL"):
             refs.setdefault(r["layer_id"], []).append("snapshot " + r["id"])
@@ -1531,6 +1672,12 @@ def main():
                          "trials, drawn from the seed")
     ap.add_argument("--fault-rate", type=float, default=0.25,
                     help="probability that one qemu-img run fails or stalls (default 0.25)")
+    ap.add_argument("--storage-full", choices=["on", "off", "auto"], default="on",
+                    help="ENOSPC injection (root only): the data directory on a tmpfs of its own that "
+                         "a ballast file fills to the last byte for 0.2-0.8s at random moments; on = "
+                         "every trial (default), off = none, auto = about half the trials")
+    ap.add_argument("--full-headroom", type=int, default=768,
+                    help="MiB of the trial's tmpfs beyond what the catalog uses (default 768)")
     ap.add_argument("--max-kill-at", type=float, default=1.5,
                     help="SIGKILL uniformly within this many seconds of the mix (default 1.5)")
     ap.add_argument("--kill-mode", choices=["process", "group"], default="process",
@@ -1573,7 +1720,8 @@ def main():
     sys.stdout.flush()
     base = Path(tempfile.mkdtemp(prefix="kiln-crash-test-"))
     t_start = time.monotonic()
-    totals = {"kills": 0, "fails": 0, "sleeps": 0, "failed_tasks": 0, "orphans": 0}
+    totals = {"kills": 0, "fails": 0, "sleeps": 0, "failed_tasks": 0, "orphans": 0,
+              "full_episodes": 0, "full_refused": 0, "full_unavailable": None}
     ops_total = {}
     compared_total = {}
     all_violations = []
@@ -1613,10 +1761,16 @@ def main():
                 kept = " kept in %s" % dest
             else:
                 shutil.rmtree(t.dir, ignore_errors=True)
-            print("trial %2d/%d seed=%-10d rounds=%d kills=%d faults=%s ops=%d/%d ok failed-tasks=%d "
+            full = t.storage_full
+            totals["full_episodes"] += full.episodes
+            totals["full_refused"] += full.refused
+            if full.why_not:
+                totals["full_unavailable"] = full.why_not
+            print("trial %2d/%d seed=%-10d rounds=%d kills=%d faults=%s full=%s ops=%d/%d ok failed-tasks=%d "
                   "compared=%d violations=%d %.1fs [transition %dms, task %dms%s]%s"
                   % (n, len(seeds), s, t.round, t.kills,
                      ("%d fail/%d stall" % (fails, sleeps)) if t.faults else "off",
+                     ("%d fills/%d refused" % (full.episodes, full.refused)) if full.episodes else "off",
                      ok, att, t.failed_tasks, sum(a for a, _ in t.compared.values()), len(t.violations), t.elapsed,
                      t.transition_ms, t.task_ms,
                      (", qemu-img timeout %s" % t.qemu_timeout) if t.qemu_timeout else "", kept))
@@ -1638,6 +1792,9 @@ def main():
     print("SIGKILLs:               %d (children outliving the server: %d)" % (totals["kills"], totals["orphans"]))
     print("qemu-img faults:        %d failures, %d stalls injected; %d task(s) failed"
           % (totals["fails"], totals["sleeps"], totals["failed_tasks"]))
+    print("storage full (ENOSPC):  %d fills; %d calls answered 503/INSUFFICIENT_CAPACITY meanwhile%s"
+          % (totals["full_episodes"], totals["full_refused"],
+             ("; unavailable: %s" % totals["full_unavailable"]) if totals["full_unavailable"] else ""))
     print("operations:             %d attempted, %d succeeded" % (att, ok))
     print("    " + ", ".join("%s %d/%d" % (k, b, a) for k, (a, b) in sorted(ops_total.items())))
     print("data comparisons:       %d files compared (%d with unknown data skipped)"

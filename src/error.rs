@@ -172,8 +172,13 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// A full storage met by a call's own block work is the capacity error a client can act
+/// on (wait, or free something); any other block failure is Kiln's.
 impl From<crate::block::BlockError> for ApiError {
     fn from(e: crate::block::BlockError) -> Self {
+        if e.is_storage_full() {
+            return ApiError::InsufficientCapacity("the storage is full".into());
+        }
         ApiError::Internal(format!("block: {e}"))
     }
 }
@@ -212,6 +217,34 @@ pub fn cut_echoed_values(msg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_storage_is_a_capacity_error_other_block_failures_internal() {
+        let full = crate::block::BlockError::Io {
+            path: "/x".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+        };
+        let e = ApiError::from(full);
+        assert_eq!(
+            (e.http_code(), e.jd_status()),
+            (500, "INSUFFICIENT_CAPACITY")
+        );
+        let qemu_full = crate::block::BlockError::Failed {
+            command: "qemu-img convert".into(),
+            status: "exit status: 1".into(),
+            stderr: "qemu-img: error while writing at byte 0: No space left on device".into(),
+        };
+        assert!(matches!(
+            ApiError::from(qemu_full),
+            ApiError::InsufficientCapacity(_)
+        ));
+        let denied = crate::block::BlockError::Io {
+            path: "/x".into(),
+            source: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        let e = ApiError::from(denied);
+        assert_eq!((e.http_code(), e.jd_status()), (500, "INTERNAL"));
+    }
 
     #[test]
     fn failed_precondition_is_400_not_412() {

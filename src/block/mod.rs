@@ -33,6 +33,19 @@ pub enum BlockError {
     },
 }
 
+impl BlockError {
+    /// Whether the storage was full: a write of Kiln's own (`ENOSPC`) or of qemu-img's
+    /// (which reports it only on stderr).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            BlockError::Io { source, .. } | BlockError::Spawn { source, .. } => {
+                source.raw_os_error() == Some(libc::ENOSPC)
+            }
+            BlockError::Failed { stderr, .. } => stderr.contains("No space left on device"),
+        }
+    }
+}
+
 pub type BlockResult<T> = Result<T, BlockError>;
 
 pub const GIB: u64 = 1 << 30;

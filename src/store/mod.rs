@@ -435,10 +435,31 @@ impl<'a> WriteTx<'a> {
         &mut self.tx
     }
     pub async fn commit(self) -> DbResult<()> {
-        let done = self.tx.commit().await;
+        let done = match self._gate {
+            Some(_) => commit_sqlite(self.tx).await,
+            None => self.tx.commit().await,
+        };
         self.images.committed();
         done
     }
+}
+
+/// Commits a SQLite transaction so that a failed COMMIT cannot spoil its connection.
+/// sqlx's SQLite driver counts transaction depth itself: when a COMMIT fails after SQLite
+/// has already rolled the transaction back (storage full, I/O error), the count stays at
+/// one, the ROLLBACK sqlx sends on drop fails as well ("no transaction is active"), and the
+/// pooled connection refuses every later BEGIN ("attempted to call begin_with at non-zero
+/// transaction depth") — met with the storage filled mid-write by the crash test. So the
+/// COMMIT is sent as SQL, and sqlx's own ROLLBACK then always finds a transaction to end:
+/// an empty one opened here after the transaction ended (committed, or rolled back by
+/// SQLite), or the failed transaction itself when SQLite kept it open (BUSY), whose BEGIN
+/// here fails.
+async fn commit_sqlite(mut tx: Transaction<'static, Any>) -> DbResult<()> {
+    let conn: &mut Conn = &mut tx;
+    let done = sqlx::query("COMMIT").execute(&mut *conn).await.map(drop);
+    let _ = sqlx::query("BEGIN").execute(conn).await;
+    let ended = tx.rollback().await;
+    done.and(ended)
 }
 
 impl Store {

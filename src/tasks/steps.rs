@@ -232,7 +232,10 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
     let mut freed = Vec::new();
     match task.kind.as_str() {
         kind::INSTANCE_CREATE => {
+            // Its disks never came to be and were never attached: no attachment stays
+            // `attaching` (nothing would ever finish it).
             for (_, d) in disk::attachments_of_instance(c, &task.target_id).await? {
+                disk::attachment_set_status(c, &d.id, &task.target_id, "error_attach").await?;
                 disk::disk_set_state(c, &d.id, "error_create", None).await?;
                 freed.extend(disk::disk_release_layer(c, &d.id).await?);
             }

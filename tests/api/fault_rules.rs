@@ -272,6 +272,11 @@ async fn injected_task_errors_leave_nothing_behind() {
         .await;
     let doomed = ids(r.ok(), "instanceIds")[0].clone();
     s.wait_instance(&doomed, "error").await;
+    // Nothing of it stays in a transitional status (nothing would ever finish it).
+    let inst = s.instance(&doomed).await;
+    for d in inst["dataDisks"].as_array().unwrap() {
+        assert_eq!(d["status"], "error_attach", "{inst}");
+    }
 
     fail_next(&s, "createDisks");
     let r = s
