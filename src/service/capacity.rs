@@ -26,9 +26,10 @@ impl Service {
         )))
     }
 
-    /// The bytes createImage's full copy of a stopped instance's local system disk will
-    /// write at most: the allocated bytes of its layer chain, read from the files' sizes
-    /// (no qemu-img at call time: a call must not wait on, or fail by, a process; nothing for a cloud system disk: its image is snapshots, made in place).
+    /// The bytes createImage's full copy of a stopped instance's local system disk writes
+    /// at most: the allocated bytes of its layer chain, from the files' sizes (no qemu-img
+    /// at call time: a call must not wait on, or fail by, a process). Nothing for a cloud
+    /// system disk: its image is snapshots, made in place.
     /// Errors of the call itself (no such instance, wrong state) are left to the call.
     pub(super) async fn full_copy_bytes(&self, scope: &Scope, instance_id: &str) -> ApiResult<u64> {
         let Ok(Some((inst, disks))) = self

@@ -343,7 +343,8 @@ impl Drop for ReadConn {
 /// A write transaction (holding SQLite's in-process writer gate until commit or drop).
 pub struct WriteTx<'a> {
     pub tx: Transaction<'static, Any>,
-    _gate: Option<GateHeld<'a>>,
+    /// Held until commit or drop; present exactly on SQLite (see [`commit_sqlite`]).
+    gate: Option<GateHeld<'a>>,
     /// SQLite: the store's direct readers (see `instance_with_disks_before_writes`).
     direct: Option<Arc<direct::DirectReaders>>,
     images: image::ImagesWatch,
@@ -408,7 +409,7 @@ impl<'a> WriteTx<'a> {
     ) -> WriteTx<'a> {
         WriteTx {
             tx,
-            _gate: gate,
+            gate,
             direct,
             images: image::ImagesWatch::begin(),
         }
@@ -435,7 +436,7 @@ impl<'a> WriteTx<'a> {
         &mut self.tx
     }
     pub async fn commit(self) -> DbResult<()> {
-        let done = match self._gate {
+        let done = match self.gate {
             Some(_) => commit_sqlite(self.tx).await,
             None => self.tx.commit().await,
         };
