@@ -35,7 +35,7 @@ impl Service {
         keys: &SuppliedKeys,
     ) -> anyhow::Result<Bootstrap> {
         let mut tx = self.store.write().await?;
-        let existing = store::account::account_list(tx.conn()).await?;
+        let existing = store::account::account_list(&mut tx).await?;
         if let Some(ak) = &keys.access_key {
             if let Some(a) = existing.iter().find(|a| &a.access_key == ak) {
                 return Ok(Bootstrap {
@@ -67,7 +67,7 @@ impl Service {
             disabled: false,
             created_at: now_ms(),
         };
-        store::account::account_insert(tx.conn(), &account).await?;
+        store::account::account_insert(&mut tx, &account).await?;
         tx.commit().await?;
         write_credentials(data_dir, &account)?;
         Ok(Bootstrap {
@@ -134,7 +134,7 @@ impl Service {
             created_at: now_ms(),
         };
         let mut tx = self.store.write().await?;
-        store::account::account_insert(tx.conn(), &account).await?;
+        store::account::account_insert(&mut tx, &account).await?;
         tx.commit().await?;
         self.accounts.changed()?;
         Ok(account)
@@ -154,10 +154,10 @@ impl Service {
         disabled: bool,
     ) -> anyhow::Result<AccountRow> {
         let mut tx = self.store.write().await?;
-        if !store::account::account_set_disabled(tx.conn(), pin, disabled).await? {
+        if !store::account::account_set_disabled(&mut tx, pin, disabled).await? {
             anyhow::bail!("no account with pin '{pin}'");
         }
-        let account = store::account::account_by_pin(tx.conn(), pin)
+        let account = store::account::account_by_pin(&mut tx, pin)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no account with pin '{pin}'"))?;
         tx.commit().await?;
@@ -175,10 +175,10 @@ impl Service {
     ) -> anyhow::Result<AccountRow> {
         let (access_key, secret_key) = new_keys();
         let mut tx = self.store.write().await?;
-        if !store::account::account_set_keys(tx.conn(), pin, &access_key, &secret_key).await? {
+        if !store::account::account_set_keys(&mut tx, pin, &access_key, &secret_key).await? {
             anyhow::bail!("no account with pin '{pin}'");
         }
-        let account = store::account::account_by_pin(tx.conn(), pin)
+        let account = store::account::account_by_pin(&mut tx, pin)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no account with pin '{pin}'"))?;
         tx.commit().await?;

@@ -32,11 +32,7 @@ impl Service {
     /// system disk: its image is snapshots, made in place.
     /// Errors of the call itself (no such instance, wrong state) are left to the call.
     pub(super) async fn full_copy_bytes(&self, scope: &Scope, instance_id: &str) -> ApiResult<u64> {
-        let Ok(Some((inst, disks))) = self
-            .store
-            .instance_with_disks(&scope.pin, &scope.region, instance_id)
-            .await
-        else {
+        let Ok(Some((inst, disks))) = self.instance_with_disks(scope, instance_id).await else {
             return Ok(0);
         };
         let system = disks

@@ -10,7 +10,7 @@ use crate::block::GIB;
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::disk::DiskQuery;
-use crate::store::{self, now_ms, AttachmentRow, Conn, DiskRow, LayerRow};
+use crate::store::{self, now_ms, AttachmentRow, Db, DiskRow, LayerRow};
 use crate::tasks::{self, kind};
 
 #[derive(Debug, Clone, Default)]
@@ -183,14 +183,14 @@ impl Service {
 
         let mut tx = self.store.write().await?;
         if let Some(r) =
-            super::idempotency::replay(tx.conn(), scope, TOKEN_OP, input.client_token.as_deref())
+            super::idempotency::replay(&mut tx, scope, TOKEN_OP, input.client_token.as_deref())
                 .await?
         {
             return Ok(r.split(',').map(str::to_string).collect());
         }
         let mut backing = None;
         if let Some(sid) = &spec.snapshot_id {
-            let snap = store::snapshot::snapshot_get(tx.conn(), &scope.pin, &scope.region, sid)
+            let snap = store::snapshot::snapshot_get(&mut tx, &scope.pin, &scope.region, sid)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("Snapshot id '{sid}' not found")))?;
             if snap.status != "available" {
@@ -206,7 +206,7 @@ impl Service {
             }
             backing = snap.layer_id.clone();
         }
-        self.quota_check(tx.conn(), scope, QuotaKind::Disk, count)
+        self.quota_check(&mut tx, scope, QuotaKind::Disk, count)
             .await?;
         let mut out = Vec::new();
         for n in 0..count {
@@ -214,7 +214,7 @@ impl Service {
             let id = ids::disk_id();
             let layer_id = ids::layer_id();
             store::layer::layer_insert(
-                tx.conn(),
+                &mut tx,
                 &LayerRow {
                     id: layer_id.clone(),
                     backing_id: backing.clone(),
@@ -229,7 +229,7 @@ impl Service {
                 name.clone()
             };
             store::disk::disk_insert(
-                tx.conn(),
+                &mut tx,
                 &DiskRow {
                     id: id.clone(),
                     pin: scope.pin.clone(),
@@ -254,7 +254,7 @@ impl Service {
             )
             .await?;
             tasks::enqueue(
-                tx.conn(),
+                &mut tx,
                 kind::DISK_CREATE,
                 &id,
                 json!({}),
@@ -264,7 +264,7 @@ impl Service {
             out.push(id);
         }
         super::idempotency::remember(
-            tx.conn(),
+            &mut tx,
             scope,
             TOKEN_OP,
             input.client_token.as_deref(),
@@ -283,10 +283,10 @@ impl Service {
             )));
         }
         let mut tx = self.store.write().await?;
-        let disk = store::disk::disk_get(tx.conn(), &scope.pin, &scope.region, id)
+        let disk = store::disk::disk_get(&mut tx, &scope.pin, &scope.region, id)
             .await?
             .ok_or_else(|| ApiError::disk_not_found(id))?;
-        let attached = !store::disk::attachments_of_disk(tx.conn(), id)
+        let attached = !store::disk::attachments_of_disk(&mut tx, id)
             .await?
             .is_empty();
         if disk.task.is_some() || attached || !DELETABLE.contains(&disk.status.as_str()) {
@@ -295,14 +295,14 @@ impl Service {
                 disk.status
             )));
         }
-        if !store::disk::disk_begin_task(tx.conn(), id, DELETABLE, "delete", "deleting").await? {
+        if !store::disk::disk_begin_task(&mut tx, id, DELETABLE, "delete", "deleting").await? {
             return Err(ApiError::FailedPrecondition(format!(
                 "Cannot delete disk in status '{}'",
                 disk.status
             )));
         }
         tasks::enqueue(
-            tx.conn(),
+            &mut tx,
             kind::DISK_DELETE,
             id,
             json!({}),
@@ -315,7 +315,7 @@ impl Service {
     }
 }
 
-async fn disk_detail(conn: &mut Conn, row: DiskRow) -> ApiResult<DiskDetail> {
+async fn disk_detail(conn: &mut Db, row: DiskRow) -> ApiResult<DiskDetail> {
     let attachments = store::disk::attachments_of_disk(conn, &row.id).await?;
     Ok(DiskDetail { row, attachments })
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::stamp::{Stamp, StampFile};
 use super::Service;
 use crate::error::{ApiError, ApiResult};
-use crate::store::fault::FaultRow;
+use crate::store::FaultRow;
 use crate::store::{self, now_ms};
 use crate::tasks::TaskFault;
 
@@ -266,7 +266,7 @@ impl Service {
                 continue;
             }
             let mut tx = self.store.write().await?;
-            let fired = store::fault::fault_fire(tx.conn(), &f.fault_id, f.spec.count).await?;
+            let fired = store::fault::fault_fire(&mut tx, &f.fault_id, f.spec.count).await?;
             tx.commit().await?;
             if !fired {
                 continue; // spent meanwhile (another node, another request)
@@ -298,7 +298,7 @@ impl Service {
             created_at: now_ms(),
         };
         let mut tx = self.store.write().await?;
-        store::fault::fault_insert(tx.conn(), &row).await?;
+        store::fault::fault_insert(&mut tx, &row).await?;
         tx.commit().await?;
         self.faults_changed();
         Ok(Fault {
@@ -317,7 +317,7 @@ impl Service {
     /// Removes one rule (`Some(id)`), or all; how many were removed.
     pub async fn fault_clear(&self, id: Option<&str>) -> ApiResult<u64> {
         let mut tx = self.store.write().await?;
-        let n = store::fault::fault_delete(tx.conn(), id).await?;
+        let n = store::fault::fault_delete(&mut tx, id).await?;
         tx.commit().await?;
         self.faults_changed();
         Ok(n)

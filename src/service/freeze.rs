@@ -45,13 +45,11 @@ impl Service {
     /// files are removed and nothing is switched.
     pub(crate) async fn freeze_top_layers(
         &self,
-        conn: &mut store::Conn,
+        db: &mut store::Db,
         disks: &[store::DiskRow],
     ) -> ApiResult<Vec<Frozen>> {
         let plan = self.make_overlays(disks).await?;
-        let mut batch = store::Batch::default();
-        batch.extend(switch_tops_stmts(&plan));
-        if let Err(e) = batch.run(conn).await {
+        if let Err(e) = switch_tops(db, &plan).await {
             self.remove_overlays(plan.iter().map(|f| f.new_top.clone()).collect())
                 .await;
             return Err(e.into());
@@ -95,11 +93,7 @@ impl Service {
     /// Best effort: an overlay on the current top of every disk createImage may freeze
     /// (attached, idle, the system disk or a cloud disk), or none if the read fails.
     pub(crate) async fn premake_overlays(&self, scope: &Scope, instance_id: &str) -> Vec<Frozen> {
-        let candidates = match self
-            .store
-            .instance_with_disks(&scope.pin, &scope.region, instance_id)
-            .await
-        {
+        let candidates = match self.instance_with_disks(scope, instance_id).await {
             Ok(Some((inst, disks))) if inst.task.is_none() => disks
                 .into_iter()
                 .filter(|(a, d)| {
@@ -148,9 +142,8 @@ impl Service {
     }
 }
 
-/// The statements that make each overlay of `plan` its disk's top: the layer rows, then
-/// the switch. They change `2 * plan.len()` rows.
-pub(crate) fn switch_tops_stmts(plan: &[Frozen]) -> impl Iterator<Item = store::Stmt> {
+/// Makes each overlay of `plan` its disk's top: the layer rows, then the switch.
+pub(crate) async fn switch_tops(db: &mut store::Db, plan: &[Frozen]) -> store::DbResult<()> {
     let now = now_ms();
     let layers: Vec<store::LayerRow> = plan
         .iter()
@@ -165,7 +158,6 @@ pub(crate) fn switch_tops_stmts(plan: &[Frozen]) -> impl Iterator<Item = store::
         .iter()
         .map(|f| (f.disk_id.clone(), f.new_top.clone()))
         .collect();
-    store::layer::layer_insert_many_stmt(&layers)
-        .into_iter()
-        .chain(store::disk::disks_set_top_layers_stmt(&tops))
+    store::layer::layer_insert_many(db, &layers).await?;
+    store::disk::disks_set_top_layers(db, &tops).await
 }

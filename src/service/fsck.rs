@@ -99,7 +99,7 @@ impl Service {
         }
         if !miscounted.is_empty() {
             let mut tx = self.store.write().await?;
-            store::fsck::recount(tx.conn()).await?;
+            store::fsck::recount(&mut tx).await?;
             tx.commit().await?;
             r.repairs.push("recounted images and snapshots".into());
         }
@@ -118,7 +118,7 @@ impl Service {
         if !stuck.is_empty() {
             let mut tx = self.store.write().await?;
             for (table, id, _) in &stuck {
-                store::fsck::mark_stuck_failed(tx.conn(), table, id).await?;
+                store::fsck::mark_stuck_failed(&mut tx, table, id).await?;
                 r.repairs
                     .push(format!("marked {table} {id} failed and idle"));
             }

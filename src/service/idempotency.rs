@@ -4,7 +4,7 @@
 
 use super::{spec, Scope};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{token, Conn};
+use crate::store::{token, Db};
 
 /// A client token is 1–64 characters.
 pub fn check_token(token: Option<&str>) -> ApiResult<()> {
@@ -18,7 +18,7 @@ pub fn check_token(token: Option<&str>) -> ApiResult<()> {
 
 /// The recorded result of an earlier call with this token, if any.
 pub async fn replay(
-    conn: &mut Conn,
+    conn: &mut Db,
     scope: &Scope,
     op: &str,
     token: Option<&str>,
@@ -31,7 +31,7 @@ pub async fn replay(
 
 /// Records the result of this call under its token (no-op without one).
 pub async fn remember(
-    conn: &mut Conn,
+    conn: &mut Db,
     scope: &Scope,
     op: &str,
     token: Option<&str>,

@@ -28,7 +28,7 @@ pub struct ImageListInput {
 impl Service {
     pub async fn image_fetch(&self, scope: &Scope, id: &str) -> ApiResult<ImageRow> {
         self.store
-            .image_visible(&scope.pin, &scope.region, id)
+            .image_visible(None, &scope.pin, &scope.region, id)
             .await?
             .ok_or_else(|| ApiError::image_not_found(id))
     }
@@ -88,7 +88,7 @@ impl Service {
         q.names = input.image_name.into_iter().collect();
         q.statuses = input.status.into_iter().collect();
         q.architectures = input.architecture.into_iter().collect();
-        Ok(self.store.image_list(&q).await?)
+        Ok(store::image::image_list(&mut *self.store.read().await?, &q).await?)
     }
 }
 
@@ -102,7 +102,7 @@ impl Service {
         delete_snapshot: bool,
     ) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
-        let c = tx.conn();
+        let c = &mut *tx;
         let image = store::image::image_get_visible(c, &scope.pin, &scope.region, id)
             .await?
             .ok_or_else(|| ApiError::image_not_found(id))?;

@@ -6,15 +6,13 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
-use super::freeze::{switch_tops_stmts, Frozen, Overlays};
+use super::freeze::{switch_tops, Frozen, Overlays};
 use super::quota::QuotaKind;
 use super::spec::{self, AttachmentSpecInput};
 use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
-use crate::store::{
-    self, now_ms, AttachmentRow, Batch, DiskRow, ImageBlockDevice, ImageRow, SnapshotRow, StmtTx,
-};
+use crate::store::{self, now_ms, AttachmentRow, DiskRow, ImageBlockDevice, ImageRow, SnapshotRow};
 use crate::tasks::{self, kind};
 
 #[derive(Debug, Clone, Default)]
@@ -103,11 +101,11 @@ impl Service {
         data_disks: &[AttachmentSpecInput],
         overlays: &mut Overlays,
     ) -> ApiResult<(String, Vec<Frozen>)> {
-        let mut tx = self.store.write_stmts().await?;
-        let (inst, disks) = tx
-            .instance_with_disks(&scope.pin, &scope.region, instance_id)
-            .await?
-            .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
+        let mut tx = self.store.write().await?;
+        let (inst, disks) =
+            store::instance_with_disks(&mut tx, &scope.pin, &scope.region, instance_id)
+                .await?
+                .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
         if let Some(task) = &inst.task {
             return Err(ApiError::underlay_conflict(task));
         }
@@ -220,9 +218,9 @@ impl Service {
             .iter()
             .filter(|c| c.disk.category == "cloud")
             .collect();
-        self.quota_check_in(&mut tx, scope, QuotaKind::Image, 1)
+        self.quota_check(&mut tx, scope, QuotaKind::Image, 1)
             .await?;
-        self.quota_check_in(&mut tx, scope, QuotaKind::Snapshot, snapshots.len() as i64)
+        self.quota_check(&mut tx, scope, QuotaKind::Snapshot, snapshots.len() as i64)
             .await?;
 
         let image_id = ids::image_id();
@@ -283,8 +281,9 @@ impl Service {
             .collect();
         captured_devices.extend(devices);
         captured_devices[1..].sort_by_key(|d| device_order(&d.device_name));
-        let source_image = tx
-            .image_visible(&self.store, &scope.pin, &scope.region, &inst.image_id)
+        let source_image = self
+            .store
+            .image_visible(Some(&mut tx), &scope.pin, &scope.region, &inst.image_id)
             .await?;
         let image = ImageRow {
             id: image_id.clone(),
@@ -331,37 +330,55 @@ impl Service {
             json!({"instanceId": instance_id, "freeze": freeze}),
             Default::default(),
         );
-        let mut batch = Batch::default();
-        batch.extend(store::snapshot::snapshot_insert_many_stmt(&snapshot_rows));
-        batch.extend(store::disk::disks_set_task_stmt(
+        self.record_image_create(
+            &mut tx,
+            &snapshot_rows,
             &capture_ids,
-            "createImage",
-        ));
-        batch.extend(switch_tops_stmts(&frozen));
-        batch.push(store::image::image_insert_stmt(&image));
-        batch.push(store::instance::instance_set_task_stmt(
-            instance_id,
-            &["running", "stopped"],
-            "createImage",
-        ));
-        batch.push(store::task::task_insert_stmt(&task));
-        // Every row is checked above under the same writer slot, so each statement changes
-        // exactly its rows: the snapshots, each disk's task, layer and top, the image, the
-        // instance's task and the task.
-        let expected = snapshot_rows.len() + 3 * capture_ids.len() + 3;
-        if tx.run(batch).await? != expected as u64 {
-            return Err(ApiError::underlay_conflict("createImage"));
-        }
+            &frozen,
+            &image,
+            &task,
+        )
+        .await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok((image_id, frozen))
     }
 }
 
+impl Service {
+    /// createImage's rows: the snapshots, the captured disks busy and switched to their
+    /// overlays, the image, the instance busy, the task. Every guard was checked in this
+    /// transaction; a guarded change that finds its row taken all the same is a conflict.
+    async fn record_image_create(
+        &self,
+        tx: &mut store::Db,
+        snapshot_rows: &[SnapshotRow],
+        capture_ids: &[String],
+        frozen: &[Frozen],
+        image: &ImageRow,
+        task: &store::TaskRow,
+    ) -> ApiResult<()> {
+        let conflict = || ApiError::underlay_conflict("createImage");
+        store::snapshot::snapshot_insert_many(tx, snapshot_rows).await?;
+        if !store::disk::disks_set_task(tx, capture_ids, "createImage").await? {
+            return Err(conflict());
+        }
+        switch_tops(tx, frozen).await?;
+        store::image::image_insert(tx, image).await?;
+        let idle = ["running", "stopped"];
+        if !store::instance::instance_set_task(tx, &image.instance_id, &idle, "createImage").await?
+        {
+            return Err(conflict());
+        }
+        store::task::task_insert(tx, task).await?;
+        Ok(())
+    }
+}
+
 /// A disk the image gets from the request rather than from the instance: a replacement
 /// for an instance disk (`original`), or a new disk, blank or from a snapshot.
 async fn inserted_device(
-    tx: &mut StmtTx<'_>,
+    tx: &mut store::Db,
     scope: &Scope,
     dd: &AttachmentSpecInput,
     device: String,
@@ -377,13 +394,7 @@ async fn inserted_device(
     let spec = dd.cloud_disk_spec.clone().unwrap_or_default();
     let mut snap_size = 0;
     if let Some(sid) = &spec.snapshot_id {
-        let snap: Option<SnapshotRow> = tx
-            .fetch_optional(store::snapshot::snapshot_get_stmt(
-                &scope.pin,
-                &scope.region,
-                sid,
-            ))
-            .await?;
+        let snap = store::snapshot::snapshot_get(tx, &scope.pin, &scope.region, sid).await?;
         let snap = snap.ok_or_else(|| ApiError::NotFound(format!("Snapshot '{sid}' not found")))?;
         if snap.status != "available" {
             return Err(ApiError::FailedPrecondition(format!(

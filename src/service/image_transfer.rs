@@ -203,7 +203,7 @@ impl Service {
         self.ensure_room(need, "importing the image")?;
 
         let mut tx = self.store.write().await?;
-        let c = tx.conn();
+        let c = &mut *tx;
         if let Some(r) =
             super::idempotency::replay(c, scope, IMPORT_OP, input.client_token.as_deref()).await?
         {
@@ -356,7 +356,7 @@ impl Service {
         }
         super::idempotency::check_token(input.client_token.as_deref())?;
         let mut tx = self.store.write().await?;
-        let c = tx.conn();
+        let c = &mut *tx;
         if let Some(r) =
             super::idempotency::replay(c, scope, EXPORT_OP, input.client_token.as_deref()).await?
         {

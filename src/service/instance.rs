@@ -12,7 +12,7 @@ use crate::block::GIB;
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::instance::InstanceQuery;
-use crate::store::{self, now_ms, AttachmentRow, Conn, DiskRow, ImageRow, InstanceRow, LayerRow};
+use crate::store::{self, now_ms, AttachmentRow, Db, DiskRow, ImageRow, InstanceRow, LayerRow};
 use crate::tasks::{self, kind};
 
 #[derive(Debug, Clone, Default)]
@@ -69,6 +69,16 @@ struct PlannedDisk {
 const TOKEN_OP: &str = "createInstances";
 
 impl Service {
+    /// The caller's instance with its attachments and disks, on a reader.
+    pub(crate) async fn instance_with_disks(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> store::DbResult<Option<store::InstanceWithDisks>> {
+        let mut db = self.store.read().await?;
+        store::instance_with_disks(&mut db, &scope.pin, &scope.region, id).await
+    }
+
     pub async fn instance_fetch(&self, scope: &Scope, id: &str) -> ApiResult<InstanceDetail> {
         let mut conn = self.store.read().await?;
         let row = store::instance::instance_get(&mut conn, &scope.pin, &scope.region, id)
@@ -78,7 +88,7 @@ impl Service {
     }
 
     pub async fn instance_list(&self, q: InstanceQuery) -> ApiResult<(Vec<InstanceDetail>, i64)> {
-        let (page, total) = self.store.instance_page(&q).await?;
+        let (page, total) = store::instance_page(&mut *self.store.read().await?, &q).await?;
         let out = page
             .into_iter()
             .map(|(row, disks)| InstanceDetail {
@@ -190,23 +200,18 @@ impl Service {
 
         let mut tx = self.store.write().await?;
         // A concurrent retry may have won while we validated.
-        if let Some(r) = idempotency::replay(tx.conn(), scope, TOKEN_OP, token).await? {
+        if let Some(r) = idempotency::replay(&mut tx, scope, TOKEN_OP, token).await? {
             return Ok(r.split(',').map(str::to_string).collect());
         }
-        self.quota_check(tx.conn(), scope, QuotaKind::Instance, count)
+        self.quota_check(&mut tx, scope, QuotaKind::Instance, count)
             .await?;
-        self.quota_check(
-            tx.conn(),
-            scope,
-            QuotaKind::Disk,
-            count * cloud_per_instance,
-        )
-        .await?;
+        self.quota_check(&mut tx, scope, QuotaKind::Disk, count * cloud_per_instance)
+            .await?;
         let mut ids_out = Vec::new();
         for n in 0..count {
             let now = now_ms();
             let id = ids::instance_id();
-            let ip_n = store::counter_next(tx.conn(), &format!("ip:{}", scope.region)).await?;
+            let ip_n = store::counter_next(&mut tx, &format!("ip:{}", scope.region)).await?;
             let row = InstanceRow {
                 id: id.clone(),
                 pin: scope.pin.clone(),
@@ -226,7 +231,7 @@ impl Service {
                 created_at: now,
                 seq: self.store.next_seq(),
             };
-            store::instance::instance_insert(tx.conn(), &row).await?;
+            store::instance::instance_insert(&mut tx, &row).await?;
             for d in &plan {
                 let disk_id = if d.category == "cloud" {
                     ids::disk_id()
@@ -235,7 +240,7 @@ impl Service {
                 };
                 let layer_id = ids::layer_id();
                 store::layer::layer_insert(
-                    tx.conn(),
+                    &mut tx,
                     &LayerRow {
                         id: layer_id.clone(),
                         backing_id: d.backing_layer.clone(),
@@ -250,7 +255,7 @@ impl Service {
                     d.name.clone()
                 };
                 store::disk::disk_insert(
-                    tx.conn(),
+                    &mut tx,
                     &DiskRow {
                         id: disk_id.clone(),
                         pin: scope.pin.clone(),
@@ -275,7 +280,7 @@ impl Service {
                 )
                 .await?;
                 store::disk::attachment_insert(
-                    tx.conn(),
+                    &mut tx,
                     &AttachmentRow {
                         disk_id,
                         instance_id: id.clone(),
@@ -288,7 +293,7 @@ impl Service {
                 .await?;
             }
             tasks::enqueue(
-                tx.conn(),
+                &mut tx,
                 kind::INSTANCE_CREATE,
                 &id,
                 json!({}),
@@ -297,7 +302,7 @@ impl Service {
             .await?;
             ids_out.push(id);
         }
-        idempotency::remember(tx.conn(), scope, TOKEN_OP, token, &ids_out.join(",")).await?;
+        idempotency::remember(&mut tx, scope, TOKEN_OP, token, &ids_out.join(",")).await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok(ids_out)
@@ -307,7 +312,7 @@ impl Service {
     /// request, checking every documented rule before anything is created.
     async fn plan_disks(
         &self,
-        conn: &mut Conn,
+        conn: &mut Db,
         scope: &Scope,
         spec: &InstanceSpecInput,
         image: &ImageRow,
@@ -559,7 +564,7 @@ impl Service {
 
     /// The layer a new system disk overlays: the image's own layer (public or localDisk
     /// copy), or the frozen layer of its system-disk snapshot (cloudDisk).
-    async fn image_boot_layer(&self, conn: &mut Conn, image: &ImageRow) -> ApiResult<String> {
+    async fn image_boot_layer(&self, conn: &mut Db, image: &ImageRow) -> ApiResult<String> {
         if let Some(l) = &image.layer_id {
             return Ok(l.clone());
         }
@@ -582,7 +587,7 @@ impl Service {
     ) -> ApiResult<()> {
         let (from, task, during, final_status) = op.states();
         let mut tx = self.store.write().await?;
-        let row = store::instance::instance_get(tx.conn(), &scope.pin, &scope.region, id)
+        let row = store::instance::instance_get(&mut tx, &scope.pin, &scope.region, id)
             .await?
             .ok_or_else(|| ApiError::instance_not_found(id))?;
         if let Some(t) = &row.task {
@@ -598,7 +603,7 @@ impl Service {
             match c.as_str() {
                 "keepCharging" => {}
                 "stopCharging" => {
-                    let disks = store::disk::attachments_of_instance(tx.conn(), id).await?;
+                    let disks = store::disk::attachments_of_instance(&mut tx, id).await?;
                     let cloud_sys = disks
                         .iter()
                         .any(|(a, d)| a.device_name == "vda" && d.category == "cloud");
@@ -621,7 +626,7 @@ impl Service {
             }
         }
         if matches!(op, InstanceOp::Start) {
-            let disks = store::disk::attachments_of_instance(tx.conn(), id).await?;
+            let disks = store::disk::attachments_of_instance(&mut tx, id).await?;
             match disks.iter().find(|(a, _)| a.device_name == "vda") {
                 None => return Err(ApiError::NotFound("System disk not found".into())),
                 Some((a, _)) if a.status != "attached" => {
@@ -630,11 +635,11 @@ impl Service {
                 Some(_) => {}
             }
         }
-        if !store::instance::instance_begin_task(tx.conn(), id, from, task, during).await? {
+        if !store::instance::instance_begin_task(&mut tx, id, from, task, during).await? {
             return Err(ApiError::underlay_conflict(task));
         }
         tasks::enqueue(
-            tx.conn(),
+            &mut tx,
             kind::INSTANCE_TRANSITION,
             id,
             json!({"task": task, "final": final_status}),
@@ -648,7 +653,7 @@ impl Service {
 
     pub async fn instance_delete(&self, scope: &Scope, id: &str) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
-        let row = store::instance::instance_get(tx.conn(), &scope.pin, &scope.region, id)
+        let row = store::instance::instance_get(&mut tx, &scope.pin, &scope.region, id)
             .await?
             .ok_or_else(|| ApiError::instance_not_found(id))?;
         if let Some(t) = &row.task {
@@ -661,12 +666,11 @@ impl Service {
                 row.status
             )));
         }
-        if !store::instance::instance_begin_task(tx.conn(), id, &FROM, "delete", "deleting").await?
-        {
+        if !store::instance::instance_begin_task(&mut tx, id, &FROM, "delete", "deleting").await? {
             return Err(ApiError::underlay_conflict("delete"));
         }
         tasks::enqueue(
-            tx.conn(),
+            &mut tx,
             kind::INSTANCE_DELETE,
             id,
             json!({}),
@@ -687,7 +691,7 @@ impl Service {
         auto_delete: bool,
     ) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
-        let c = tx.conn();
+        let c = &mut *tx;
         let inst = store::instance::instance_get(c, &scope.pin, &scope.region, instance_id)
             .await?
             .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
@@ -835,7 +839,7 @@ impl Service {
         disk_id: &str,
     ) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
-        let c = tx.conn();
+        let c = &mut *tx;
         let inst = store::instance::instance_get(c, &scope.pin, &scope.region, instance_id)
             .await?
             .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
@@ -922,7 +926,7 @@ impl InstanceOp {
     }
 }
 
-async fn detail(conn: &mut Conn, row: InstanceRow) -> ApiResult<InstanceDetail> {
+async fn detail(conn: &mut Db, row: InstanceRow) -> ApiResult<InstanceDetail> {
     let disks = store::disk::attachments_of_instance(conn, &row.id).await?;
     Ok(InstanceDetail {
         instance_type: catalog::instance_type(&row.instance_type),

@@ -143,12 +143,9 @@ impl Service {
                     .await?;
             }
             let mut tx = self.store.write().await?;
-            if store::layer::layer_get(tx.conn(), &layer_id)
-                .await?
-                .is_none()
-            {
+            if store::layer::layer_get(&mut tx, &layer_id).await?.is_none() {
                 store::layer::layer_insert(
-                    tx.conn(),
+                    &mut tx,
                     &store::LayerRow {
                         id: layer_id.clone(),
                         backing_id: None,
@@ -158,12 +155,12 @@ impl Service {
                 )
                 .await?;
             }
-            if store::image::image_get_visible(tx.conn(), "", "", img.id)
+            if store::image::image_get_visible(&mut tx, "", "", img.id)
                 .await?
                 .is_none()
             {
                 store::image::image_insert(
-                    tx.conn(),
+                    &mut tx,
                     &store::ImageRow {
                         id: img.id.to_string(),
                         pin: String::new(),

@@ -28,14 +28,16 @@ impl SharedNonces {
         now: i64,
         keep_until: i64,
     ) -> ApiResult<bool> {
-        let mut conn = self.store.read().await?;
-        Ok(store::nonce::nonce_claim(&mut conn, access_key, nonce, now, keep_until).await?)
+        let mut tx = self.store.write_unordered().await?;
+        let fresh = store::nonce::nonce_claim(&mut tx, access_key, nonce, now, keep_until).await?;
+        tx.commit().await?;
+        Ok(fresh)
     }
 
     /// Forgets nonces expired at `now`.
     pub async fn prune(&self, now: i64) -> ApiResult<()> {
-        let mut conn = self.store.read().await?;
-        store::nonce::nonce_prune(&mut conn, now).await?;
-        Ok(())
+        let mut tx = self.store.write_unordered().await?;
+        store::nonce::nonce_prune(&mut tx, now).await?;
+        Ok(tx.commit().await?)
     }
 }

@@ -1,7 +1,7 @@
 //! Quotas per account and region.
 
 use crate::error::{ApiError, ApiResult};
-use crate::store::{self, Conn, Stmt, StmtTx};
+use crate::store::{self, Db};
 
 use super::{Scope, Service};
 
@@ -83,20 +83,15 @@ impl Quotas {
     }
 }
 
-pub async fn used(conn: &mut Conn, scope: &Scope, kind: QuotaKind) -> ApiResult<i64> {
-    let (n,): (i64,) = used_stmt(scope, kind).fetch_one(conn).await?;
-    Ok(n)
-}
-
-/// What counts against the `kind` quota, as a statement.
-fn used_stmt(scope: &Scope, kind: QuotaKind) -> Stmt {
+/// What counts against the `kind` quota.
+pub async fn used(db: &mut Db, scope: &Scope, kind: QuotaKind) -> ApiResult<i64> {
     let (pin, region) = (&scope.pin, &scope.region);
-    match kind {
-        QuotaKind::Instance => store::instance::instance_count_stmt(pin, region),
-        QuotaKind::Disk => store::disk::disk_count_stmt(pin, region),
-        QuotaKind::Snapshot => store::resource_count_stmt("snapshot", pin, region),
-        QuotaKind::Image => store::resource_count_stmt("image", pin, region),
-    }
+    Ok(match kind {
+        QuotaKind::Instance => store::instance::instance_count(db, pin, region).await?,
+        QuotaKind::Disk => store::disk::disk_count(db, pin, region).await?,
+        QuotaKind::Snapshot => store::resource_count(db, "snapshot", pin, region).await?,
+        QuotaKind::Image => store::resource_count(db, "image", pin, region).await?,
+    })
 }
 
 impl Service {
@@ -104,25 +99,13 @@ impl Service {
     /// inserts them, so concurrent creates cannot both pass.
     pub(crate) async fn quota_check(
         &self,
-        conn: &mut Conn,
+        conn: &mut Db,
         scope: &Scope,
         kind: QuotaKind,
         adding: i64,
     ) -> ApiResult<()> {
         self.quota_verdict(kind, adding, async || used(conn, scope, kind).await)
             .await
-    }
-
-    /// [`Service::quota_check`] in a [`StmtTx`].
-    pub(crate) async fn quota_check_in(
-        &self,
-        tx: &mut StmtTx<'_>,
-        scope: &Scope,
-        kind: QuotaKind,
-        adding: i64,
-    ) -> ApiResult<()> {
-        let used = async || Ok(tx.fetch_i64(used_stmt(scope, kind)).await?);
-        self.quota_verdict(kind, adding, used).await
     }
 
     /// Fails unless `adding` more fit beside what `used` counts (not counted when nothing
@@ -206,11 +189,7 @@ impl Service {
     }
 
     /// (vCPUs, memory GiB, local disk GiB) in use by the scope's instances.
-    async fn instance_resources(
-        &self,
-        conn: &mut Conn,
-        scope: &Scope,
-    ) -> ApiResult<(i64, i64, i64)> {
+    async fn instance_resources(&self, conn: &mut Db, scope: &Scope) -> ApiResult<(i64, i64, i64)> {
         let types = store::instance::instance_types_in_use(conn, &scope.pin, &scope.region).await?;
         let (mut cpu, mut mem) = (0i64, 0i64);
         for t in types

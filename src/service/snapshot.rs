@@ -97,12 +97,12 @@ impl Service {
         super::idempotency::check_token(input.client_token.as_deref())?;
         let mut tx = self.store.write().await?;
         if let Some(r) =
-            super::idempotency::replay(tx.conn(), scope, TOKEN_OP, input.client_token.as_deref())
+            super::idempotency::replay(&mut tx, scope, TOKEN_OP, input.client_token.as_deref())
                 .await?
         {
             return Ok(r);
         }
-        let disk = store::disk::disk_get(tx.conn(), &scope.pin, &scope.region, &disk_id)
+        let disk = store::disk::disk_get(&mut tx, &scope.pin, &scope.region, &disk_id)
             .await?
             .ok_or_else(|| ApiError::disk_not_found(&disk_id))?;
         if let Some(task) = &disk.task {
@@ -116,10 +116,10 @@ impl Service {
                 disk.status
             )));
         }
-        self.quota_check(tx.conn(), scope, QuotaKind::Snapshot, 1)
+        self.quota_check(&mut tx, scope, QuotaKind::Snapshot, 1)
             .await?;
         if !store::disk::disk_set_task(
-            tx.conn(),
+            &mut tx,
             &disk_id,
             &["available", "in-use"],
             "createSnapshot",
@@ -132,11 +132,11 @@ impl Service {
         }
         // The snapshot's instant: the disk's top layer is frozen now, in this transaction.
         let frozen = self
-            .freeze_top_layers(tx.conn(), std::slice::from_ref(&disk))
+            .freeze_top_layers(&mut tx, std::slice::from_ref(&disk))
             .await?;
         let id = ids::snapshot_id();
         store::snapshot::snapshot_insert(
-            tx.conn(),
+            &mut tx,
             &SnapshotRow {
                 id: id.clone(),
                 pin: scope.pin.clone(),
@@ -155,21 +155,15 @@ impl Service {
         )
         .await?;
         tasks::enqueue(
-            tx.conn(),
+            &mut tx,
             kind::SNAPSHOT_CREATE,
             &id,
             json!({}),
             self.cfg.delays.task,
         )
         .await?;
-        super::idempotency::remember(
-            tx.conn(),
-            scope,
-            TOKEN_OP,
-            input.client_token.as_deref(),
-            &id,
-        )
-        .await?;
+        super::idempotency::remember(&mut tx, scope, TOKEN_OP, input.client_token.as_deref(), &id)
+            .await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok(id)
@@ -177,7 +171,7 @@ impl Service {
 
     pub async fn snapshot_delete(&self, scope: &Scope, id: &str) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
-        let snap = store::snapshot::snapshot_get(tx.conn(), &scope.pin, &scope.region, id)
+        let snap = store::snapshot::snapshot_get(&mut tx, &scope.pin, &scope.region, id)
             .await?
             .ok_or_else(|| ApiError::snapshot_not_found(id))?;
         if !DELETABLE.contains(&snap.status.as_str()) {
@@ -186,19 +180,19 @@ impl Service {
                 snap.status
             )));
         }
-        let images = store::snapshot::snapshot_image_ids(tx.conn(), id).await?;
+        let images = store::snapshot::snapshot_image_ids(&mut tx, id).await?;
         if let Some(img) = images.first() {
             return Err(ApiError::FailedPrecondition(format!(
                 "Snapshot '{id}' is used by image '{img}'"
             )));
         }
-        if !store::snapshot::snapshot_transition(tx.conn(), id, DELETABLE, "deleting").await? {
+        if !store::snapshot::snapshot_transition(&mut tx, id, DELETABLE, "deleting").await? {
             return Err(ApiError::FailedPrecondition(
                 "Invalid snapshot status 'deleting'".into(),
             ));
         }
         tasks::enqueue(
-            tx.conn(),
+            &mut tx,
             kind::SNAPSHOT_DELETE,
             id,
             json!({}),

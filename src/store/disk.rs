@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use super::{AttachmentRow, Conn, DbResult, DiskRow, Stmt, ATTACHMENT_COLUMNS, DISK_COLUMNS};
+use super::{AttachmentRow, Db, DbResult, DiskRow, Stmt, ATTACHMENT_COLUMNS, DISK_COLUMNS};
 
 /// describeDisks conditions: ANDed across fields, ORed within one.
 #[derive(Debug, Default, Clone)]
@@ -19,62 +19,25 @@ pub struct DiskQuery {
     pub limit: i64,
 }
 
-pub async fn disk_insert(conn: &mut Conn, d: &DiskRow) -> DbResult<()> {
-    sqlx::query(
-        "INSERT INTO disks(id, pin, region, az, category, name, description, disk_type, size_gb,
+pub async fn disk_insert(db: &mut Db, d: &DiskRow) -> DbResult<()> {
+    db.execute(Stmt::new("INSERT INTO disks(id, pin, region, az, category, name, description, disk_type, size_gb,
             iops, status, task, top_layer_id, snapshot_id, multi_attachable, encrypted,
             charge_mode, created_at, seq)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
-    )
-    .bind(&d.id)
-    .bind(&d.pin)
-    .bind(&d.region)
-    .bind(&d.az)
-    .bind(&d.category)
-    .bind(&d.name)
-    .bind(&d.description)
-    .bind(&d.disk_type)
-    .bind(d.size_gb)
-    .bind(d.iops)
-    .bind(&d.status)
-    .bind(&d.task)
-    .bind(&d.top_layer_id)
-    .bind(&d.snapshot_id)
-    .bind(d.multi_attachable)
-    .bind(d.encrypted)
-    .bind(&d.charge_mode)
-    .bind(d.created_at)
-    .bind(d.seq)
-    .execute(conn)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",).bind(&d.id).bind(&d.pin).bind(&d.region).bind(&d.az).bind(&d.category).bind(&d.name).bind(&d.description).bind(&d.disk_type).bind(d.size_gb).bind(d.iops).bind(&d.status).bind(&d.task).bind(&d.top_layer_id).bind(&d.snapshot_id).bind(d.multi_attachable).bind(d.encrypted).bind(&d.charge_mode).bind(d.created_at).bind(d.seq)).await?;
     Ok(())
 }
 
 /// A cloud disk of this account and region.
-pub async fn disk_get(
-    conn: &mut Conn,
-    pin: &str,
-    region: &str,
-    id: &str,
-) -> DbResult<Option<DiskRow>> {
-    sqlx::query_as(
-        "SELECT * FROM disks WHERE id = $1 AND pin = $2 AND region = $3 AND category = 'cloud'",
-    )
-    .bind(id)
-    .bind(pin)
-    .bind(region)
-    .fetch_optional(conn)
-    .await
+pub async fn disk_get(db: &mut Db, pin: &str, region: &str, id: &str) -> DbResult<Option<DiskRow>> {
+    db.fetch_optional(Stmt::new(format!("SELECT {DISK_COLUMNS} FROM disks WHERE id = $1 AND pin = $2 AND region = $3 AND category = 'cloud'",)).bind(id).bind(pin).bind(region)).await
 }
 
-pub async fn disk_by_id(conn: &mut Conn, id: &str) -> DbResult<Option<DiskRow>> {
-    sqlx::query_as("SELECT * FROM disks WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
+pub async fn disk_by_id(db: &mut Db, id: &str) -> DbResult<Option<DiskRow>> {
+    db.fetch_optional(Stmt::new(format!("SELECT {DISK_COLUMNS} FROM disks WHERE id = $1")).bind(id))
         .await
 }
 
-pub async fn disk_list(conn: &mut Conn, q: &DiskQuery) -> DbResult<(Vec<DiskRow>, i64)> {
+pub async fn disk_list(db: &mut Db, q: &DiskQuery) -> DbResult<(Vec<DiskRow>, i64)> {
     let select = |cols: &str| {
         let mut st = Stmt::select_scoped(cols, "disks", &q.pin, &q.region);
         st.push(" AND category = 'cloud'")
@@ -96,64 +59,62 @@ pub async fn disk_list(conn: &mut Conn, q: &DiskQuery) -> DbResult<(Vec<DiskRow>
         }
         st
     };
-    super::list_page(conn, select, "*", "seq, id", (q.limit, q.offset)).await
+    super::list_page(db, select, DISK_COLUMNS, "seq, id", (q.limit, q.offset)).await
 }
 
 /// Marks a disk busy with `task` (and a new status) if it is idle and in one of `from`.
 pub async fn disk_begin_task(
-    conn: &mut Conn,
+    db: &mut Db,
     id: &str,
     from: &[&str],
     task: &str,
     status: &str,
 ) -> DbResult<bool> {
     let sets = [("task", Some(task)), ("status", Some(status))];
-    super::guarded_update(conn, "disks", id, &sets, true, from).await
+    super::guarded_update(db, "disks", id, &sets, true, from).await
 }
 
 pub async fn disk_set_state(
-    conn: &mut Conn,
+    db: &mut Db,
     id: &str,
     status: &str,
     task: Option<&str>,
 ) -> DbResult<()> {
-    sqlx::query("UPDATE disks SET status = $1, task = $2 WHERE id = $3")
-        .bind(status)
-        .bind(task)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    db.execute(
+        Stmt::new("UPDATE disks SET status = $1, task = $2 WHERE id = $3")
+            .bind(status)
+            .bind(task)
+            .bind(id),
+    )
+    .await?;
     Ok(())
 }
 
-pub async fn disk_set_top_layer(conn: &mut Conn, id: &str, layer_id: &str) -> DbResult<()> {
-    sqlx::query("UPDATE disks SET top_layer_id = $1 WHERE id = $2")
-        .bind(layer_id)
-        .bind(id)
-        .execute(conn)
-        .await?;
+pub async fn disk_set_top_layer(db: &mut Db, id: &str, layer_id: &str) -> DbResult<()> {
+    db.execute(
+        Stmt::new("UPDATE disks SET top_layer_id = $1 WHERE id = $2")
+            .bind(layer_id)
+            .bind(id),
+    )
+    .await?;
     Ok(())
 }
 
 /// Lets go of a disk's top layer (a create that failed: the disk holds no data); its
 /// former top layer, which the caller collects after the commit.
-pub async fn disk_release_layer(conn: &mut Conn, id: &str) -> DbResult<Option<String>> {
-    let top: Option<Option<String>> =
-        sqlx::query_scalar("SELECT top_layer_id FROM disks WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    sqlx::query("UPDATE disks SET top_layer_id = NULL WHERE id = $1")
-        .bind(id)
-        .execute(conn)
+pub async fn disk_release_layer(db: &mut Db, id: &str) -> DbResult<Option<String>> {
+    let top: Option<Option<String>> = db
+        .scalar_optional(Stmt::new("SELECT top_layer_id FROM disks WHERE id = $1").bind(id))
+        .await?;
+    db.execute(Stmt::new("UPDATE disks SET top_layer_id = NULL WHERE id = $1").bind(id))
         .await?;
     Ok(top.flatten())
 }
 
-/// Points each disk of `tops` (disk, layer) at its new top layer; changes `tops.len()` rows.
-pub fn disks_set_top_layers_stmt(tops: &[(String, String)]) -> Option<Stmt> {
+/// Points each disk of `tops` (disk, layer) at its new top layer.
+pub async fn disks_set_top_layers(db: &mut Db, tops: &[(String, String)]) -> DbResult<()> {
     if tops.is_empty() {
-        return None;
+        return Ok(());
     }
     let mut q = Stmt::new("UPDATE disks SET top_layer_id = CASE id");
     for (disk, layer) in tops {
@@ -164,84 +125,57 @@ pub fn disks_set_top_layers_stmt(tops: &[(String, String)]) -> Option<Stmt> {
     }
     let ids: Vec<String> = tops.iter().map(|(d, _)| d.clone()).collect();
     q.push(" END WHERE id IN ").push_list(&ids);
-    Some(q)
+    db.execute(q).await?;
+    Ok(())
 }
 
-pub async fn disk_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
-    sqlx::query("DELETE FROM disks WHERE id = $1")
-        .bind(id)
-        .execute(conn)
+pub async fn disk_delete(db: &mut Db, id: &str) -> DbResult<()> {
+    db.execute(Stmt::new("DELETE FROM disks WHERE id = $1").bind(id))
         .await?;
     Ok(())
 }
 
-pub async fn disk_count(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
-    let (n,): (i64,) = disk_count_stmt(pin, region).fetch_one(conn).await?;
-    Ok(n)
-}
-
-/// [`disk_count`] as a statement (cloud disks: local ones count as the instance's).
-pub fn disk_count_stmt(pin: &str, region: &str) -> Stmt {
-    Stmt::new("SELECT COUNT(*) FROM disks WHERE pin = $1 AND region = $2 AND category = 'cloud'")
+/// Cloud disks of the account in the region (local ones count as their instance's).
+pub async fn disk_count(db: &mut Db, pin: &str, region: &str) -> DbResult<i64> {
+    db.fetch_i64(
+        Stmt::new(
+            "SELECT COUNT(*) FROM disks WHERE pin = $1 AND region = $2 AND category = 'cloud'",
+        )
         .bind(pin)
-        .bind(region)
+        .bind(region),
+    )
+    .await
 }
 
-pub async fn attachment_insert(conn: &mut Conn, a: &AttachmentRow) -> DbResult<()> {
-    sqlx::query(
-        "INSERT INTO attachments(disk_id, instance_id, device_name, status, auto_delete, attached_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&a.disk_id)
-    .bind(&a.instance_id)
-    .bind(&a.device_name)
-    .bind(&a.status)
-    .bind(a.auto_delete)
-    .bind(a.attached_at)
-    .execute(conn)
-    .await?;
+pub async fn attachment_insert(db: &mut Db, a: &AttachmentRow) -> DbResult<()> {
+    db.execute(Stmt::new("INSERT INTO attachments(disk_id, instance_id, device_name, status, auto_delete, attached_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",).bind(&a.disk_id).bind(&a.instance_id).bind(&a.device_name).bind(&a.status).bind(a.auto_delete).bind(a.attached_at)).await?;
     Ok(())
 }
 
 /// The disks of an instance with their attachments, system disk (`vda`) first.
 pub async fn attachments_of_instance(
-    conn: &mut Conn,
+    db: &mut Db,
     instance_id: &str,
 ) -> DbResult<Vec<(AttachmentRow, DiskRow)>> {
-    let mut by_instance = attachments_of_instances(conn, &[instance_id.to_string()]).await?;
+    let mut by_instance = attachments_of_instances(db, &[instance_id.to_string()]).await?;
     Ok(by_instance.remove(instance_id).unwrap_or_default())
 }
 
 /// `attachments_of_instance` for many instances at once (a page of describeInstances):
 /// two queries whatever the number of instances and disks.
 pub async fn attachments_of_instances(
-    conn: &mut Conn,
+    db: &mut Db,
     instance_ids: &[String],
 ) -> DbResult<HashMap<String, Vec<(AttachmentRow, DiskRow)>>> {
     if instance_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let atts: Vec<AttachmentRow> = attachments_stmt(instance_ids).fetch_all(&mut *conn).await?;
+    let atts: Vec<AttachmentRow> = db.fetch_all(attachments_stmt(instance_ids)).await?;
     if atts.is_empty() {
         return Ok(HashMap::new());
     }
-    let disks: Vec<DiskRow> = disks_stmt(&atts).fetch_all(&mut *conn).await?;
-    Ok(pair_attachments(atts, disks))
-}
-
-/// [`attachments_of_instances`] on a direct SQLite reader (see [`super::direct`]).
-pub fn attachments_of_instances_direct(
-    conn: &rusqlite::Connection,
-    instance_ids: &[String],
-) -> rusqlite::Result<HashMap<String, Vec<(AttachmentRow, DiskRow)>>> {
-    if instance_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let atts = attachments_stmt(instance_ids).query_direct(conn, AttachmentRow::from_direct)?;
-    if atts.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let disks = disks_stmt(&atts).query_direct(conn, DiskRow::from_direct)?;
+    let disks: Vec<DiskRow> = db.fetch_all(disks_stmt(&atts)).await?;
     Ok(pair_attachments(atts, disks))
 }
 
@@ -279,90 +213,90 @@ fn pair_attachments(
     out
 }
 
-pub async fn attachments_of_disk(conn: &mut Conn, disk_id: &str) -> DbResult<Vec<AttachmentRow>> {
-    sqlx::query_as("SELECT * FROM attachments WHERE disk_id = $1 ORDER BY attached_at")
-        .bind(disk_id)
-        .fetch_all(conn)
-        .await
+pub async fn attachments_of_disk(db: &mut Db, disk_id: &str) -> DbResult<Vec<AttachmentRow>> {
+    db.fetch_all(
+        Stmt::new(format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE disk_id = $1 ORDER BY attached_at"
+        ))
+        .bind(disk_id),
+    )
+    .await
 }
 
 pub async fn attachment_set_status(
-    conn: &mut Conn,
+    db: &mut Db,
     disk_id: &str,
     instance_id: &str,
     status: &str,
 ) -> DbResult<()> {
-    sqlx::query("UPDATE attachments SET status = $1 WHERE disk_id = $2 AND instance_id = $3")
-        .bind(status)
-        .bind(disk_id)
-        .bind(instance_id)
-        .execute(conn)
-        .await?;
+    db.execute(
+        Stmt::new("UPDATE attachments SET status = $1 WHERE disk_id = $2 AND instance_id = $3")
+            .bind(status)
+            .bind(disk_id)
+            .bind(instance_id),
+    )
+    .await?;
     Ok(())
 }
 
-pub async fn attachment_delete(conn: &mut Conn, disk_id: &str, instance_id: &str) -> DbResult<()> {
-    sqlx::query("DELETE FROM attachments WHERE disk_id = $1 AND instance_id = $2")
-        .bind(disk_id)
-        .bind(instance_id)
-        .execute(conn)
-        .await?;
+pub async fn attachment_delete(db: &mut Db, disk_id: &str, instance_id: &str) -> DbResult<()> {
+    db.execute(
+        Stmt::new("DELETE FROM attachments WHERE disk_id = $1 AND instance_id = $2")
+            .bind(disk_id)
+            .bind(instance_id),
+    )
+    .await?;
     Ok(())
 }
 
 /// Clears the disk's task `task`, leaving the status as it is.
-pub async fn disk_clear_task(conn: &mut Conn, id: &str, task: &str) -> DbResult<()> {
-    sqlx::query("UPDATE disks SET task = NULL WHERE id = $1 AND task = $2")
-        .bind(id)
-        .bind(task)
-        .execute(conn)
-        .await?;
+pub async fn disk_clear_task(db: &mut Db, id: &str, task: &str) -> DbResult<()> {
+    db.execute(
+        Stmt::new("UPDATE disks SET task = NULL WHERE id = $1 AND task = $2")
+            .bind(id)
+            .bind(task),
+    )
+    .await?;
     Ok(())
 }
 
 /// Clears the underlay task `task` of every disk of `ids`.
-pub async fn disks_clear_task(conn: &mut Conn, ids: &[String], task: &str) -> DbResult<()> {
-    if let Some(st) = disks_clear_task_stmt(ids, task) {
-        st.execute(conn).await?;
-    }
-    Ok(())
-}
-
-/// [`disks_clear_task`] as a statement (none for no disks).
-pub fn disks_clear_task_stmt(ids: &[String], task: &str) -> Option<Stmt> {
+pub async fn disks_clear_task(db: &mut Db, ids: &[String], task: &str) -> DbResult<()> {
     if ids.is_empty() {
-        return None;
+        return Ok(());
     }
     let mut st = Stmt::new("UPDATE disks SET task = NULL WHERE task = ");
     st.push_bind(task).push_in("id", ids);
-    Some(st)
+    db.execute(st).await?;
+    Ok(())
 }
 
-/// Sets `task` on those of `ids` that are idle: all of them when it changes `ids.len()` rows.
-pub fn disks_set_task_stmt(ids: &[String], task: &str) -> Option<Stmt> {
+/// Sets `task` on those of `ids` that are idle; whether all of them were (and now have it).
+pub async fn disks_set_task(db: &mut Db, ids: &[String], task: &str) -> DbResult<bool> {
     if ids.is_empty() {
-        return None;
+        return Ok(true);
     }
     let mut q = Stmt::new("UPDATE disks SET task = ");
     q.push_bind(task.to_string())
         .push(" WHERE task IS NULL AND id IN ")
         .push_list(ids);
-    Some(q)
+    Ok(db.execute(q).await? == ids.len() as u64)
 }
 
 /// Sets the task on an idle disk without changing its status.
-pub async fn disk_set_task(conn: &mut Conn, id: &str, from: &[&str], task: &str) -> DbResult<bool> {
-    super::guarded_update(conn, "disks", id, &[("task", Some(task))], true, from).await
+pub async fn disk_set_task(db: &mut Db, id: &str, from: &[&str], task: &str) -> DbResult<bool> {
+    super::guarded_update(db, "disks", id, &[("task", Some(task))], true, from).await
 }
 
 /// Total GiB of local disks in the account and region.
-pub async fn local_disk_gb(conn: &mut Conn, pin: &str, region: &str) -> DbResult<i64> {
-    sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(size_gb), 0) AS BIGINT) FROM disks
+pub async fn local_disk_gb(db: &mut Db, pin: &str, region: &str) -> DbResult<i64> {
+    db.scalar(
+        Stmt::new(
+            "SELECT CAST(COALESCE(SUM(size_gb), 0) AS BIGINT) FROM disks
          WHERE pin = $1 AND region = $2 AND category = 'local'",
+        )
+        .bind(pin)
+        .bind(region),
     )
-    .bind(pin)
-    .bind(region)
-    .fetch_one(conn)
     .await
 }

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::{Conn, DbResult, ImageRow, Stmt, IMAGE_COLUMNS};
+use super::{Db, DbResult, ImageRow, Stmt, IMAGE_COLUMNS};
 
 /// describeImages conditions. `pin`/`region` select what the caller may see.
 #[derive(Debug, Default, Clone)]
@@ -21,44 +21,16 @@ pub struct ImageQuery {
     pub limit: i64,
 }
 
-/// Counts changes to `images`: every statement that changes it bumps it before it runs,
-/// and the write transaction that ran it bumps it again after it commits (`WriteTx::commit`). A row read while the
-/// count stayed the same is still the committed row, which is what [`ImageCache`] relies on.
-static CHANGES: AtomicU64 = AtomicU64::new(0);
-
-pub(crate) fn images_changing() {
-    CHANGES.fetch_add(1, Ordering::SeqCst);
-}
-
-pub(crate) fn images_changes() -> u64 {
-    CHANGES.load(Ordering::SeqCst)
-}
-
-/// Held by a write transaction from its begin: after its commit, [`ImagesWatch::committed`]
-/// bumps [`CHANGES`] again only if images changed meanwhile, so only a transaction that
-/// changed images invalidates cached rows (the task worker's claims, once a second even
-/// when idle, used to empty the cache).
-pub(crate) struct ImagesWatch(u64);
-
-impl ImagesWatch {
-    pub(crate) fn begin() -> ImagesWatch {
-        ImagesWatch(images_changes())
-    }
-
-    pub(crate) fn committed(&self) {
-        if images_changes() != self.0 {
-            images_changing();
-        }
-    }
-}
-
 /// Image rows by id, as last read (SQLite only: with PostgreSQL other nodes change rows
 /// behind this process's back). describeImage is the hottest call; a hit skips the
-/// database (a hand-off to its connection thread and SQLite's locking). An entry is used
-/// only while no change to `images` has started or committed since it was read.
+/// database. An entry is used only while no transaction that changed `images` has
+/// committed since it was read: every such commit calls [`ImageCache::changed`]
+/// (`WriteTx::commit`, which knows from the statements it ran). A row read before a
+/// commit is tagged with the count before it, so it is never used after.
 #[derive(Default)]
 pub struct ImageCache {
     rows: Mutex<HashMap<String, (u64, ImageRow)>>,
+    changes: AtomicU64,
 }
 
 /// Entries kept at most (about 1 KiB each); the cache starts over beyond.
@@ -74,7 +46,7 @@ impl ImageCache {
         region: &str,
         id: &str,
     ) -> DbResult<Option<ImageRow>> {
-        let seen = CHANGES.load(Ordering::SeqCst);
+        let seen = self.changes.load(Ordering::SeqCst);
         let cached = {
             let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
             rows.get(id)
@@ -84,7 +56,7 @@ impl ImageCache {
         let row = match cached {
             Some(row) => Some(row),
             None => {
-                let row = store.image_by_id(id).await?;
+                let row = image_by_id(&mut *store.read().await?, id).await?;
                 if let Some(r) = &row {
                     let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
                     if rows.len() >= IMAGE_CACHE_MAX {
@@ -99,18 +71,15 @@ impl ImageCache {
             (r.pin.is_empty() && r.region.is_empty()) || (r.pin == pin && r.region == region)
         }))
     }
+
+    /// A transaction that changed `images` committed: every entry read before is stale.
+    pub(super) fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
-pub async fn image_insert(conn: &mut Conn, i: &ImageRow) -> DbResult<()> {
-    image_insert_stmt(i).execute(conn).await?;
-    Ok(())
-}
-
-/// The insert of `i` (one row). Building it counts as a change to images (see
-/// [`images_changing`]): it is built to be run.
-pub fn image_insert_stmt(i: &ImageRow) -> Stmt {
-    images_changing();
-    Stmt::new(
+pub async fn image_insert(db: &mut Db, i: &ImageRow) -> DbResult<()> {
+    let st = Stmt::new(
         "INSERT INTO images(id, pin, region, name, description, image_source, platform,
             os_version, os_type, architecture, system_disk_size_gb, status, root_device_type,
             layer_id, snapshot_id, instance_id, size_mb, login_name, block_devices, created_at, seq,
@@ -138,63 +107,40 @@ pub fn image_insert_stmt(i: &ImageRow) -> Stmt {
     .bind(i.block_devices.clone())
     .bind(i.created_at)
     .bind(i.seq)
-    .bind(i.imported)
+    .bind(i.imported);
+    db.execute(st).await?;
+    Ok(())
 }
 
 /// An image the caller may see: public ones, or its own in this region.
 pub async fn image_get_visible(
-    conn: &mut Conn,
+    db: &mut Db,
     pin: &str,
     region: &str,
     id: &str,
 ) -> DbResult<Option<ImageRow>> {
-    sqlx::query_as(
-        "SELECT * FROM images WHERE id = $1
+    db.fetch_optional(
+        Stmt::new(format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1
            AND ((pin = '' AND region = '') OR (pin = $2 AND region = $3))",
+        ))
+        .bind(id)
+        .bind(pin)
+        .bind(region),
     )
-    .bind(id)
-    .bind(pin)
-    .bind(region)
-    .fetch_optional(conn)
     .await
 }
 
 /// A page of the images `q` selects, and how many it selects in all.
-pub async fn image_list(conn: &mut Conn, q: &ImageQuery) -> DbResult<(Vec<ImageRow>, i64)> {
-    let counts: Vec<(i64, i64)> = image_count_stmt(q).fetch_all(&mut *conn).await?;
+pub async fn image_list(db: &mut Db, q: &ImageQuery) -> DbResult<(Vec<ImageRow>, i64)> {
+    let counts: Vec<(i64, i64)> = db.fetch_all(image_count_stmt(q)).await?;
     let (public, own) = arm_totals(q, counts.first().copied().unwrap_or_default());
     let total = public + own;
     if total == 0 || q.offset >= total {
         return Ok((vec![], total));
     }
-    let rows = image_page_stmt(q, public, own).fetch_all(conn).await?;
+    let rows = db.fetch_all(image_page_stmt(q, public, own)).await?;
     Ok((rows, total))
-}
-
-/// [`image_list`] on a direct SQLite reader (see [`super::direct`]).
-pub fn image_list_direct(
-    conn: &rusqlite::Connection,
-    q: &ImageQuery,
-) -> rusqlite::Result<(Vec<ImageRow>, i64)> {
-    let counts = image_count_stmt(q).query_direct(conn, |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let (public, own) = arm_totals(q, counts.first().copied().unwrap_or_default());
-    let total = public + own;
-    if total == 0 || q.offset >= total {
-        return Ok((vec![], total));
-    }
-    let rows = image_page_stmt(q, public, own).query_direct(conn, ImageRow::from_direct)?;
-    Ok((rows, total))
-}
-
-/// [`image_by_id`] on a direct SQLite reader.
-pub fn image_by_id_direct(
-    conn: &rusqlite::Connection,
-    id: &str,
-) -> rusqlite::Result<Option<ImageRow>> {
-    let mut rows = Stmt::new(format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1"))
-        .bind(id.to_string())
-        .query_direct(conn, ImageRow::from_direct)?;
-    Ok(rows.pop())
 }
 
 // What the caller sees is two disjoint sets: the public catalog (pin and region empty)
@@ -285,85 +231,63 @@ fn image_page_stmt(q: &ImageQuery, public: i64, own: i64) -> Stmt {
     st
 }
 
-pub async fn image_public_count(conn: &mut Conn) -> DbResult<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE image_source = 'public'")
-        .fetch_one(conn)
-        .await
+pub async fn image_public_count(db: &mut Db) -> DbResult<i64> {
+    db.scalar(Stmt::new(
+        "SELECT COUNT(*) FROM images WHERE image_source = 'public'",
+    ))
+    .await
 }
 
-pub async fn image_by_id(conn: &mut Conn, id: &str) -> DbResult<Option<ImageRow>> {
-    sqlx::query_as("SELECT * FROM images WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn image_by_id(db: &mut Db, id: &str) -> DbResult<Option<ImageRow>> {
+    db.fetch_optional(
+        Stmt::new(format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1")).bind(id),
+    )
+    .await
 }
 
 pub async fn image_set_layer(
-    conn: &mut Conn,
+    db: &mut Db,
     id: &str,
     layer_id: Option<&str>,
     size_mb: i64,
 ) -> DbResult<()> {
-    image_set_layer_stmt(id, layer_id, size_mb)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// [`image_set_layer`] as a statement. Building it counts as a change to images (see
-/// [`images_changing`]).
-pub fn image_set_layer_stmt(id: &str, layer_id: Option<&str>, size_mb: i64) -> Stmt {
-    images_changing();
-    Stmt::new("UPDATE images SET layer_id = $1, size_mb = $2 WHERE id = $3")
+    let st = Stmt::new("UPDATE images SET layer_id = $1, size_mb = $2 WHERE id = $3")
         .bind(layer_id)
         .bind(size_mb)
-        .bind(id)
+        .bind(id);
+    db.execute(st).await?;
+    Ok(())
 }
 
 /// Moves an image to `status` only from one of `from`; false if it was not there.
 pub async fn image_transition(
-    conn: &mut Conn,
+    db: &mut Db,
     id: &str,
     from: &[&str],
     status: &str,
 ) -> DbResult<bool> {
-    Ok(image_transition_stmt(id, from, status)
-        .execute(conn)
-        .await?
-        == 1)
+    super::guarded_update(db, "images", id, &[("status", Some(status))], false, from).await
 }
 
-/// [`image_transition`] as a statement (it changes one row when the image was in `from`).
-/// Building it counts as a change to images (see [`images_changing`]).
-pub fn image_transition_stmt(id: &str, from: &[&str], status: &str) -> Stmt {
-    images_changing();
-    super::guarded_update_stmt("images", id, &[("status", Some(status))], false, from)
-}
-
-pub async fn image_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
-    images_changing();
-    sqlx::query("DELETE FROM images WHERE id = $1")
-        .bind(id)
-        .execute(conn)
+pub async fn image_delete(db: &mut Db, id: &str) -> DbResult<()> {
+    db.execute(Stmt::new("DELETE FROM images WHERE id = $1").bind(id))
         .await?;
     Ok(())
 }
 
 /// How many instances were launched from the image and still exist.
-pub async fn image_instance_count(conn: &mut Conn, id: &str) -> DbResult<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE image_id = $1")
-        .bind(id)
-        .fetch_one(conn)
+pub async fn image_instance_count(db: &mut Db, id: &str) -> DbResult<i64> {
+    db.scalar(Stmt::new("SELECT COUNT(*) FROM instances WHERE image_id = $1").bind(id))
         .await
 }
 
-pub async fn image_set_size(conn: &mut Conn, id: &str, size_mb: i64) -> DbResult<()> {
-    images_changing();
-    sqlx::query("UPDATE images SET size_mb = $1 WHERE id = $2")
-        .bind(size_mb)
-        .bind(id)
-        .execute(conn)
-        .await?;
+pub async fn image_set_size(db: &mut Db, id: &str, size_mb: i64) -> DbResult<()> {
+    db.execute(
+        Stmt::new("UPDATE images SET size_mb = $1 WHERE id = $2")
+            .bind(size_mb)
+            .bind(id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -371,21 +295,52 @@ pub async fn image_set_size(conn: &mut Conn, id: &str, size_mb: i64) -> DbResult
 mod tests {
     use super::*;
 
-    /// A listing read by a direct reader is the listing sqlx reads, row for row and count
-    /// for count, whatever the filters, the page and the caller.
+    /// What describeImages should answer, computed from the rows themselves: the public
+    /// ones and the caller's own in the region, every filter applied, in `seq, id` order.
+    fn expected(rows: &[ImageRow], q: &ImageQuery) -> (Vec<String>, i64) {
+        let any = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
+        let mut seen: Vec<&ImageRow> = rows
+            .iter()
+            .filter(|r| {
+                let public = r.pin.is_empty() && r.region.is_empty();
+                public || (r.pin == q.pin && r.region == q.region)
+            })
+            .filter(|r| any(&q.sources, &r.image_source) && any(&q.ids, &r.id))
+            .filter(|r| any(&q.platforms, &r.platform) && any(&q.statuses, &r.status))
+            .filter(|r| q.names.is_empty() || q.names.iter().any(|n| r.name.contains(n.as_str())))
+            .collect();
+        seen.sort_by_key(|r| (r.seq, r.id.clone()));
+        let total = seen.len() as i64;
+        let page = seen
+            .into_iter()
+            .skip(q.offset as usize)
+            .take(q.limit as usize)
+            .map(|r| r.id.clone())
+            .collect();
+        (page, total)
+    }
+
+    /// A listing is what the rows say it should be, whatever the filters (LIKE's own
+    /// characters taken literally), the page and the caller; every column reads back
+    /// where it was written.
     #[tokio::test]
-    async fn direct_listing_is_the_sqlx_listing() {
+    async fn listing_answers_what_the_rows_say() {
         let dir = tempfile::tempdir().unwrap();
         let store = super::super::Store::open(dir.path()).await.unwrap();
         let mut tx = store.write().await.unwrap();
-        for i in 0..40i64 {
+        let mut inserted = Vec::new();
+        for i in 0..44i64 {
             let (pin, region) = match i % 4 {
+                _ if i >= 40 => ("", ""),
                 0 => ("p1", "r1"),
                 1 => ("p2", "r1"),
                 2 => ("p1", "r2"),
                 _ => ("p1", "r1"),
             };
             let mut row = ImageRow::for_test(&format!("img-{i:02}"), pin, region, 1000 + i);
+            if pin.is_empty() {
+                row.image_source = "public".into();
+            }
             row.name = ["web_1", "db%2", "back\\slash", "web-3"][(i % 4) as usize].into();
             row.status = if i % 3 == 0 { "ready" } else { "pending" }.into();
             row.platform = if i % 5 == 0 { "CentOS" } else { "Ubuntu" }.into();
@@ -403,7 +358,8 @@ mod tests {
             row.size_mb = i * 3;
             row.login_name = if i % 2 == 0 { "root" } else { "" }.into();
             row.imported = i % 7 == 0;
-            image_insert(tx.conn(), &row).await.unwrap();
+            image_insert(&mut tx, &row).await.unwrap();
+            inserted.push(row);
         }
         tx.commit().await.unwrap();
         let base = ImageQuery {
@@ -463,26 +419,27 @@ mod tests {
                 ..base.clone()
             },
         ];
-        let direct = store.direct.clone().expect("SQLite has direct readers");
         for q in &queries {
-            let via_sqlx = image_list(&mut store.read().await.unwrap(), q)
+            let (page, total) = image_list(&mut store.read().await.unwrap(), q)
                 .await
                 .unwrap();
-            let via_direct = direct.run(|c| image_list_direct(c, q)).unwrap();
-            assert_eq!(format!("{via_direct:?}"), format!("{via_sqlx:?}"), "{q:?}");
+            let ids: Vec<String> = page.iter().map(|r| r.id.clone()).collect();
+            assert_eq!((ids, total), expected(&inserted, q), "{q:?}");
         }
         // Not vacuous: the filters select something, and differently.
-        let (page, total) = direct.run(|c| image_list_direct(c, &queries[0])).unwrap();
-        assert_eq!((page.len(), total), (7, 20));
-        let (names, _) = direct.run(|c| image_list_direct(c, &queries[5])).unwrap();
-        assert!(names.iter().all(|r| r.name == "web_1"), "{names:?}");
-        assert!(!names.is_empty());
-        for id in ["img-03", "img-00", "img-nope"] {
-            let via_sqlx = image_by_id(&mut store.read().await.unwrap(), id)
+        let (page, total) = expected(&inserted, &queries[0]);
+        assert_eq!((page.len(), total), (7, 24));
+        let (names, _) = expected(&inserted, &queries[5]);
+        assert!(!names.is_empty() && names.len() < 24, "{names:?}");
+        for row in &inserted {
+            let read = image_by_id(&mut store.read().await.unwrap(), &row.id)
                 .await
                 .unwrap();
-            let via_direct = direct.run(|c| image_by_id_direct(c, id)).unwrap();
-            assert_eq!(format!("{via_direct:?}"), format!("{via_sqlx:?}"));
+            assert_eq!(format!("{read:?}"), format!("{:?}", Some(row)));
         }
+        assert!(image_by_id(&mut store.read().await.unwrap(), "img-nope")
+            .await
+            .unwrap()
+            .is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! importImage/exportImage records (imageTasks).
 
-use super::{Conn, DbResult, ImageTaskRow, Stmt};
+use super::{Db, DbResult, ImageTaskRow, Stmt, IMAGE_TASK_COLUMNS};
 
 #[derive(Debug, Default, Clone)]
 pub struct ImageTaskQuery {
@@ -15,33 +15,15 @@ pub struct ImageTaskQuery {
     pub limit: i64,
 }
 
-pub async fn image_task_insert(conn: &mut Conn, t: &ImageTaskRow) -> DbResult<()> {
-    sqlx::query(
-        "INSERT INTO image_tasks(id, pin, region, action, status, progress, image_id, image_name,
+pub async fn image_task_insert(db: &mut Db, t: &ImageTaskRow) -> DbResult<()> {
+    db.execute(Stmt::new("INSERT INTO image_tasks(id, pin, region, action, status, progress, image_id, image_name,
             url, objects, error, created_at, finished_at, seq)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-    )
-    .bind(&t.id)
-    .bind(&t.pin)
-    .bind(&t.region)
-    .bind(&t.action)
-    .bind(&t.status)
-    .bind(t.progress)
-    .bind(&t.image_id)
-    .bind(&t.image_name)
-    .bind(&t.url)
-    .bind(&t.objects)
-    .bind(&t.error)
-    .bind(t.created_at)
-    .bind(t.finished_at)
-    .bind(t.seq)
-    .execute(conn)
-    .await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",).bind(&t.id).bind(&t.pin).bind(&t.region).bind(&t.action).bind(&t.status).bind(t.progress).bind(&t.image_id).bind(&t.image_name).bind(&t.url).bind(&t.objects).bind(&t.error).bind(t.created_at).bind(t.finished_at).bind(t.seq)).await?;
     Ok(())
 }
 
 pub async fn image_task_update(
-    conn: &mut Conn,
+    db: &mut Db,
     id: &str,
     status: &str,
     progress: i64,
@@ -49,34 +31,36 @@ pub async fn image_task_update(
     error: &str,
     finished_at: i64,
 ) -> DbResult<()> {
-    sqlx::query(
-        "UPDATE image_tasks SET status = $1, progress = $2, objects = COALESCE($3, objects),
+    db.execute(
+        Stmt::new(
+            "UPDATE image_tasks SET status = $1, progress = $2, objects = COALESCE($3, objects),
              error = $4, finished_at = $5 WHERE id = $6",
+        )
+        .bind(status)
+        .bind(progress)
+        .bind(objects)
+        .bind(error)
+        .bind(finished_at)
+        .bind(id),
     )
-    .bind(status)
-    .bind(progress)
-    .bind(objects)
-    .bind(error)
-    .bind(finished_at)
-    .bind(id)
-    .execute(conn)
     .await?;
     Ok(())
 }
 
 /// Unfinished import/export tasks on an image.
-pub async fn image_task_active_for(conn: &mut Conn, image_id: &str) -> DbResult<Option<String>> {
-    sqlx::query_scalar(
-        "SELECT id FROM image_tasks WHERE image_id = $1 AND status IN ('pending', 'running')
+pub async fn image_task_active_for(db: &mut Db, image_id: &str) -> DbResult<Option<String>> {
+    db.scalar_optional(
+        Stmt::new(
+            "SELECT id FROM image_tasks WHERE image_id = $1 AND status IN ('pending', 'running')
          ORDER BY seq LIMIT 1",
+        )
+        .bind(image_id),
     )
-    .bind(image_id)
-    .fetch_optional(conn)
     .await
 }
 
 pub async fn image_task_list(
-    conn: &mut Conn,
+    db: &mut Db,
     q: &ImageTaskQuery,
 ) -> DbResult<(Vec<ImageTaskRow>, i64)> {
     let select = |cols: &str| {
@@ -92,5 +76,12 @@ pub async fn image_task_list(
         }
         st
     };
-    super::list_page(conn, select, "*", "seq DESC, id DESC", (q.limit, q.offset)).await
+    super::list_page(
+        db,
+        select,
+        IMAGE_TASK_COLUMNS,
+        "seq DESC, id DESC",
+        (q.limit, q.offset),
+    )
+    .await
 }

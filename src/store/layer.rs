@@ -1,22 +1,23 @@
-use super::{Conn, DbResult, LayerRow, Stmt, LAYER_COLUMNS};
+use super::{Db, DbResult, LayerRow, Stmt, LAYER_COLUMNS};
 
-pub async fn layer_insert(conn: &mut Conn, l: &LayerRow) -> DbResult<()> {
-    sqlx::query(
-        "INSERT INTO layers(id, backing_id, size_bytes, created_at) VALUES ($1, $2, $3, $4)",
+pub async fn layer_insert(db: &mut Db, l: &LayerRow) -> DbResult<()> {
+    db.execute(
+        Stmt::new(
+            "INSERT INTO layers(id, backing_id, size_bytes, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&l.id)
+        .bind(&l.backing_id)
+        .bind(l.size_bytes)
+        .bind(l.created_at),
     )
-    .bind(&l.id)
-    .bind(&l.backing_id)
-    .bind(l.size_bytes)
-    .bind(l.created_at)
-    .execute(conn)
     .await?;
     Ok(())
 }
 
-/// The insert of `rows` (none for no rows); it changes `rows.len()` rows.
-pub fn layer_insert_many_stmt(rows: &[LayerRow]) -> Option<Stmt> {
+/// Inserts `rows` in one statement.
+pub async fn layer_insert_many(db: &mut Db, rows: &[LayerRow]) -> DbResult<()> {
     if rows.is_empty() {
-        return None;
+        return Ok(());
     }
     let mut q = Stmt::new("INSERT INTO layers(id, backing_id, size_bytes, created_at) VALUES ");
     for (i, l) in rows.iter().enumerate() {
@@ -28,72 +29,64 @@ pub fn layer_insert_many_stmt(rows: &[LayerRow]) -> Option<Stmt> {
                 .bind(l.created_at);
         });
     }
-    Some(q)
+    db.execute(q).await?;
+    Ok(())
 }
 
-pub async fn layer_get(conn: &mut Conn, id: &str) -> DbResult<Option<LayerRow>> {
-    Ok(layer_get_stmt(id).fetch_all(conn).await?.into_iter().next())
-}
-
-/// [`layer_get`] as a statement.
-pub fn layer_get_stmt(id: &str) -> Stmt {
-    Stmt::new(format!("SELECT {LAYER_COLUMNS} FROM layers WHERE id = $1")).bind(id)
+pub async fn layer_get(db: &mut Db, id: &str) -> DbResult<Option<LayerRow>> {
+    db.fetch_optional(
+        Stmt::new(format!("SELECT {LAYER_COLUMNS} FROM layers WHERE id = $1")).bind(id),
+    )
+    .await
 }
 
 /// True when a disk, snapshot, image or another layer still depends on the layer.
-pub async fn layer_is_referenced(conn: &mut Conn, id: &str) -> DbResult<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM disks WHERE top_layer_id = $1)
+pub async fn layer_is_referenced(db: &mut Db, id: &str) -> DbResult<bool> {
+    let n: i64 = db
+        .scalar(
+            Stmt::new(
+                "SELECT (SELECT COUNT(*) FROM disks WHERE top_layer_id = $1)
               + (SELECT COUNT(*) FROM snapshots WHERE layer_id = $1)
               + (SELECT COUNT(*) FROM images WHERE layer_id = $1)
               + (SELECT COUNT(*) FROM layers WHERE backing_id = $1)",
-    )
-    .bind(id)
-    .fetch_one(conn)
-    .await?;
+            )
+            .bind(id),
+        )
+        .await?;
     Ok(n > 0)
 }
 
-pub async fn layer_delete(conn: &mut Conn, id: &str) -> DbResult<()> {
-    sqlx::query("DELETE FROM layers WHERE id = $1")
-        .bind(id)
-        .execute(conn)
+pub async fn layer_delete(db: &mut Db, id: &str) -> DbResult<()> {
+    db.execute(Stmt::new("DELETE FROM layers WHERE id = $1").bind(id))
         .await?;
     Ok(())
 }
 
-pub async fn layer_ids(conn: &mut Conn) -> DbResult<Vec<String>> {
-    sqlx::query_scalar("SELECT id FROM layers ORDER BY id")
-        .fetch_all(conn)
+pub async fn layer_ids(db: &mut Db) -> DbResult<Vec<String>> {
+    db.scalar_all(Stmt::new("SELECT id FROM layers ORDER BY id"))
         .await
 }
 
 /// Layers nothing depends on (no disk, snapshot, image or layer names them), in one
 /// set-based query: the start-up sweep's candidates, without a probe per layer.
-pub async fn layer_unreferenced(conn: &mut Conn) -> DbResult<Vec<String>> {
-    sqlx::query_scalar(
+pub async fn layer_unreferenced(db: &mut Db) -> DbResult<Vec<String>> {
+    db.scalar_all(Stmt::new(
         "SELECT l.id FROM layers l
          WHERE NOT EXISTS (SELECT 1 FROM disks d WHERE d.top_layer_id = l.id)
            AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.layer_id = l.id)
            AND NOT EXISTS (SELECT 1 FROM images i WHERE i.layer_id = l.id)
            AND NOT EXISTS (SELECT 1 FROM layers b WHERE b.backing_id = l.id)
          ORDER BY l.id",
-    )
-    .fetch_all(conn)
+    ))
     .await
 }
 
 /// The layer `top` and every layer under it, top first: the files a reader of `top` sees.
-pub async fn layer_chain(conn: &mut Conn, top: &str) -> DbResult<Vec<String>> {
-    sqlx::query_scalar(
-        "WITH RECURSIVE chain(id, backing_id, depth) AS (
+pub async fn layer_chain(db: &mut Db, top: &str) -> DbResult<Vec<String>> {
+    db.scalar_all(Stmt::new("WITH RECURSIVE chain(id, backing_id, depth) AS (
              SELECT id, backing_id, 0 FROM layers WHERE id = $1
              UNION ALL
              SELECT l.id, l.backing_id, c.depth + 1 FROM layers l JOIN chain c ON l.id = c.backing_id
          )
-         SELECT id FROM chain ORDER BY depth",
-    )
-    .bind(top)
-    .fetch_all(conn)
-    .await
+         SELECT id FROM chain ORDER BY depth",).bind(top)).await
 }

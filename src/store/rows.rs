@@ -4,16 +4,15 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 /// `direct_row!(Row, COLUMNS, [field, …])`: `COLUMNS` names the fields as a select list,
-/// and `Row::from_direct` reads a row of a direct SQLite reader (see [`super::direct`])
-/// selected with it, by position (looking columns up by name was a quarter of a
-/// listing's CPU). One list for both, so they cannot disagree; the struct literal fails
-/// to compile if a field is left out.
+/// and `Row::from_sqlite` reads a SQLite row selected with it, by position (looking
+/// columns up by name was a quarter of a listing's CPU). One list for both, so they
+/// cannot disagree; the struct literal fails to compile if a field is left out.
 macro_rules! direct_row {
     ($row:ident, $cols:ident, [$first:ident $(, $rest:ident)* $(,)?]) => {
         pub const $cols: &str = concat!(stringify!($first) $(, ", ", stringify!($rest))*);
 
-        impl $row {
-            pub fn from_direct(r: &rusqlite::Row<'_>) -> rusqlite::Result<$row> {
+        impl super::Row for $row {
+            fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<$row> {
                 let mut i = 0;
                 let mut next = || {
                     i += 1;
@@ -25,14 +24,20 @@ macro_rules! direct_row {
                 })
             }
         }
-
-        impl super::DirectRow for $row {
-            fn from_direct(r: &rusqlite::Row<'_>) -> rusqlite::Result<$row> {
-                $row::from_direct(r)
-            }
-        }
     };
 }
+
+/// A fault rule (see `service::fault`): the rule as JSON, and how often it fired.
+#[derive(Debug, Clone, FromRow)]
+pub struct FaultRow {
+    pub id: String,
+    /// The `FaultSpec` as JSON.
+    pub spec: String,
+    pub fired: i64,
+    pub created_at: i64,
+}
+
+direct_row!(FaultRow, FAULT_COLUMNS, [id, spec, fired, created_at]);
 
 #[derive(Clone, FromRow)]
 pub struct AccountRow {
@@ -44,6 +49,12 @@ pub struct AccountRow {
     pub disabled: bool,
     pub created_at: i64,
 }
+
+direct_row!(
+    AccountRow,
+    ACCOUNT_COLUMNS,
+    [pin, name, access_key, secret_key, disabled, created_at]
+);
 
 /// Never prints the secret key (so no `{:?}` can put it into a log).
 impl std::fmt::Debug for AccountRow {
@@ -286,6 +297,27 @@ pub struct ImageTaskRow {
     pub finished_at: i64,
     pub seq: i64,
 }
+
+direct_row!(
+    ImageTaskRow,
+    IMAGE_TASK_COLUMNS,
+    [
+        id,
+        pin,
+        region,
+        action,
+        status,
+        progress,
+        image_id,
+        image_name,
+        url,
+        objects,
+        error,
+        created_at,
+        finished_at,
+        seq,
+    ]
+);
 
 #[derive(Debug, Clone, FromRow)]
 pub struct TaskRow {

@@ -1,14 +1,8 @@
 //! Durable tasks: insert, claim under a lease, record progress, finish.
-use super::{now_ms, Conn, DbResult, Stmt, StmtTx, TaskRow, TASK_COLUMNS};
+use super::{now_ms, Backend, Db, DbResult, Stmt, TaskRow, TASK_COLUMNS};
 
-pub async fn task_insert(conn: &mut Conn, t: &TaskRow) -> DbResult<()> {
-    task_insert_stmt(t).execute(conn).await?;
-    Ok(())
-}
-
-/// The insert of `t` (one row).
-pub fn task_insert_stmt(t: &TaskRow) -> Stmt {
-    Stmt::new(
+pub async fn task_insert(db: &mut Db, t: &TaskRow) -> DbResult<()> {
+    let st = Stmt::new(
         "INSERT INTO tasks(id, kind, target_id, step, state, run_after, lease_until, payload,
                            error, created_at, fault)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -23,20 +17,18 @@ pub fn task_insert_stmt(t: &TaskRow) -> Stmt {
     .bind(t.payload.clone())
     .bind(t.error.clone())
     .bind(t.created_at)
-    .bind(t.fault.clone())
+    .bind(t.fault.clone());
+    db.execute(st).await?;
+    Ok(())
 }
 
 /// Claims up to `limit` pending tasks that are due and not leased, leasing them until
 /// `now + lease_ms`. On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so
 /// claimers on several nodes pass each other's rows by instead of waiting or sharing them;
 /// on SQLite the write transaction alone makes the claim exclusive.
-pub async fn task_claim_due(
-    tx: &mut StmtTx<'_>,
-    lease_ms: i64,
-    limit: i64,
-) -> DbResult<Vec<TaskRow>> {
+pub async fn task_claim_due(tx: &mut Db, lease_ms: i64, limit: i64) -> DbResult<Vec<TaskRow>> {
     let now = now_ms();
-    let skip_locked = if tx.is_postgres() {
+    let skip_locked = if tx.backend() == Backend::Postgres {
         " FOR UPDATE SKIP LOCKED"
     } else {
         ""
@@ -83,130 +75,93 @@ pub async fn task_claim_due(
 
 /// Extends the lease of a task this node is running (at `step`); false when it is no longer
 /// ours to run (finished, advanced or released).
-pub async fn task_renew_lease(
-    conn: &mut Conn,
-    id: &str,
-    step: i64,
-    lease_ms: i64,
-) -> DbResult<bool> {
-    let r = sqlx::query(
-        "UPDATE tasks SET lease_until = $1 WHERE id = $2 AND step = $3 AND state = 'pending'
-         AND lease_until > 0",
-    )
-    .bind(now_ms() + lease_ms)
-    .bind(id)
-    .bind(step)
-    .execute(conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+pub async fn task_renew_lease(db: &mut Db, id: &str, step: i64, lease_ms: i64) -> DbResult<bool> {
+    let r = db.execute(Stmt::new("UPDATE tasks SET lease_until = $1 WHERE id = $2 AND step = $3 AND state = 'pending'
+         AND lease_until > 0",).bind(now_ms() + lease_ms).bind(id).bind(step)).await?;
+    Ok(r == 1)
 }
 
 /// Records that the task finished `step - 1` and keeps the lease: the node that ran it goes
 /// on with `step` at once (a step due now needs no claim round).
-pub async fn task_advance_held(conn: &mut Conn, id: &str, step: i64) -> DbResult<()> {
-    task_advance_held_stmt(id, step).execute(conn).await?;
-    Ok(())
-}
-
-/// [`task_advance_held`] as a statement.
-pub fn task_advance_held_stmt(id: &str, step: i64) -> Stmt {
-    Stmt::new("UPDATE tasks SET step = $1, run_after = $2 WHERE id = $3")
+pub async fn task_advance_held(db: &mut Db, id: &str, step: i64) -> DbResult<()> {
+    let st = Stmt::new("UPDATE tasks SET step = $1, run_after = $2 WHERE id = $3")
         .bind(step)
         .bind(now_ms())
-        .bind(id)
+        .bind(id);
+    db.execute(st).await?;
+    Ok(())
 }
 
 /// Records that the task finished `step - 1` and releases the lease.
 pub async fn task_advance(
-    conn: &mut Conn,
+    db: &mut Db,
     id: &str,
     step: i64,
     run_after: i64,
     payload: &str,
 ) -> DbResult<()> {
-    task_advance_stmt(id, step, run_after, payload)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// [`task_advance`] as a statement.
-pub fn task_advance_stmt(id: &str, step: i64, run_after: i64, payload: &str) -> Stmt {
-    Stmt::new(
+    let st = Stmt::new(
         "UPDATE tasks SET step = $1, run_after = $2, payload = $3, lease_until = 0 WHERE id = $4",
     )
     .bind(step)
     .bind(run_after)
     .bind(payload)
-    .bind(id)
-}
-
-pub async fn task_finish(
-    conn: &mut Conn,
-    id: &str,
-    state: &str,
-    error: Option<&str>,
-) -> DbResult<()> {
-    task_finish_stmt(id, state, error).execute(conn).await?;
+    .bind(id);
+    db.execute(st).await?;
     Ok(())
 }
 
-/// [`task_finish`] as a statement.
-pub fn task_finish_stmt(id: &str, state: &str, error: Option<&str>) -> Stmt {
-    Stmt::new("UPDATE tasks SET state = $1, error = $2, lease_until = 0 WHERE id = $3")
+pub async fn task_finish(db: &mut Db, id: &str, state: &str, error: Option<&str>) -> DbResult<()> {
+    let st = Stmt::new("UPDATE tasks SET state = $1, error = $2, lease_until = 0 WHERE id = $3")
         .bind(state)
         .bind(error)
-        .bind(id)
+        .bind(id);
+    db.execute(st).await?;
+    Ok(())
 }
 
 /// When the next pending task becomes due (ms), if any.
-pub async fn task_next_due(conn: &mut Conn) -> DbResult<Option<i64>> {
-    sqlx::query_scalar(
+pub async fn task_next_due(db: &mut Db) -> DbResult<Option<i64>> {
+    db.scalar(Stmt::new(
         "SELECT MIN(CASE WHEN lease_until > run_after THEN lease_until ELSE run_after END)
          FROM tasks WHERE state = 'pending'",
-    )
-    .fetch_one(conn)
+    ))
     .await
 }
 
-pub async fn task_pending_count(conn: &mut Conn) -> DbResult<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE state = 'pending'")
-        .fetch_one(conn)
-        .await
+pub async fn task_pending_count(db: &mut Db) -> DbResult<i64> {
+    db.scalar(Stmt::new(
+        "SELECT COUNT(*) FROM tasks WHERE state = 'pending'",
+    ))
+    .await
 }
 
 /// Whether a task of `kind` on `target_id` has not finished yet.
-pub async fn task_in_flight(conn: &mut Conn, kind: &str, target_id: &str) -> DbResult<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tasks WHERE kind = $1 AND target_id = $2 AND state = 'pending'",
-    )
-    .bind(kind)
-    .bind(target_id)
-    .fetch_one(conn)
-    .await?;
+pub async fn task_in_flight(db: &mut Db, kind: &str, target_id: &str) -> DbResult<bool> {
+    let n: i64 = db.scalar(Stmt::new("SELECT COUNT(*) FROM tasks WHERE kind = $1 AND target_id = $2 AND state = 'pending'",).bind(kind).bind(target_id)).await?;
     Ok(n > 0)
 }
 
-pub async fn task_get(conn: &mut Conn, id: &str) -> DbResult<Option<TaskRow>> {
-    Ok(task_get_stmt(id).fetch_all(conn).await?.pop())
-}
-
-/// [`task_get`] on a direct SQLite reader (see [`super::direct`]).
-pub fn task_get_direct(conn: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<TaskRow>> {
-    Ok(task_get_stmt(id)
-        .query_direct(conn, TaskRow::from_direct)?
-        .pop())
-}
-
-fn task_get_stmt(id: &str) -> Stmt {
-    Stmt::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1")).bind(id)
+pub async fn task_get(db: &mut Db, id: &str) -> DbResult<Option<TaskRow>> {
+    db.fetch_optional(Stmt::new(format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1")).bind(id))
+        .await
 }
 
 /// Drops finished tasks older than `age_ms` so the table does not grow without bound.
-pub async fn task_prune(conn: &mut Conn, age_ms: i64) -> DbResult<()> {
-    sqlx::query("DELETE FROM tasks WHERE state <> 'pending' AND created_at < $1")
-        .bind(now_ms() - age_ms)
-        .execute(conn)
-        .await?;
+pub async fn task_prune(db: &mut Db, age_ms: i64) -> DbResult<()> {
+    db.execute(
+        Stmt::new("DELETE FROM tasks WHERE state <> 'pending' AND created_at < $1")
+            .bind(now_ms() - age_ms),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Releases every lease (a node alone at start: the leases are dead predecessors').
+pub async fn task_release_leases(db: &mut Db) -> DbResult<()> {
+    db.execute(Stmt::new(
+        "UPDATE tasks SET lease_until = 0 WHERE state = 'pending'",
+    ))
+    .await?;
     Ok(())
 }

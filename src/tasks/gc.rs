@@ -11,13 +11,13 @@ pub async fn collect_layers(ctx: &TaskCtx, candidates: Vec<String>) -> DbResult<
     let mut queue = candidates;
     while let Some(layer_id) = queue.pop() {
         let mut tx = ctx.store.write().await?;
-        let Some(layer) = store::layer::layer_get(tx.conn(), &layer_id).await? else {
+        let Some(layer) = store::layer::layer_get(&mut tx, &layer_id).await? else {
             continue;
         };
-        if store::layer::layer_is_referenced(tx.conn(), &layer_id).await? {
+        if store::layer::layer_is_referenced(&mut tx, &layer_id).await? {
             continue;
         }
-        store::layer::layer_delete(tx.conn(), &layer_id).await?;
+        store::layer::layer_delete(&mut tx, &layer_id).await?;
         tx.commit().await?;
         if let Err(e) = ctx.block.remove(&layer_id).await {
             tracing::warn!("removing layer file {layer_id}: {e}");

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::steps::payload_str;
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
-use crate::store::{self, disk, image, instance, snapshot, Batch, LayerRow, TaskRow};
+use crate::store::{self, disk, image, instance, snapshot, LayerRow, TaskRow};
 
 type StepResult = Result<(), StepError>;
 
@@ -37,9 +37,7 @@ fn image_layer_id(image_id: &str) -> String {
 
 pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let plan = freezes(task)?;
-    let img = ctx
-        .store
-        .image_by_id(&task.target_id)
+    let img = image::image_by_id(&mut *ctx.store.read().await?, &task.target_id)
         .await?
         .ok_or_else(|| StepError::Invalid(format!("image {} vanished", task.target_id)))?;
     let mut copied = None;
@@ -59,47 +57,40 @@ pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> Ste
         let bytes = ctx.block.flatten(&layer, &frozen).await?;
         copied = Some((layer, size, bytes));
     }
-    let mut tx = ctx.store.write_stmts().await?;
+    let mut tx = ctx.store.write().await?;
     if let Some((layer, size, bytes)) = copied {
-        let recorded: Option<LayerRow> = tx
-            .fetch_optional(store::layer::layer_get_stmt(&layer))
-            .await?;
-        if recorded.is_none() {
+        if store::layer::layer_get(&mut tx, &layer).await?.is_none() {
             let row = LayerRow {
                 id: layer.clone(),
                 backing_id: None,
                 size_bytes: size,
                 created_at: store::now_ms(),
             };
-            let mut insert = Batch::default();
-            insert.extend(store::layer::layer_insert_many_stmt(&[row]));
-            tx.run(insert).await?;
+            store::layer::layer_insert(&mut tx, &row).await?;
         }
         let size_mb = (bytes as i64 + (1 << 20) - 1) >> 20;
-        tx.execute(image::image_set_layer_stmt(&img.id, Some(&layer), size_mb))
-            .await?;
+        image::image_set_layer(&mut tx, &img.id, Some(&layer), size_mb).await?;
     }
     if ctx.delays.task.is_zero() {
         // Nothing to wait for: one transaction (and one turn at the writer slot) less.
-        tx.run(image_ready(task)?).await?;
+        mark_image_ready(&mut tx, task).await?;
     } else {
-        tx.execute(super::next_step_stmt(task, ctx.delays.task))
-            .await?;
+        finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
 pub(super) async fn finish_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let mut tx = ctx.store.write_stmts().await?;
-    tx.run(image_ready(task)?).await?;
+    let mut tx = ctx.store.write().await?;
+    mark_image_ready(&mut tx, task).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// The snapshots `available`, the image `ready`, the instance and disks idle, the task
-/// done: one batch, for one turn at the writer.
-fn image_ready(task: &TaskRow) -> Result<Batch, StepError> {
+/// done: one transaction, one turn at the writer.
+async fn mark_image_ready(tx: &mut store::Db, task: &TaskRow) -> StepResult {
     let plan = freezes(task)?;
     let instance_id = payload_str(task, "instanceId")?;
     let snapshots: Vec<String> = plan
@@ -108,24 +99,12 @@ fn image_ready(task: &TaskRow) -> Result<Batch, StepError> {
         .map(|f| f.snapshot_id.clone())
         .collect();
     let disks: Vec<String> = plan.iter().map(|f| f.disk_id.clone()).collect();
-    let mut batch = Batch::default();
-    batch.extend(snapshot::snapshots_transition_stmt(
-        &snapshots,
-        "creating",
-        "available",
-    ));
-    batch.extend(disk::disks_clear_task_stmt(&disks, "createImage"));
-    batch.push(image::image_transition_stmt(
-        &task.target_id,
-        &["pending"],
-        "ready",
-    ));
-    batch.push(instance::instance_clear_task_stmt(
-        &instance_id,
-        "createImage",
-    ));
-    batch.push(super::done_stmt(task));
-    Ok(batch)
+    snapshot::snapshots_transition(tx, &snapshots, "creating", "available").await?;
+    disk::disks_clear_task(tx, &disks, "createImage").await?;
+    image::image_transition(tx, &task.target_id, &["pending"], "ready").await?;
+    instance::instance_clear_task(tx, &instance_id, "createImage").await?;
+    finish_step(tx, task, Outcome::Done).await?;
+    Ok(())
 }
 
 /// A failed image ends `error` with nothing of it left: its snapshots and its copy are
@@ -135,7 +114,7 @@ pub(super) async fn fail_image(ctx: &TaskCtx, task: &TaskRow, error: &str) -> St
     let instance_id = payload_str(task, "instanceId").unwrap_or_default();
     let mut freed = Vec::new();
     let mut tx = ctx.store.write().await?;
-    let c = tx.conn();
+    let c = &mut *tx;
     for f in &plan {
         if !f.snapshot_id.is_empty() {
             if let Some(s) = snapshot::snapshot_by_id(c, &f.snapshot_id).await? {
@@ -172,7 +151,7 @@ pub(super) async fn delete_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let delete_snapshots = v["deleteSnapshot"].as_bool().unwrap_or(false);
     let mut freed = Vec::new();
     let mut tx = ctx.store.write().await?;
-    let c = tx.conn();
+    let c = &mut *tx;
     if let Some(img) = image::image_by_id(c, &task.target_id).await? {
         image::image_delete(c, &img.id).await?;
         freed.extend(img.layer_id.clone());

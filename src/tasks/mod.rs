@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::block::BlockStore;
 use crate::ids;
-use crate::store::{self, now_ms, Conn, DbResult, Store, TaskRow, WriteTx};
+use crate::store::{self, now_ms, Db, DbResult, Store, TaskRow};
 
 pub use fault::{with_injected_fault, TaskFault};
 pub use gc::{collect_layers, sweep_after_restart};
@@ -92,7 +92,7 @@ const MAX_PARALLEL: usize = 32;
 /// Records a new task in the caller's transaction; it runs once the transaction commits
 /// (call `TaskCtx::wake` after commit to start it without waiting for the poll).
 pub async fn enqueue(
-    conn: &mut Conn,
+    conn: &mut Db,
     kind: &str,
     target_id: &str,
     payload: Value,
@@ -125,34 +125,18 @@ pub fn new_task(kind: &str, target_id: &str, payload: Value, delay: Duration) ->
 /// Ends the current step inside `tx`: either schedule the next one or mark the task done.
 /// A next step due at once stays leased to this node, which runs it straight after
 /// (`run_one`); a later one is released for whichever node claims it when due.
-pub async fn finish_step(tx: &mut WriteTx<'_>, task: &TaskRow, outcome: Outcome) -> DbResult<()> {
-    let stmt = match outcome {
-        Outcome::Next(delay) => next_step_stmt(task, delay),
-        Outcome::Done => done_stmt(task),
-    };
-    stmt.execute(tx.conn()).await?;
-    Ok(())
-}
-
-/// Ends the current step with the next one due after `delay` (see [`finish_step`]), as a
-/// statement.
-pub fn next_step_stmt(task: &TaskRow, delay: Duration) -> store::Stmt {
-    if delay.is_zero() {
-        store::task::task_advance_held_stmt(&task.id, task.step + 1)
-    } else {
-        store::task::task_advance_stmt(
-            &task.id,
-            task.step + 1,
-            now_ms() + delay.as_millis() as i64,
-            &task.payload,
-        )
+pub async fn finish_step(tx: &mut Db, task: &TaskRow, outcome: Outcome) -> DbResult<()> {
+    let tasks = &mut *tx;
+    match outcome {
+        Outcome::Next(delay) if delay.is_zero() => {
+            store::task::task_advance_held(tasks, &task.id, task.step + 1).await
+        }
+        Outcome::Next(delay) => {
+            let due = now_ms() + delay.as_millis() as i64;
+            store::task::task_advance(tasks, &task.id, task.step + 1, due, &task.payload).await
+        }
+        Outcome::Done => store::task::task_finish(tasks, &task.id, "done", None).await,
     }
-}
-
-/// Marks `task` done (the end of [`finish_step`] with [`Outcome::Done`]), as a statement
-/// to batch with a last step's own writes.
-pub fn done_stmt(task: &TaskRow) -> store::Stmt {
-    store::task::task_finish_stmt(&task.id, "done", None)
 }
 
 impl TaskCtx {
@@ -210,7 +194,7 @@ impl TaskCtx {
             if now_ms() - last_prune > 3_600_000 {
                 last_prune = now_ms();
                 if let Ok(mut tx) = self.store.write().await {
-                    let _ = store::task::task_prune(tx.conn(), 86_400_000).await;
+                    let _ = store::task::task_prune(&mut tx, 86_400_000).await;
                     let _ = tx.commit().await;
                 }
             }
@@ -224,7 +208,7 @@ impl TaskCtx {
     }
 
     async fn claim(&self) -> DbResult<Vec<TaskRow>> {
-        let mut tx = self.store.write_stmts_unordered().await?;
+        let mut tx = self.store.write_unordered().await?;
         let lease_ms = self.lease.as_millis() as i64;
         let tasks = store::task::task_claim_due(&mut tx, lease_ms, MAX_PARALLEL as i64).await?;
         tx.commit().await?;
@@ -250,7 +234,13 @@ impl TaskCtx {
             }
             // A step that ended with the next one due at once kept the lease: go on with it
             // here instead of a claim round through the database and the worker loop.
-            let next = self.store.task_by_id(&task.id).await.ok().flatten();
+            let next = match self.store.read().await {
+                Ok(mut db) => store::task::task_get(&mut db, &task.id)
+                    .await
+                    .ok()
+                    .flatten(),
+                Err(_) => None,
+            };
             match next {
                 Some(t)
                     if t.state == "pending"
@@ -281,7 +271,7 @@ impl TaskCtx {
                     let renewed = match ctx.store.write_unordered().await {
                         Ok(mut tx) => {
                             let r =
-                                store::task::task_renew_lease(tx.conn(), &id, step, lease_ms).await;
+                                store::task::task_renew_lease(&mut tx, &id, step, lease_ms).await;
                             let _ = tx.commit().await;
                             r
                         }
@@ -344,7 +334,7 @@ impl TaskCtx {
             tokio::time::sleep(Duration::from_millis(RETRY_MS as u64)).await;
             let released = async {
                 let mut tx = self.store.write().await?;
-                store::task::task_advance(tx.conn(), &task.id, task.step, now_ms(), &task.payload)
+                store::task::task_advance(&mut tx, &task.id, task.step, now_ms(), &task.payload)
                     .await?;
                 tx.commit().await
             }
@@ -358,18 +348,14 @@ impl TaskCtx {
 
     /// Records this node as live (`addr` empty: keep the recorded one).
     pub async fn beat(&self, addr: &str) -> DbResult<()> {
-        let mut conn = self.store.read().await?;
+        let mut tx = self.store.write_unordered().await?;
         let lease_ms = self.lease.as_millis() as i64;
         if addr.is_empty() {
-            sqlx::query("UPDATE nodes SET seen_at = $1 WHERE id = $2")
-                .bind(now_ms())
-                .bind(&*self.node_id)
-                .execute(&mut *conn)
-                .await?;
-            Ok(())
+            store::node::node_touch(&mut tx, &self.node_id).await?;
         } else {
-            store::node::node_beat(&mut conn, &self.node_id, addr, lease_ms).await
+            store::node::node_beat(&mut tx, &self.node_id, addr, lease_ms).await?;
         }
+        tx.commit().await
     }
 
     /// Registers this node and tells whether it is the only live one (always, on SQLite).
@@ -388,8 +374,9 @@ impl TaskCtx {
 
     /// Removes this node from the live ones (clean stop).
     pub async fn leave(&self) -> DbResult<()> {
-        let mut conn = self.store.read().await?;
-        store::node::node_leave(&mut conn, &self.node_id).await
+        let mut tx = self.store.write_unordered().await?;
+        store::node::node_leave(&mut tx, &self.node_id).await?;
+        tx.commit().await
     }
 
     /// Resets leases left by previous processes so their tasks resume at once instead of
@@ -400,9 +387,7 @@ impl TaskCtx {
             return Ok(());
         }
         let mut tx = self.store.write().await?;
-        sqlx::query("UPDATE tasks SET lease_until = 0 WHERE state = 'pending'")
-            .execute(tx.conn())
-            .await?;
+        store::task::task_release_leases(&mut tx).await?;
         tx.commit().await
     }
 }

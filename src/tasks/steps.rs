@@ -78,12 +78,12 @@ async fn instance_create_materialize(ctx: &TaskCtx, task: &TaskRow) -> StepResul
 
 async fn instance_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
-    let disks = disk::attachments_of_instance(tx.conn(), &task.target_id).await?;
+    let disks = disk::attachments_of_instance(&mut tx, &task.target_id).await?;
     for (a, d) in &disks {
-        disk::attachment_set_status(tx.conn(), &a.disk_id, &a.instance_id, "attached").await?;
-        disk::disk_set_state(tx.conn(), &d.id, "in-use", None).await?;
+        disk::attachment_set_status(&mut tx, &a.disk_id, &a.instance_id, "attached").await?;
+        disk::disk_set_state(&mut tx, &d.id, "in-use", None).await?;
     }
-    instance::instance_end_task(tx.conn(), &task.target_id, "create", "running").await?;
+    instance::instance_end_task(&mut tx, &task.target_id, "create", "running").await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
@@ -93,7 +93,7 @@ async fn instance_transition_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult
     let name = payload_str(task, "task")?;
     let final_status = payload_str(task, "final")?;
     let mut tx = ctx.store.write().await?;
-    instance::instance_end_task(tx.conn(), &task.target_id, &name, &final_status).await?;
+    instance::instance_end_task(&mut tx, &task.target_id, &name, &final_status).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
@@ -103,22 +103,20 @@ async fn instance_transition_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult
 /// disks are detached and become `available`.
 async fn instance_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
-    let disks = disk::attachments_of_instance(tx.conn(), &task.target_id).await?;
+    let disks = disk::attachments_of_instance(&mut tx, &task.target_id).await?;
     let mut freed_layers = Vec::new();
     for (a, d) in disks {
-        disk::attachment_delete(tx.conn(), &a.disk_id, &a.instance_id).await?;
-        let shared_elsewhere = !disk::attachments_of_disk(tx.conn(), &d.id)
-            .await?
-            .is_empty();
+        disk::attachment_delete(&mut tx, &a.disk_id, &a.instance_id).await?;
+        let shared_elsewhere = !disk::attachments_of_disk(&mut tx, &d.id).await?.is_empty();
         let never_created = d.status == "error_create";
         if (d.category == "local" || a.auto_delete || never_created) && !shared_elsewhere {
-            disk::disk_delete(tx.conn(), &d.id).await?;
+            disk::disk_delete(&mut tx, &d.id).await?;
             freed_layers.extend(d.top_layer_id);
         } else if !shared_elsewhere {
-            disk::disk_set_state(tx.conn(), &d.id, "available", None).await?;
+            disk::disk_set_state(&mut tx, &d.id, "available", None).await?;
         }
     }
-    instance::instance_delete(tx.conn(), &task.target_id).await?;
+    instance::instance_delete(&mut tx, &task.target_id).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     collect_layers(ctx, freed_layers).await?;
@@ -140,7 +138,7 @@ async fn disk_create_materialize(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 
 async fn disk_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
-    disk::disk_set_state(tx.conn(), &task.target_id, "available", None).await?;
+    disk::disk_set_state(&mut tx, &task.target_id, "available", None).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
@@ -148,9 +146,9 @@ async fn disk_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 
 async fn disk_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
-    let freed = match disk::disk_by_id(tx.conn(), &task.target_id).await? {
+    let freed = match disk::disk_by_id(&mut tx, &task.target_id).await? {
         Some(d) => {
-            disk::disk_delete(tx.conn(), &d.id).await?;
+            disk::disk_delete(&mut tx, &d.id).await?;
             d.top_layer_id.into_iter().collect()
         }
         None => vec![],
@@ -164,9 +162,9 @@ async fn disk_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 async fn disk_attach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let instance_id = payload_str(task, "instanceId")?;
     let mut tx = ctx.store.write().await?;
-    disk::attachment_set_status(tx.conn(), &task.target_id, &instance_id, "attached").await?;
-    disk::disk_set_state(tx.conn(), &task.target_id, "in-use", None).await?;
-    instance::instance_clear_task(tx.conn(), &instance_id, "attachDisk").await?;
+    disk::attachment_set_status(&mut tx, &task.target_id, &instance_id, "attached").await?;
+    disk::disk_set_state(&mut tx, &task.target_id, "in-use", None).await?;
+    instance::instance_clear_task(&mut tx, &instance_id, "attachDisk").await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
@@ -175,15 +173,15 @@ async fn disk_attach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 async fn disk_detach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let instance_id = payload_str(task, "instanceId")?;
     let mut tx = ctx.store.write().await?;
-    disk::attachment_delete(tx.conn(), &task.target_id, &instance_id).await?;
-    let still = disk::attachments_of_disk(tx.conn(), &task.target_id).await?;
+    disk::attachment_delete(&mut tx, &task.target_id, &instance_id).await?;
+    let still = disk::attachments_of_disk(&mut tx, &task.target_id).await?;
     let status = if still.is_empty() {
         "available"
     } else {
         "in-use"
     };
-    disk::disk_set_state(tx.conn(), &task.target_id, status, None).await?;
-    instance::instance_clear_task(tx.conn(), &instance_id, "detachDisk").await?;
+    disk::disk_set_state(&mut tx, &task.target_id, status, None).await?;
+    instance::instance_clear_task(&mut tx, &instance_id, "detachDisk").await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
@@ -191,9 +189,9 @@ async fn disk_detach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 
 async fn snapshot_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
-    if let Some(snap) = snapshot::snapshot_by_id(tx.conn(), &task.target_id).await? {
-        snapshot::snapshot_transition(tx.conn(), &snap.id, &["creating"], "available").await?;
-        disk::disk_clear_task(tx.conn(), &snap.disk_id, "createSnapshot").await?;
+    if let Some(snap) = snapshot::snapshot_by_id(&mut tx, &task.target_id).await? {
+        snapshot::snapshot_transition(&mut tx, &snap.id, &["creating"], "available").await?;
+        disk::disk_clear_task(&mut tx, &snap.disk_id, "createSnapshot").await?;
     }
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
@@ -202,9 +200,9 @@ async fn snapshot_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 
 async fn snapshot_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
-    let freed = match snapshot::snapshot_by_id(tx.conn(), &task.target_id).await? {
+    let freed = match snapshot::snapshot_by_id(&mut tx, &task.target_id).await? {
         Some(s) => {
-            snapshot::snapshot_delete(tx.conn(), &s.id).await?;
+            snapshot::snapshot_delete(&mut tx, &s.id).await?;
             s.layer_id.into_iter().collect()
         }
         None => vec![],
@@ -227,7 +225,7 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
         _ => {}
     }
     let mut tx = ctx.store.write().await?;
-    let c = tx.conn();
+    let c = &mut *tx;
     // Layers made for disks that never came to be: collected once the failure commits.
     let mut freed = Vec::new();
     match task.kind.as_str() {
@@ -277,7 +275,7 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
         }
         _ => {}
     }
-    store::task::task_finish(tx.conn(), &task.id, "failed", Some(error)).await?;
+    store::task::task_finish(&mut tx, &task.id, "failed", Some(error)).await?;
     tx.commit().await?;
     collect_layers(ctx, freed).await?;
     Ok(())

@@ -47,7 +47,7 @@ fn image_task_id(task: &TaskRow) -> Result<String, StepError> {
 
 async fn set_progress(ctx: &TaskCtx, id: &str, progress: i64) -> StepResult {
     let mut tx = ctx.store.write().await?;
-    image_task::image_task_update(tx.conn(), id, "running", progress, None, "", 0).await?;
+    image_task::image_task_update(&mut tx, id, "running", progress, None, "", 0).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -99,12 +99,12 @@ pub(super) async fn import_layers(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     }
     let mut tx = ctx.store.write().await?;
     for s in &sources {
-        if store::layer::layer_get(tx.conn(), &s.layer_id)
+        if store::layer::layer_get(&mut tx, &s.layer_id)
             .await?
             .is_none()
         {
             store::layer::layer_insert(
-                tx.conn(),
+                &mut tx,
                 &LayerRow {
                     id: s.layer_id.clone(),
                     backing_id: None,
@@ -114,7 +114,7 @@ pub(super) async fn import_layers(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
             )
             .await?;
         }
-        snapshot::snapshot_set_layer(tx.conn(), &s.snapshot_id, &s.layer_id).await?;
+        snapshot::snapshot_set_layer(&mut tx, &s.snapshot_id, &s.layer_id).await?;
     }
     finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
     tx.commit().await?;
@@ -130,7 +130,7 @@ pub(super) async fn finish_import(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         bytes += ctx.block.allocated_bytes(&s.layer_id).await.unwrap_or(0);
     }
     let mut tx = ctx.store.write().await?;
-    let c = tx.conn();
+    let c = &mut *tx;
     for s in &sources {
         snapshot::snapshot_transition(c, &s.snapshot_id, &["creating"], "available").await?;
     }
@@ -169,7 +169,7 @@ pub(super) async fn export_files(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let objects: Vec<&str> = files.iter().map(|f| f.object.as_str()).collect();
     let mut tx = ctx.store.write().await?;
     let objects = serde_json::to_string(&objects).map_err(|e| StepError::Invalid(e.to_string()))?;
-    image_task::image_task_update(tx.conn(), &it, "running", 95, Some(&objects), "", 0).await?;
+    image_task::image_task_update(&mut tx, &it, "running", 95, Some(&objects), "", 0).await?;
     finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
     tx.commit().await?;
     Ok(())
@@ -178,7 +178,7 @@ pub(super) async fn export_files(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 pub(super) async fn finish_export(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let it = image_task_id(task)?;
     let mut tx = ctx.store.write().await?;
-    image_task::image_task_update(tx.conn(), &it, "finished", 100, None, "", now_ms()).await?;
+    image_task::image_task_update(&mut tx, &it, "finished", 100, None, "", now_ms()).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
@@ -191,7 +191,7 @@ pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) ->
     let it = p["imageTaskId"].as_str().unwrap_or_default().to_string();
     let mut freed = Vec::new();
     let mut tx = ctx.store.write().await?;
-    let c = tx.conn();
+    let c = &mut *tx;
     if task.kind == super::kind::IMAGE_IMPORT {
         let sources: Vec<ImportSource> =
             serde_json::from_value(p["sources"].clone()).unwrap_or_default();

@@ -72,7 +72,7 @@ async fn each_task_is_claimed_by_exactly_one_node_and_a_dead_lease_expires() {
         for i in 0..200 {
             let id = format!("t-claim-{i:03}");
             kiln::store::task::task_insert(
-                tx.conn(),
+                &mut tx,
                 &kiln::store::TaskRow {
                     id: id.clone(),
                     kind: "test_noop".into(),
@@ -96,7 +96,7 @@ async fn each_task_is_claimed_by_exactly_one_node_and_a_dead_lease_expires() {
     let claim_all = |s: kiln::store::Store| async move {
         let mut got = Vec::new();
         loop {
-            let mut tx = s.write_stmts_unordered().await.unwrap();
+            let mut tx = s.write_unordered().await.unwrap();
             let batch = kiln::store::task::task_claim_due(&mut tx, 60_000, 7)
                 .await
                 .unwrap();
@@ -128,16 +128,17 @@ async fn each_task_is_claimed_by_exactly_one_node_and_a_dead_lease_expires() {
     // A claim under a 1 s lease whose holder never renews it is free again after 1 s.
     {
         let mut tx = s1.write().await.unwrap();
-        sqlx::query("UPDATE tasks SET lease_until = 0 WHERE id = 't-claim-000'")
-            .execute(tx.conn())
-            .await
-            .unwrap();
+        tx.execute(kiln::store::Stmt::new(
+            "UPDATE tasks SET lease_until = 0 WHERE id = 't-claim-000'",
+        ))
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     }
     let claim_one = |s: &kiln::store::Store| {
         let s = s.clone();
         async move {
-            let mut tx = s.write_stmts_unordered().await.unwrap();
+            let mut tx = s.write_unordered().await.unwrap();
             let b = kiln::store::task::task_claim_due(&mut tx, 1_000, 10)
                 .await
                 .unwrap();
