@@ -147,7 +147,7 @@ impl ApiError {
     pub fn underlay_conflict(task: &str) -> Self {
         ApiError::FailedPrecondition(format!("Conflict with underlay task {task}"))
     }
-    pub fn invalid_instance_status(status: &str) -> Self {
+    pub fn invalid_instance_status(status: crate::store::InstanceStatus) -> Self {
         ApiError::FailedPrecondition(format!("Invalid instance status {status}"))
     }
     pub fn page_size_out_of_range() -> Self {

@@ -73,42 +73,6 @@ pub fn task_action(_: &mut SchemaGenerator) -> Schema {
     one_of(&["ImportImage", "ExportImage"], "")
 }
 
-pub fn instance_status(_: &mut SchemaGenerator) -> Schema {
-    one_of(
-        &[
-            "pending",
-            "starting",
-            "running",
-            "stopping",
-            "stopped",
-            "rebooting",
-            "deleting",
-            "error",
-        ],
-        "",
-    )
-}
-
-pub fn disk_status(_: &mut SchemaGenerator) -> Schema {
-    one_of(
-        &[
-            "creating",
-            "available",
-            "in-use",
-            "extending",
-            "restoring",
-            "deleting",
-            "deleted",
-            "error_create",
-            "error_delete",
-            "error_restore",
-            "error_extend",
-            "in-recyclebin",
-        ],
-        "",
-    )
-}
-
 /// An attachment's status; images show their devices with an empty one.
 pub fn attachment_status(_: &mut SchemaGenerator) -> Schema {
     one_of(
@@ -123,14 +87,6 @@ pub fn attachment_status(_: &mut SchemaGenerator) -> Schema {
         ],
         "Empty in images.",
     )
-}
-
-pub fn snapshot_status(_: &mut SchemaGenerator) -> Schema {
-    one_of(crate::service::snapshot::SNAPSHOT_STATUSES, "")
-}
-
-pub fn image_status(_: &mut SchemaGenerator) -> Schema {
-    one_of(&["pending", "ready", "deleting", "error"], "")
 }
 
 pub fn task_status(_: &mut SchemaGenerator) -> Schema {

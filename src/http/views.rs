@@ -9,6 +9,9 @@ use super::schema::{Empty, OrEmptyObject, NONE};
 use crate::service::disk::DiskDetail;
 use crate::service::instance::InstanceDetail;
 use crate::service::snapshot::SnapshotDetail;
+use crate::store::status::{
+    AttachmentStatus, DiskStatus, ImageStatus, ImageTaskStatus, InstanceStatus, SnapshotStatus,
+};
 use crate::store::{AttachmentRow, DiskRow, ImageBlockDevice, ImageRow, ImageTaskRow};
 
 /// `createTime`/`launchTime`: `YYYY-MM-DD HH:MM:SS` in UTC+8, no zone marker.
@@ -73,8 +76,7 @@ pub struct DiskView<'a> {
     disk_size_gb: i64,
     iops: i64,
     throughput: i64,
-    #[schemars(schema_with = "super::schema::disk_status")]
-    status: &'a str,
+    status: DiskStatus,
     attachments: Vec<DiskAttachmentView<'a>>,
     /// The snapshot it was made from, or empty.
     snapshot_id: &'a str,
@@ -103,7 +105,7 @@ pub fn disk<'a>(d: &'a DiskRow, attachments: &'a [AttachmentRow]) -> DiskView<'a
         disk_size_gb: d.size_gb,
         iops: d.iops,
         throughput: 0,
-        status: &d.status,
+        status: d.status,
         attachments: attachments.iter().map(disk_attachment).collect(),
         snapshot_id: &d.snapshot_id,
         multi_attachable: d.multi_attachable,
@@ -129,8 +131,7 @@ struct DiskAttachmentView<'a> {
     /// `vm`.
     instance_type: &'static str,
     instance_id: &'a str,
-    #[schemars(schema_with = "super::schema::attachment_status")]
-    status: &'a str,
+    status: AttachmentStatus,
     /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     attach_time: String,
 }
@@ -141,7 +142,7 @@ fn disk_attachment(a: &AttachmentRow) -> DiskAttachmentView<'_> {
         disk_id: &a.disk_id,
         instance_type: "vm",
         instance_id: &a.instance_id,
-        status: &a.status,
+        status: a.status,
         attach_time: local_time(a.attached_at),
     }
 }
@@ -160,8 +161,7 @@ struct InstanceDiskView<'a> {
     auto_delete: bool,
     /// `vda` for the system disk.
     device_name: &'a str,
-    #[schemars(schema_with = "super::schema::attachment_status")]
-    status: &'a str,
+    status: AttachmentStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     local_disk: Option<InstanceLocalDiskView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -183,7 +183,7 @@ fn instance_disk<'a>(a: &'a AttachmentRow, d: &'a DiskRow) -> InstanceDiskView<'
         disk_category: &d.category,
         auto_delete: a.auto_delete,
         device_name: &a.device_name,
-        status: &a.status,
+        status: a.status,
         local_disk: local.then_some(InstanceLocalDiskView {
             disk_type: &d.disk_type,
             disk_size_gb: d.size_gb,
@@ -206,8 +206,7 @@ pub struct InstanceView<'a> {
     private_ip_address: &'a str,
     elastic_ip_id: &'static str,
     elastic_ip_address: &'static str,
-    #[schemars(schema_with = "super::schema::instance_status")]
-    status: &'a str,
+    status: InstanceStatus,
     description: &'a str,
     image_id: &'a str,
     /// `{}` when the instance has no system disk (a half-deleted one).
@@ -257,7 +256,7 @@ pub fn instance(i: &InstanceDetail) -> InstanceView<'_> {
         private_ip_address: &r.private_ip,
         elastic_ip_id: "",
         elastic_ip_address: "",
-        status: &r.status,
+        status: r.status,
         description: &r.description,
         image_id: &r.image_id,
         system_disk: system,
@@ -321,8 +320,7 @@ pub struct SnapshotView<'a> {
     images: &'a [String],
     name: &'a str,
     description: &'a str,
-    #[schemars(schema_with = "super::schema::snapshot_status")]
-    status: &'a str,
+    status: SnapshotStatus,
     /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     create_time: String,
     expire_time: &'static str,
@@ -342,7 +340,7 @@ pub fn snapshot(s: &SnapshotDetail) -> SnapshotView<'_> {
         images: &s.images,
         name: &r.name,
         description: &r.description,
-        status: &r.status,
+        status: r.status,
         create_time: local_time(r.created_at),
         expire_time: "",
         shar_info: NONE,
@@ -437,8 +435,7 @@ pub struct ImageView<'a> {
     image_source: &'a str,
     /// `linux` or `windows`.
     os_type: &'a str,
-    #[schemars(schema_with = "super::schema::image_status")]
-    status: &'a str,
+    status: ImageStatus,
     /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     create_time: String,
     #[serde(rename = "sizeMB")]
@@ -498,7 +495,7 @@ pub fn image(i: &ImageRow) -> ImageView<'_> {
         system_disk_size_gb: i.system_disk_size_gb,
         image_source: &i.image_source,
         os_type: &i.os_type,
-        status: &i.status,
+        status: i.status,
         create_time: local_time(i.created_at),
         size_mb: i.size_mb,
         desc: &i.description,
@@ -513,7 +510,11 @@ pub fn image(i: &ImageRow) -> ImageView<'_> {
         data_disks,
         snapshot_id: &i.snapshot_id,
         root_device_type: &i.root_device_type,
-        progress: if i.status == "ready" { "100" } else { "0" },
+        progress: if i.status == ImageStatus::Ready {
+            "100"
+        } else {
+            "0"
+        },
         offline: false,
         service_code: "",
         imported: i.imported,
@@ -532,8 +533,7 @@ pub struct TaskInfoView<'a> {
     task_id: &'a str,
     #[schemars(schema_with = "super::schema::task_action")]
     action: &'a str,
-    #[schemars(schema_with = "super::schema::task_status")]
-    task_status: &'a str,
+    task_status: ImageTaskStatus,
     /// Percent.
     progress: i64,
     error_info: &'a str,
@@ -560,7 +560,7 @@ pub fn image_task(t: &ImageTaskRow) -> TaskInfoView<'_> {
     TaskInfoView {
         task_id: &t.id,
         action: &t.action,
-        task_status: &t.status,
+        task_status: t.status,
         progress: t.progress,
         error_info: &t.error,
         message: &t.error,
@@ -604,7 +604,7 @@ mod tests {
             disk_type: "ssd".into(),
             size_gb: 40,
             iops: 1000,
-            status: "in-use".into(),
+            status: DiskStatus::InUse,
             task: None,
             top_layer_id: Some("lyr".into()),
             snapshot_id: String::new(),
@@ -621,7 +621,7 @@ mod tests {
             disk_id: disk.into(),
             instance_id: "i-1".into(),
             device_name: device.into(),
-            status: "attached".into(),
+            status: AttachmentStatus::Attached,
             auto_delete: true,
             attached_at: 1_626_697_997_000,
         }
@@ -648,7 +648,7 @@ mod tests {
             description: String::new(),
             instance_type: "g.n2.medium".into(),
             image_id: "img-1".into(),
-            status: "running".into(),
+            status: InstanceStatus::Running,
             task: None,
             private_ip: "10.0.0.9".into(),
             primary_nic: Some(

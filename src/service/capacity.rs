@@ -6,6 +6,7 @@
 use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::store::layer;
+use crate::store::status::InstanceStatus;
 
 /// A human size: `40.0 MiB`.
 fn mib(bytes: u64) -> String {
@@ -39,7 +40,7 @@ impl Service {
             .iter()
             .find(|(a, d)| a.device_name == "vda" && d.category == "local");
         match system {
-            Some((_, d)) if inst.status == "stopped" && inst.task.is_none() => {
+            Some((_, d)) if inst.status == InstanceStatus::Stopped && inst.task.is_none() => {
                 let chain =
                     layer::layer_chain(&mut *self.store.read().await?, d.top_layer()).await?;
                 Ok(self.block.chain_allocated_bytes(&chain).await?)

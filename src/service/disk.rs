@@ -1,7 +1,5 @@
 //! Cloud disks: createDisks, describe, deleteDisk.
 
-use serde_json::json;
-
 use super::catalog;
 use super::quota::QuotaKind;
 use super::spec::{self, DiskSpecInput};
@@ -10,8 +8,9 @@ use crate::block::GIB;
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::disk::DiskQuery;
+use crate::store::status::{DiskStatus, SnapshotStatus};
 use crate::store::{self, now_ms, AttachmentRow, Db, DiskRow, LayerRow};
-use crate::tasks::{self, kind};
+use crate::tasks::{self, payload};
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateDisksInput {
@@ -27,30 +26,16 @@ pub struct DiskDetail {
 }
 
 const TOKEN_OP: &str = "createDisks";
-const DISK_STATUSES: &[&str] = &[
-    "creating",
-    "available",
-    "in-use",
-    "extending",
-    "restoring",
-    "deleting",
-    "deleted",
-    "error_create",
-    "error_delete",
-    "error_restore",
-    "error_extend",
-    "in-recyclebin",
-];
-const DELETABLE: &[&str] = &[
-    "available",
-    "error_create",
-    "error_delete",
-    "error_restore",
-    "error_extend",
+const DELETABLE: &[DiskStatus] = &[
+    DiskStatus::Available,
+    DiskStatus::ErrorCreate,
+    DiskStatus::ErrorDelete,
+    DiskStatus::ErrorRestore,
+    DiskStatus::ErrorExtend,
 ];
 
 pub fn is_disk_status(s: &str) -> bool {
-    DISK_STATUSES.contains(&s)
+    s.parse::<DiskStatus>().is_ok()
 }
 
 impl Service {
@@ -193,7 +178,7 @@ impl Service {
             let snap = store::snapshot::snapshot_get(&mut tx, &scope.pin, &scope.region, sid)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("Snapshot id '{sid}' not found")))?;
-            if snap.status != "available" {
+            if snap.status != SnapshotStatus::Available {
                 return Err(ApiError::FailedPrecondition(format!(
                     "Invalid snapshot status '{}'",
                     snap.status
@@ -241,7 +226,7 @@ impl Service {
                     disk_type: disk_type.clone(),
                     size_gb: size,
                     iops,
-                    status: "creating".into(),
+                    status: DiskStatus::Creating,
                     task: Some("create".into()),
                     top_layer_id: Some(layer_id),
                     snapshot_id: spec.snapshot_id.clone().unwrap_or_default(),
@@ -253,14 +238,7 @@ impl Service {
                 },
             )
             .await?;
-            tasks::enqueue(
-                &mut tx,
-                kind::DISK_CREATE,
-                &id,
-                json!({}),
-                Default::default(),
-            )
-            .await?;
+            tasks::enqueue(&mut tx, &id, &payload::DiskCreate {}, Default::default()).await?;
             out.push(id);
         }
         super::idempotency::remember(
@@ -289,26 +267,21 @@ impl Service {
         let attached = !store::disk::attachments_of_disk(&mut tx, id)
             .await?
             .is_empty();
-        if disk.task.is_some() || attached || !DELETABLE.contains(&disk.status.as_str()) {
+        if disk.task.is_some() || attached || !DELETABLE.contains(&disk.status) {
             return Err(ApiError::FailedPrecondition(format!(
                 "Cannot delete disk in status '{}'",
                 disk.status
             )));
         }
-        if !store::disk::disk_begin_task(&mut tx, id, DELETABLE, "delete", "deleting").await? {
+        if !store::disk::disk_begin_task(&mut tx, id, DELETABLE, "delete", DiskStatus::Deleting)
+            .await?
+        {
             return Err(ApiError::FailedPrecondition(format!(
                 "Cannot delete disk in status '{}'",
                 disk.status
             )));
         }
-        tasks::enqueue(
-            &mut tx,
-            kind::DISK_DELETE,
-            id,
-            json!({}),
-            self.cfg.delays.task,
-        )
-        .await?;
+        tasks::enqueue(&mut tx, id, &payload::DiskDelete {}, self.cfg.delays.task).await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok(())

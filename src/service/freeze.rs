@@ -6,6 +6,7 @@
 use super::{Scope, Service};
 use crate::block::GIB;
 use crate::error::ApiResult;
+use crate::store::status::AttachmentStatus;
 use crate::store::{self, now_ms};
 
 /// The overlays one createImage call made: before taking the writer slot (`premade`, on
@@ -97,7 +98,7 @@ impl Service {
             Ok(Some((inst, disks))) if inst.task.is_none() => disks
                 .into_iter()
                 .filter(|(a, d)| {
-                    a.status == "attached"
+                    a.status == AttachmentStatus::Attached
                         && d.task.is_none()
                         && (a.device_name == "vda" || d.category == "cloud")
                 })

@@ -1,12 +1,11 @@
 //! Images: describeImage and describeImages (public catalog and private images).
 
-use serde_json::json;
-
 use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::store::image::ImageQuery;
+use crate::store::status::{ImageStatus, TaskKind};
 use crate::store::{self, ImageRow};
-use crate::tasks::{self, kind};
+use crate::tasks::{self, payload};
 
 pub const IMAGE_SOURCES: &[&str] = &["public", "thirdparty", "private", "shared", "community"];
 
@@ -111,14 +110,14 @@ impl Service {
                 "Can't delete this image".into(),
             ));
         }
-        if !["ready", "error"].contains(&image.status.as_str()) {
+        if ![ImageStatus::Ready, ImageStatus::Error].contains(&image.status) {
             // Packer deletes the image it just made and relies on this refusal.
             return Err(ApiError::FailedPrecondition(format!(
                 "The image '{id}' is busy"
             )));
         }
         // An export still reads the image's layers: the image stays until it is done.
-        if store::task::task_in_flight(c, kind::IMAGE_EXPORT, id).await? {
+        if store::task::task_in_flight(c, TaskKind::ImageExport, id).await? {
             return Err(ApiError::FailedPrecondition(format!(
                 "The image '{id}' is busy"
             )));
@@ -131,16 +130,22 @@ impl Service {
                     .into(),
             ));
         }
-        if !store::image::image_transition(c, id, &["ready", "error"], "deleting").await? {
+        if !store::image::image_transition(
+            c,
+            id,
+            &[ImageStatus::Ready, ImageStatus::Error],
+            ImageStatus::Deleting,
+        )
+        .await?
+        {
             return Err(ApiError::FailedPrecondition(format!(
                 "The image '{id}' is busy"
             )));
         }
         tasks::enqueue(
             c,
-            kind::IMAGE_DELETE,
             id,
-            json!({"deleteSnapshot": delete_snapshot}),
+            &payload::ImageDelete { delete_snapshot },
             self.cfg.delays.task,
         )
         .await?;

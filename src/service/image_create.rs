@@ -4,16 +4,17 @@
 
 use std::collections::HashSet;
 
-use serde_json::json;
-
 use super::freeze::{switch_tops, Frozen, Overlays};
 use super::quota::QuotaKind;
 use super::spec::{self, AttachmentSpecInput};
 use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
+use crate::store::status::{
+    AttachmentStatus, DiskStatus, ImageStatus, InstanceStatus, SnapshotStatus,
+};
 use crate::store::{self, now_ms, AttachmentRow, DiskRow, ImageBlockDevice, ImageRow, SnapshotRow};
-use crate::tasks::{self, kind};
+use crate::tasks::{self, payload};
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateImageInput {
@@ -110,20 +111,20 @@ impl Service {
             return Err(ApiError::underlay_conflict(task));
         }
         // The seed table's order: task, status, system disk, mount state, stop first.
-        if !["running", "stopped"].contains(&inst.status.as_str()) {
-            return Err(ApiError::invalid_instance_status(&inst.status));
+        if ![InstanceStatus::Running, InstanceStatus::Stopped].contains(&inst.status) {
+            return Err(ApiError::invalid_instance_status(inst.status));
         }
         let (sys_att, sys_disk) = disks
             .iter()
             .find(|(a, _)| a.device_name == "vda")
             .ok_or_else(|| ApiError::FailedPrecondition("System disk not found".into()))?;
-        if sys_att.status != "attached" {
+        if sys_att.status != AttachmentStatus::Attached {
             return Err(ApiError::FailedPrecondition(
                 "Invalid system disk mount state".into(),
             ));
         }
         let local_system = sys_disk.category == "local";
-        if local_system && inst.status == "running" {
+        if local_system && inst.status == InstanceStatus::Running {
             return Err(ApiError::FailedPrecondition(
                 "Please stop the instance first".into(),
             ));
@@ -159,7 +160,7 @@ impl Service {
         }
         for (a, d) in &instance_devices {
             if d.category == "cloud"
-                && a.status == "attached"
+                && a.status == AttachmentStatus::Attached
                 && !specified.contains(&a.device_name)
             {
                 captures.push(Capture {
@@ -207,7 +208,7 @@ impl Service {
                     cap.disk.id
                 )));
             }
-            if cap.disk.category == "cloud" && cap.disk.status != "in-use" {
+            if cap.disk.category == "cloud" && cap.disk.status != DiskStatus::InUse {
                 return Err(ApiError::FailedPrecondition(format!(
                     "Invalid Disk '{}' status '{}'",
                     cap.disk.id, cap.disk.status
@@ -240,7 +241,7 @@ impl Service {
                     disk_id: cap.disk.id.clone(),
                     name: format!("{image_id}-{}", cap.device),
                     description: format!("Created by createImage {image_id}"),
-                    status: "creating".into(),
+                    status: SnapshotStatus::Creating,
                     size_gb: cap.disk.size_gb,
                     layer_id: Some(cap.disk.top_layer().to_string()),
                     encrypted: cap.disk.encrypted,
@@ -275,8 +276,10 @@ impl Service {
         let freeze: Vec<_> = frozen
             .iter()
             .zip(&snapshot_ids)
-            .map(|(f, sid)| {
-                json!({"diskId": f.disk_id, "frozenLayerId": f.frozen_layer, "snapshotId": sid})
+            .map(|(f, sid)| payload::Freeze {
+                disk_id: f.disk_id.clone(),
+                frozen_layer_id: f.frozen_layer.clone(),
+                snapshot_id: sid.clone(),
             })
             .collect();
         captured_devices.extend(devices);
@@ -305,7 +308,7 @@ impl Service {
                 .as_ref()
                 .map_or("x86_64".into(), |i| i.architecture.clone()),
             system_disk_size_gb: sys_disk.size_gb,
-            status: "pending".into(),
+            status: ImageStatus::Pending,
             root_device_type: if local_system {
                 "localDisk"
             } else {
@@ -324,12 +327,11 @@ impl Service {
             created_at: now,
             seq: self.store.next_seq(),
         };
-        let task = tasks::new_task(
-            kind::IMAGE_CREATE,
-            &image_id,
-            json!({"instanceId": instance_id, "freeze": freeze}),
-            Default::default(),
-        );
+        let payload = payload::ImageCreate {
+            instance_id: instance_id.to_string(),
+            freeze,
+        };
+        let task = tasks::new_task(&image_id, &payload, Default::default());
         self.record_image_create(
             &mut tx,
             &snapshot_rows,
@@ -365,7 +367,7 @@ impl Service {
         }
         switch_tops(tx, frozen).await?;
         store::image::image_insert(tx, image).await?;
-        let idle = ["running", "stopped"];
+        let idle = [InstanceStatus::Running, InstanceStatus::Stopped];
         if !store::instance::instance_set_task(tx, &image.instance_id, &idle, "createImage").await?
         {
             return Err(conflict());
@@ -396,7 +398,7 @@ async fn inserted_device(
     if let Some(sid) = &spec.snapshot_id {
         let snap = store::snapshot::snapshot_get(tx, &scope.pin, &scope.region, sid).await?;
         let snap = snap.ok_or_else(|| ApiError::NotFound(format!("Snapshot '{sid}' not found")))?;
-        if snap.status != "available" {
+        if snap.status != SnapshotStatus::Available {
             return Err(ApiError::FailedPrecondition(format!(
                 "Invalid snapshot '{sid}' status '{}'",
                 snap.status

@@ -2,7 +2,7 @@
 //! `file:///absolute/path` or `http://` URLs and are exported into a `file:///directory`.
 
 use crate::block::file_roots::FileRoots;
-use serde_json::json;
+use crate::store::status::{ImageStatus, ImageTaskStatus, SnapshotStatus};
 
 use super::quota::QuotaKind;
 use super::spec;
@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::image_task::ImageTaskQuery;
 use crate::store::{self, now_ms, ImageBlockDevice, ImageRow, ImageTaskRow, SnapshotRow};
-use crate::tasks::{self, kind};
+use crate::tasks::{self, payload};
 
 #[derive(Debug, Clone, Default)]
 pub struct ImportDataDisk {
@@ -228,7 +228,7 @@ impl Service {
                     disk_id: String::new(),
                     name: format!("{image_id}-{device}"),
                     description: format!("Imported for {image_id}"),
-                    status: "creating".into(),
+                    status: SnapshotStatus::Creating,
                     size_gb: *s,
                     layer_id: None,
                     encrypted: false,
@@ -248,7 +248,13 @@ impl Service {
                 auto_delete: device == "vda",
                 encrypted: false,
             });
-            plan.push(json!({"snapshotId": sid, "url": u, "format": qemu_format(f), "sizeGb": s, "layerId": ids::layer_id()}));
+            plan.push(payload::ImportSource {
+                snapshot_id: sid.clone(),
+                url: u.clone(),
+                format: qemu_format(f).to_string(),
+                size_gb: *s,
+                layer_id: ids::layer_id(),
+            });
         }
         store::image::image_insert(
             c,
@@ -264,7 +270,7 @@ impl Service {
                 os_type: os_type.clone(),
                 architecture,
                 system_disk_size_gb: size,
-                status: "pending".into(),
+                status: ImageStatus::Pending,
                 root_device_type: "cloudDisk".into(),
                 layer_id: None,
                 snapshot_id: devices[0].snapshot_id.clone(),
@@ -291,7 +297,7 @@ impl Service {
                 pin: scope.pin.clone(),
                 region: scope.region.clone(),
                 action: "ImportImage".into(),
-                status: "pending".into(),
+                status: ImageTaskStatus::Pending,
                 progress: 0,
                 image_id: image_id.clone(),
                 image_name: name,
@@ -306,9 +312,11 @@ impl Service {
         .await?;
         tasks::enqueue(
             c,
-            kind::IMAGE_IMPORT,
             &image_id,
-            json!({"imageTaskId": task_id, "sources": plan}),
+            &payload::ImageImport {
+                image_task_id: task_id.clone(),
+                sources: plan,
+            },
             Default::default(),
         )
         .await?;
@@ -368,7 +376,7 @@ impl Service {
         if image.image_source != "private" {
             return Err(ApiError::FailedPrecondition("Can't use this image".into()));
         }
-        if image.status != "ready" {
+        if image.status != ImageStatus::Ready {
             return Err(ApiError::FailedPrecondition(format!(
                 "Invalid image status '{}'",
                 image.status
@@ -402,7 +410,11 @@ impl Service {
             } else {
                 format!("{prefix}{image_id}-{}.qcow2", d.device_name)
             };
-            files.push(json!({"layerId": snap, "dest": format!("{}/{file}", dir.trim_end_matches('/')), "object": file}));
+            files.push(payload::ExportFile {
+                layer_id: snap,
+                dest: format!("{}/{file}", dir.trim_end_matches('/')),
+                object: file,
+            });
         }
         let task_id = store::counter_next(c, "image_task").await?.to_string();
         store::image_task::image_task_insert(
@@ -412,7 +424,7 @@ impl Service {
                 pin: scope.pin.clone(),
                 region: scope.region.clone(),
                 action: "ExportImage".into(),
-                status: "pending".into(),
+                status: ImageTaskStatus::Pending,
                 progress: 0,
                 image_id: image_id.to_string(),
                 image_name: image.name.clone(),
@@ -427,9 +439,11 @@ impl Service {
         .await?;
         tasks::enqueue(
             c,
-            kind::IMAGE_EXPORT,
             image_id,
-            json!({"imageTaskId": task_id, "files": files}),
+            &payload::ImageExport {
+                image_task_id: task_id.clone(),
+                files,
+            },
             Default::default(),
         )
         .await?;

@@ -2,8 +2,6 @@
 
 use std::collections::HashSet;
 
-use serde_json::json;
-
 use super::catalog::{self, InstanceType};
 use super::quota::QuotaKind;
 use super::spec::{self, AttachmentSpecInput};
@@ -12,8 +10,11 @@ use crate::block::GIB;
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::instance::InstanceQuery;
+use crate::store::status::{
+    AttachmentStatus, DiskStatus, ImageStatus, InstanceStatus, SnapshotStatus,
+};
 use crate::store::{self, now_ms, AttachmentRow, Db, DiskRow, ImageRow, InstanceRow, LayerRow};
-use crate::tasks::{self, kind};
+use crate::tasks::{self, payload};
 
 #[derive(Debug, Clone, Default)]
 pub struct InstanceSpecInput {
@@ -171,7 +172,7 @@ impl Service {
             store::image::image_get_visible(&mut conn, &scope.pin, &scope.region, &image_id)
                 .await?
                 .ok_or_else(|| ApiError::image_not_found(&image_id))?;
-        if image.status != "ready" {
+        if image.status != ImageStatus::Ready {
             return Err(ApiError::FailedPrecondition(format!(
                 "Image '{image_id}' not ready"
             )));
@@ -222,7 +223,7 @@ impl Service {
                 description: spec.description.clone().unwrap_or_default(),
                 instance_type: itype.name.to_string(),
                 image_id: image.id.clone(),
-                status: "pending".into(),
+                status: InstanceStatus::Pending,
                 task: Some("create".into()),
                 private_ip: private_ip(&scope.region, ip_n),
                 primary_nic: spec.primary_network_interface.clone(),
@@ -267,7 +268,7 @@ impl Service {
                         disk_type: d.disk_type.clone(),
                         size_gb: d.size_gb,
                         iops: d.iops,
-                        status: "creating".into(),
+                        status: DiskStatus::Creating,
                         task: Some("create".into()),
                         top_layer_id: Some(layer_id),
                         snapshot_id: d.snapshot_id.clone(),
@@ -285,7 +286,7 @@ impl Service {
                         disk_id,
                         instance_id: id.clone(),
                         device_name: d.device.clone(),
-                        status: "attaching".into(),
+                        status: AttachmentStatus::Attaching,
                         auto_delete: d.auto_delete,
                         attached_at: now,
                     },
@@ -294,9 +295,8 @@ impl Service {
             }
             tasks::enqueue(
                 &mut tx,
-                kind::INSTANCE_CREATE,
                 &id,
-                json!({}),
+                &payload::InstanceCreate {},
                 Default::default(),
             )
             .await?;
@@ -483,7 +483,7 @@ impl Service {
                 let snap = store::snapshot::snapshot_get(conn, &scope.pin, &scope.region, sid)
                     .await?
                     .ok_or_else(|| ApiError::snapshot_not_found(sid))?;
-                if snap.status != "available" {
+                if snap.status != SnapshotStatus::Available {
                     return Err(ApiError::FailedPrecondition(format!(
                         "Invalid snapshot '{sid}' status '{}'",
                         snap.status
@@ -593,8 +593,8 @@ impl Service {
         if let Some(t) = &row.task {
             return Err(ApiError::underlay_conflict(t));
         }
-        if !from.contains(&row.status.as_str()) {
-            return Err(ApiError::invalid_instance_status(&row.status));
+        if !from.contains(&row.status) {
+            return Err(ApiError::invalid_instance_status(row.status));
         }
         if let InstanceOp::Stop {
             charge_on_stopped: Some(c),
@@ -629,7 +629,7 @@ impl Service {
             let disks = store::disk::attachments_of_instance(&mut tx, id).await?;
             match disks.iter().find(|(a, _)| a.device_name == "vda") {
                 None => return Err(ApiError::NotFound("System disk not found".into())),
-                Some((a, _)) if a.status != "attached" => {
+                Some((a, _)) if a.status != AttachmentStatus::Attached => {
                     return Err(ApiError::NotFound("Invalid system disk mount state".into()))
                 }
                 Some(_) => {}
@@ -640,9 +640,11 @@ impl Service {
         }
         tasks::enqueue(
             &mut tx,
-            kind::INSTANCE_TRANSITION,
             id,
-            json!({"task": task, "final": final_status}),
+            &payload::InstanceTransition {
+                task: task.into(),
+                final_status,
+            },
             self.cfg.delays.transition,
         )
         .await?;
@@ -659,21 +661,32 @@ impl Service {
         if let Some(t) = &row.task {
             return Err(ApiError::underlay_conflict(t));
         }
-        const FROM: [&str; 3] = ["running", "stopped", "error"];
-        if !FROM.contains(&row.status.as_str()) {
+        const FROM: [InstanceStatus; 3] = [
+            InstanceStatus::Running,
+            InstanceStatus::Stopped,
+            InstanceStatus::Error,
+        ];
+        if !FROM.contains(&row.status) {
             return Err(ApiError::FailedPrecondition(format!(
                 "Invalid instance status '{}'",
                 row.status
             )));
         }
-        if !store::instance::instance_begin_task(&mut tx, id, &FROM, "delete", "deleting").await? {
+        if !store::instance::instance_begin_task(
+            &mut tx,
+            id,
+            &FROM,
+            "delete",
+            InstanceStatus::Deleting,
+        )
+        .await?
+        {
             return Err(ApiError::underlay_conflict("delete"));
         }
         tasks::enqueue(
             &mut tx,
-            kind::INSTANCE_DELETE,
             id,
-            json!({}),
+            &payload::InstanceDelete {},
             self.cfg.delays.transition,
         )
         .await?;
@@ -701,8 +714,8 @@ impl Service {
         if let Some(t) = &inst.task {
             return Err(ApiError::underlay_conflict(t));
         }
-        if !["running", "stopped"].contains(&inst.status.as_str()) {
-            return Err(ApiError::invalid_instance_status(&inst.status));
+        if ![InstanceStatus::Running, InstanceStatus::Stopped].contains(&inst.status) {
+            return Err(ApiError::invalid_instance_status(inst.status));
         }
         if let Some(t) = &disk.task {
             return Err(ApiError::FailedPrecondition(format!("Disk busy in '{t}'")));
@@ -721,11 +734,11 @@ impl Service {
             ));
         }
         let ok_status = if disk.multi_attachable {
-            &["available", "in-use"][..]
+            &[DiskStatus::Available, DiskStatus::InUse][..]
         } else {
-            &["available"][..]
+            &[DiskStatus::Available][..]
         };
-        if !ok_status.contains(&disk.status.as_str()) {
+        if !ok_status.contains(&disk.status) {
             return Err(ApiError::FailedPrecondition(format!(
                 "Invalid disk status '{}'",
                 disk.status
@@ -743,8 +756,8 @@ impl Service {
             .collect();
         let device = match device_name {
             Some(d) if d == "vda" => {
-                if inst.status != "stopped" {
-                    return Err(ApiError::invalid_instance_status(&inst.status));
+                if inst.status != InstanceStatus::Stopped {
+                    return Err(ApiError::invalid_instance_status(inst.status));
                 }
                 if used.contains("vda") {
                     return Err(ApiError::FailedPrecondition(
@@ -797,7 +810,7 @@ impl Service {
         if !store::instance::instance_set_task(
             c,
             instance_id,
-            &["running", "stopped"],
+            &[InstanceStatus::Running, InstanceStatus::Stopped],
             "attachDisk",
         )
         .await?
@@ -813,7 +826,7 @@ impl Service {
                 disk_id: disk_id.into(),
                 instance_id: instance_id.into(),
                 device_name: device,
-                status: "attaching".into(),
+                status: AttachmentStatus::Attaching,
                 auto_delete,
                 attached_at: now_ms(),
             },
@@ -821,9 +834,10 @@ impl Service {
         .await?;
         tasks::enqueue(
             c,
-            kind::DISK_ATTACH,
             disk_id,
-            json!({"instanceId": instance_id}),
+            &payload::DiskAttach {
+                instance_id: instance_id.into(),
+            },
             self.cfg.delays.transition,
         )
         .await?;
@@ -849,8 +863,8 @@ impl Service {
         if let Some(t) = &inst.task {
             return Err(ApiError::underlay_conflict(t));
         }
-        if !["running", "stopped"].contains(&inst.status.as_str()) {
-            return Err(ApiError::invalid_instance_status(&inst.status));
+        if ![InstanceStatus::Running, InstanceStatus::Stopped].contains(&inst.status) {
+            return Err(ApiError::invalid_instance_status(inst.status));
         }
         if let Some(t) = &disk.task {
             return Err(ApiError::FailedPrecondition(format!("Disk busy in '{t}'")));
@@ -862,13 +876,13 @@ impl Service {
             .ok_or_else(|| {
                 ApiError::FailedPrecondition(format!("Invalid disk status '{}'", disk.status))
             })?;
-        if att.status != "attached" {
+        if att.status != AttachmentStatus::Attached {
             return Err(ApiError::FailedPrecondition(format!(
                 "Invalid disk status '{}'",
                 att.status
             )));
         }
-        if att.device_name == "vda" && inst.status != "stopped" {
+        if att.device_name == "vda" && inst.status != InstanceStatus::Stopped {
             return Err(ApiError::FailedPrecondition(
                 "Please stop the instance first".into(),
             ));
@@ -876,22 +890,24 @@ impl Service {
         if !store::instance::instance_set_task(
             c,
             instance_id,
-            &["running", "stopped"],
+            &[InstanceStatus::Running, InstanceStatus::Stopped],
             "detachDisk",
         )
         .await?
         {
             return Err(ApiError::underlay_conflict("detachDisk"));
         }
-        if !store::disk::disk_set_task(c, disk_id, &[disk.status.as_str()], "detach").await? {
+        if !store::disk::disk_set_task(c, disk_id, &[disk.status], "detach").await? {
             return Err(ApiError::FailedPrecondition("Disk busy in 'detach'".into()));
         }
-        store::disk::attachment_set_status(c, disk_id, instance_id, "detaching").await?;
+        store::disk::attachment_set_status(c, disk_id, instance_id, AttachmentStatus::Detaching)
+            .await?;
         tasks::enqueue(
             c,
-            kind::DISK_DETACH,
             disk_id,
-            json!({"instanceId": instance_id}),
+            &payload::DiskDetach {
+                instance_id: instance_id.into(),
+            },
             self.cfg.delays.transition,
         )
         .await?;
@@ -913,15 +929,16 @@ impl InstanceOp {
     fn states(
         &self,
     ) -> (
-        &'static [&'static str],
+        &'static [InstanceStatus],
         &'static str,
-        &'static str,
-        &'static str,
+        InstanceStatus,
+        InstanceStatus,
     ) {
+        use InstanceStatus::{Rebooting, Running, Starting, Stopped, Stopping};
         match self {
-            InstanceOp::Start => (&["stopped"], "start", "starting", "running"),
-            InstanceOp::Stop { .. } => (&["running"], "stop", "stopping", "stopped"),
-            InstanceOp::Reboot => (&["running"], "reboot", "rebooting", "running"),
+            InstanceOp::Start => (&[Stopped], "start", Starting, Running),
+            InstanceOp::Stop { .. } => (&[Running], "stop", Stopping, Stopped),
+            InstanceOp::Reboot => (&[Running], "reboot", Rebooting, Running),
         }
     }
 }

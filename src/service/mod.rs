@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 
 use crate::block::{BlockStore, GIB};
 use crate::error::ApiResult;
+use crate::store::status::ImageStatus;
 use crate::store::{self, now_ms, Store};
 use crate::tasks::{Delays, TaskCtx};
 
@@ -173,7 +174,7 @@ impl Service {
                         os_type: img.os_type.into(),
                         architecture: "x86_64".into(),
                         system_disk_size_gb: catalog::PUBLIC_IMAGE_SIZE_GB,
-                        status: "ready".into(),
+                        status: ImageStatus::Ready,
                         root_device_type: "localDisk".into(),
                         layer_id: Some(layer_id.clone()),
                         snapshot_id: String::new(),

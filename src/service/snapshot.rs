@@ -1,15 +1,14 @@
 //! Snapshots: createSnapshot, describe, deleteSnapshot.
 
-use serde_json::json;
-
 use super::quota::QuotaKind;
 use super::spec;
 use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::snapshot::SnapshotQuery;
+use crate::store::status::{DiskStatus, SnapshotStatus};
 use crate::store::{self, now_ms, SnapshotRow};
-use crate::tasks::{self, kind};
+use crate::tasks::{self, payload};
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateSnapshotInput {
@@ -28,16 +27,11 @@ pub struct SnapshotDetail {
 }
 
 const TOKEN_OP: &str = "createSnapshot";
-pub const SNAPSHOT_STATUSES: &[&str] = &[
-    "creating",
-    "available",
-    "in-use",
-    "copying",
-    "deleting",
-    "error_create",
-    "error_delete",
+const DELETABLE: &[SnapshotStatus] = &[
+    SnapshotStatus::Available,
+    SnapshotStatus::ErrorCreate,
+    SnapshotStatus::ErrorDelete,
 ];
-const DELETABLE: &[&str] = &["available", "error_create", "error_delete"];
 
 impl Service {
     pub async fn snapshot_fetch(&self, scope: &Scope, id: &str) -> ApiResult<SnapshotDetail> {
@@ -51,7 +45,7 @@ impl Service {
 
     pub async fn snapshot_list(&self, q: SnapshotQuery) -> ApiResult<(Vec<SnapshotDetail>, i64)> {
         for s in &q.statuses {
-            if !SNAPSHOT_STATUSES.contains(&s.as_str()) {
+            if s.parse::<SnapshotStatus>().is_err() {
                 return Err(ApiError::InvalidArgument(format!(
                     "Invalid snapshot status '{s}'"
                 )));
@@ -110,7 +104,7 @@ impl Service {
                 "Disk '{disk_id}' busy in '{task}'"
             )));
         }
-        if !["available", "in-use"].contains(&disk.status.as_str()) {
+        if ![DiskStatus::Available, DiskStatus::InUse].contains(&disk.status) {
             return Err(ApiError::FailedPrecondition(format!(
                 "Invalid disk status '{}'",
                 disk.status
@@ -121,7 +115,7 @@ impl Service {
         if !store::disk::disk_set_task(
             &mut tx,
             &disk_id,
-            &["available", "in-use"],
+            &[DiskStatus::Available, DiskStatus::InUse],
             "createSnapshot",
         )
         .await?
@@ -144,7 +138,7 @@ impl Service {
                 disk_id: disk_id.clone(),
                 name,
                 description,
-                status: "creating".into(),
+                status: SnapshotStatus::Creating,
                 size_gb: disk.size_gb,
                 layer_id: Some(frozen[0].frozen_layer.clone()),
                 encrypted: disk.encrypted,
@@ -156,9 +150,8 @@ impl Service {
         .await?;
         tasks::enqueue(
             &mut tx,
-            kind::SNAPSHOT_CREATE,
             &id,
-            json!({}),
+            &payload::SnapshotCreate {},
             self.cfg.delays.task,
         )
         .await?;
@@ -174,7 +167,7 @@ impl Service {
         let snap = store::snapshot::snapshot_get(&mut tx, &scope.pin, &scope.region, id)
             .await?
             .ok_or_else(|| ApiError::snapshot_not_found(id))?;
-        if !DELETABLE.contains(&snap.status.as_str()) {
+        if !DELETABLE.contains(&snap.status) {
             return Err(ApiError::FailedPrecondition(format!(
                 "Invalid snapshot status '{}'",
                 snap.status
@@ -186,16 +179,17 @@ impl Service {
                 "Snapshot '{id}' is used by image '{img}'"
             )));
         }
-        if !store::snapshot::snapshot_transition(&mut tx, id, DELETABLE, "deleting").await? {
+        if !store::snapshot::snapshot_transition(&mut tx, id, DELETABLE, SnapshotStatus::Deleting)
+            .await?
+        {
             return Err(ApiError::FailedPrecondition(
                 "Invalid snapshot status 'deleting'".into(),
             ));
         }
         tasks::enqueue(
             &mut tx,
-            kind::SNAPSHOT_DELETE,
             id,
-            json!({}),
+            &payload::SnapshotDelete {},
             self.cfg.delays.task,
         )
         .await?;

@@ -1,6 +1,9 @@
 use std::collections::HashMap;
 
-use super::{AttachmentRow, Db, DbResult, DiskRow, Stmt, ATTACHMENT_COLUMNS, DISK_COLUMNS};
+use super::{
+    AttachmentRow, AttachmentStatus, Db, DbResult, DiskRow, DiskStatus, Stmt, ATTACHMENT_COLUMNS,
+    DISK_COLUMNS,
+};
 
 /// describeDisks conditions: ANDed across fields, ORed within one.
 #[derive(Debug, Default, Clone)]
@@ -23,7 +26,7 @@ pub async fn disk_insert(db: &mut Db, d: &DiskRow) -> DbResult<()> {
     db.execute(Stmt::new("INSERT INTO disks(id, pin, region, az, category, name, description, disk_type, size_gb,
             iops, status, task, top_layer_id, snapshot_id, multi_attachable, encrypted,
             charge_mode, created_at, seq)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",).bind(&d.id).bind(&d.pin).bind(&d.region).bind(&d.az).bind(&d.category).bind(&d.name).bind(&d.description).bind(&d.disk_type).bind(d.size_gb).bind(d.iops).bind(&d.status).bind(&d.task).bind(&d.top_layer_id).bind(&d.snapshot_id).bind(d.multi_attachable).bind(d.encrypted).bind(&d.charge_mode).bind(d.created_at).bind(d.seq)).await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",).bind(&d.id).bind(&d.pin).bind(&d.region).bind(&d.az).bind(&d.category).bind(&d.name).bind(&d.description).bind(&d.disk_type).bind(d.size_gb).bind(d.iops).bind(d.status).bind(&d.task).bind(&d.top_layer_id).bind(&d.snapshot_id).bind(d.multi_attachable).bind(d.encrypted).bind(&d.charge_mode).bind(d.created_at).bind(d.seq)).await?;
     Ok(())
 }
 
@@ -66,18 +69,18 @@ pub async fn disk_list(db: &mut Db, q: &DiskQuery) -> DbResult<(Vec<DiskRow>, i6
 pub async fn disk_begin_task(
     db: &mut Db,
     id: &str,
-    from: &[&str],
+    from: &[DiskStatus],
     task: &str,
-    status: &str,
+    status: DiskStatus,
 ) -> DbResult<bool> {
-    let sets = [("task", Some(task)), ("status", Some(status))];
+    let sets = [("task", task.into()), ("status", status.into())];
     super::guarded_update(db, "disks", id, &sets, true, from).await
 }
 
 pub async fn disk_set_state(
     db: &mut Db,
     id: &str,
-    status: &str,
+    status: DiskStatus,
     task: Option<&str>,
 ) -> DbResult<()> {
     db.execute(
@@ -149,7 +152,7 @@ pub async fn disk_count(db: &mut Db, pin: &str, region: &str) -> DbResult<i64> {
 
 pub async fn attachment_insert(db: &mut Db, a: &AttachmentRow) -> DbResult<()> {
     db.execute(Stmt::new("INSERT INTO attachments(disk_id, instance_id, device_name, status, auto_delete, attached_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",).bind(&a.disk_id).bind(&a.instance_id).bind(&a.device_name).bind(&a.status).bind(a.auto_delete).bind(a.attached_at)).await?;
+         VALUES ($1, $2, $3, $4, $5, $6)",).bind(&a.disk_id).bind(&a.instance_id).bind(&a.device_name).bind(a.status).bind(a.auto_delete).bind(a.attached_at)).await?;
     Ok(())
 }
 
@@ -227,7 +230,7 @@ pub async fn attachment_set_status(
     db: &mut Db,
     disk_id: &str,
     instance_id: &str,
-    status: &str,
+    status: AttachmentStatus,
 ) -> DbResult<()> {
     db.execute(
         Stmt::new("UPDATE attachments SET status = $1 WHERE disk_id = $2 AND instance_id = $3")
@@ -284,8 +287,13 @@ pub async fn disks_set_task(db: &mut Db, ids: &[String], task: &str) -> DbResult
 }
 
 /// Sets the task on an idle disk without changing its status.
-pub async fn disk_set_task(db: &mut Db, id: &str, from: &[&str], task: &str) -> DbResult<bool> {
-    super::guarded_update(db, "disks", id, &[("task", Some(task))], true, from).await
+pub async fn disk_set_task(
+    db: &mut Db,
+    id: &str,
+    from: &[DiskStatus],
+    task: &str,
+) -> DbResult<bool> {
+    super::guarded_update(db, "disks", id, &[("task", task.into())], true, from).await
 }
 
 /// Total GiB of local disks in the account and region.

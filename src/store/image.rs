@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::{Db, DbResult, ImageRow, Stmt, IMAGE_COLUMNS};
+use super::{Db, DbResult, ImageRow, ImageStatus, Stmt, IMAGE_COLUMNS};
 
 /// describeImages conditions. `pin`/`region` select what the caller may see.
 #[derive(Debug, Default, Clone)]
@@ -97,7 +97,7 @@ pub async fn image_insert(db: &mut Db, i: &ImageRow) -> DbResult<()> {
     .bind(i.os_type.clone())
     .bind(i.architecture.clone())
     .bind(i.system_disk_size_gb)
-    .bind(i.status.clone())
+    .bind(i.status)
     .bind(i.root_device_type.clone())
     .bind(i.layer_id.clone())
     .bind(i.snapshot_id.clone())
@@ -263,10 +263,10 @@ pub async fn image_set_layer(
 pub async fn image_transition(
     db: &mut Db,
     id: &str,
-    from: &[&str],
-    status: &str,
+    from: &[ImageStatus],
+    status: ImageStatus,
 ) -> DbResult<bool> {
-    super::guarded_update(db, "images", id, &[("status", Some(status))], false, from).await
+    super::guarded_update(db, "images", id, &[("status", status.into())], false, from).await
 }
 
 pub async fn image_delete(db: &mut Db, id: &str) -> DbResult<()> {
@@ -306,7 +306,7 @@ mod tests {
                 public || (r.pin == q.pin && r.region == q.region)
             })
             .filter(|r| any(&q.sources, &r.image_source) && any(&q.ids, &r.id))
-            .filter(|r| any(&q.platforms, &r.platform) && any(&q.statuses, &r.status))
+            .filter(|r| any(&q.platforms, &r.platform) && any(&q.statuses, r.status.as_str()))
             .filter(|r| q.names.is_empty() || q.names.iter().any(|n| r.name.contains(n.as_str())))
             .collect();
         seen.sort_by_key(|r| (r.seq, r.id.clone()));
@@ -342,7 +342,11 @@ mod tests {
                 row.image_source = "public".into();
             }
             row.name = ["web_1", "db%2", "back\\slash", "web-3"][(i % 4) as usize].into();
-            row.status = if i % 3 == 0 { "ready" } else { "pending" }.into();
+            row.status = if i % 3 == 0 {
+                ImageStatus::Ready
+            } else {
+                ImageStatus::Pending
+            };
             row.platform = if i % 5 == 0 { "CentOS" } else { "Ubuntu" }.into();
             // Every column its own value, so a column read in the wrong place shows.
             row.description = format!("d{i}");

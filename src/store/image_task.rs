@@ -1,6 +1,6 @@
 //! importImage/exportImage records (imageTasks).
 
-use super::{Db, DbResult, ImageTaskRow, Stmt, IMAGE_TASK_COLUMNS};
+use super::{Db, DbResult, ImageTaskRow, ImageTaskStatus, Stmt, IMAGE_TASK_COLUMNS};
 
 #[derive(Debug, Default, Clone)]
 pub struct ImageTaskQuery {
@@ -18,14 +18,14 @@ pub struct ImageTaskQuery {
 pub async fn image_task_insert(db: &mut Db, t: &ImageTaskRow) -> DbResult<()> {
     db.execute(Stmt::new("INSERT INTO image_tasks(id, pin, region, action, status, progress, image_id, image_name,
             url, objects, error, created_at, finished_at, seq)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",).bind(&t.id).bind(&t.pin).bind(&t.region).bind(&t.action).bind(&t.status).bind(t.progress).bind(&t.image_id).bind(&t.image_name).bind(&t.url).bind(&t.objects).bind(&t.error).bind(t.created_at).bind(t.finished_at).bind(t.seq)).await?;
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",).bind(&t.id).bind(&t.pin).bind(&t.region).bind(&t.action).bind(t.status).bind(t.progress).bind(&t.image_id).bind(&t.image_name).bind(&t.url).bind(&t.objects).bind(&t.error).bind(t.created_at).bind(t.finished_at).bind(t.seq)).await?;
     Ok(())
 }
 
 pub async fn image_task_update(
     db: &mut Db,
     id: &str,
-    status: &str,
+    status: ImageTaskStatus,
     progress: i64,
     objects: Option<&str>,
     error: &str,

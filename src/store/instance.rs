@@ -1,4 +1,6 @@
-use super::{AttachmentRow, Db, DbResult, DiskRow, InstanceRow, Stmt, INSTANCE_COLUMNS};
+use super::{
+    AttachmentRow, Db, DbResult, DiskRow, InstanceRow, InstanceStatus, Stmt, INSTANCE_COLUMNS,
+};
 
 /// describeInstances conditions: ANDed across fields, ORed within one.
 #[derive(Debug, Default, Clone)]
@@ -34,7 +36,7 @@ pub async fn instance_insert(db: &mut Db, i: &InstanceRow) -> DbResult<()> {
         .bind(&i.description)
         .bind(&i.instance_type)
         .bind(&i.image_id)
-        .bind(&i.status)
+        .bind(i.status)
         .bind(&i.task)
         .bind(&i.private_ip)
         .bind(&i.primary_nic)
@@ -104,16 +106,21 @@ fn instance_select(q: &InstanceQuery) -> impl Fn(&str) -> Stmt + '_ {
 pub async fn instance_begin_task(
     db: &mut Db,
     id: &str,
-    from: &[&str],
+    from: &[InstanceStatus],
     task: &str,
-    status: &str,
+    status: InstanceStatus,
 ) -> DbResult<bool> {
-    let sets = [("task", Some(task)), ("status", Some(status))];
+    let sets = [("task", task.into()), ("status", status.into())];
     super::guarded_update(db, "instances", id, &sets, true, from).await
 }
 
 /// Ends the underlay task `task` with a final status.
-pub async fn instance_end_task(db: &mut Db, id: &str, task: &str, status: &str) -> DbResult<bool> {
+pub async fn instance_end_task(
+    db: &mut Db,
+    id: &str,
+    task: &str,
+    status: InstanceStatus,
+) -> DbResult<bool> {
     let r = db
         .execute(
             Stmt::new("UPDATE instances SET status = $1, task = NULL WHERE id = $2 AND task = $3")
@@ -158,8 +165,13 @@ pub async fn instance_set_error(db: &mut Db, id: &str) -> DbResult<()> {
 
 /// Starts an underlay task without changing the status (attach, detach, createImage):
 /// only if the instance is idle and its status is one of `from`.
-pub async fn instance_set_task(db: &mut Db, id: &str, from: &[&str], task: &str) -> DbResult<bool> {
-    super::guarded_update(db, "instances", id, &[("task", Some(task))], true, from).await
+pub async fn instance_set_task(
+    db: &mut Db,
+    id: &str,
+    from: &[InstanceStatus],
+    task: &str,
+) -> DbResult<bool> {
+    super::guarded_update(db, "instances", id, &[("task", task.into())], true, from).await
 }
 
 /// Instance types of every instance in the account and region (for cpu/memory quotas).

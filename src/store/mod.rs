@@ -22,6 +22,7 @@ mod postgres;
 pub mod rows;
 pub mod snapshot;
 mod sqlite;
+pub mod status;
 pub mod stmt;
 pub mod task;
 #[cfg(test)]
@@ -38,6 +39,10 @@ use sqlx::AnyPool;
 pub use db::{Column, Db, Row};
 pub use instance::{instance_page, instance_with_disks, InstanceWithDisks};
 pub use rows::*;
+pub use status::{
+    AttachmentStatus, DiskStatus, ImageStatus, ImageTaskStatus, InstanceStatus, SnapshotStatus,
+    TaskKind, TaskState,
+};
 pub use stmt::{Arg, Stmt};
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
@@ -456,13 +461,13 @@ pub(crate) async fn list_page<T: Row>(
 /// The one shape of every guarded state change:
 /// `UPDATE table SET col = value, … WHERE id = $id [AND task IS NULL] AND status IN (from)`.
 /// A `None` value sets NULL. Returns whether the row was in an allowed state (and changed).
-pub(crate) async fn guarded_update(
+pub(crate) async fn guarded_update<S: Copy + Into<Arg>>(
     db: &mut Db,
     table: &str,
     id: &str,
-    sets: &[(&str, Option<&str>)],
+    sets: &[(&str, Arg)],
     idle_only: bool,
-    from: &[&str],
+    from: &[S],
 ) -> DbResult<bool> {
     let mut q = Stmt::new(format!("UPDATE {table} SET "));
     for (i, (col, value)) in sets.iter().enumerate() {
@@ -470,13 +475,16 @@ pub(crate) async fn guarded_update(
             q.push(", ");
         }
         q.push(&format!("{col} = "));
-        q.push_bind(value.map(str::to_string));
+        q.push_bind(value.clone());
     }
     q.push(" WHERE id = ").push_bind(id.to_string());
     if idle_only {
         q.push(" AND task IS NULL");
     }
-    let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
-    q.push(" AND status IN ").push_list(&from);
+    q.push(" AND status IN (");
+    for (i, s) in from.iter().enumerate() {
+        q.push(if i == 0 { "" } else { ", " }).push_bind(*s);
+    }
+    q.push(")");
     Ok(db.execute(q).await? == 1)
 }

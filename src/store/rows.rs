@@ -3,6 +3,11 @@
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
+use super::status::{
+    AttachmentStatus, DiskStatus, ImageStatus, ImageTaskStatus, InstanceStatus, SnapshotStatus,
+    TaskKind, TaskState,
+};
+
 /// `direct_row!(Row, COLUMNS, [field, …])`: `COLUMNS` names the fields as a select list,
 /// and `Row::from_sqlite` reads a SQLite row selected with it, by position (looking
 /// columns up by name was a quarter of a listing's CPU). One list for both, so they
@@ -95,7 +100,7 @@ pub struct InstanceRow {
     pub description: String,
     pub instance_type: String,
     pub image_id: String,
-    pub status: String,
+    pub status: InstanceStatus,
     pub task: Option<String>,
     pub private_ip: String,
     pub primary_nic: Option<String>,
@@ -141,7 +146,7 @@ pub struct DiskRow {
     pub disk_type: String,
     pub size_gb: i64,
     pub iops: i64,
-    pub status: String,
+    pub status: DiskStatus,
     pub task: Option<String>,
     /// None for a disk whose creation failed: it holds no data.
     pub top_layer_id: Option<String>,
@@ -194,7 +199,7 @@ pub struct AttachmentRow {
     pub disk_id: String,
     pub instance_id: String,
     pub device_name: String,
-    pub status: String,
+    pub status: AttachmentStatus,
     #[sqlx(try_from = "super::DbBool")]
     pub auto_delete: bool,
     pub attached_at: i64,
@@ -221,7 +226,7 @@ pub struct SnapshotRow {
     pub disk_id: String,
     pub name: String,
     pub description: String,
-    pub status: String,
+    pub status: SnapshotStatus,
     pub size_gb: i64,
     pub layer_id: Option<String>,
     #[sqlx(try_from = "super::DbBool")]
@@ -265,7 +270,7 @@ pub struct ImageRow {
     pub os_type: String,
     pub architecture: String,
     pub system_disk_size_gb: i64,
-    pub status: String,
+    pub status: ImageStatus,
     pub root_device_type: String,
     pub layer_id: Option<String>,
     pub snapshot_id: String,
@@ -286,7 +291,7 @@ pub struct ImageTaskRow {
     pub pin: String,
     pub region: String,
     pub action: String,
-    pub status: String,
+    pub status: ImageTaskStatus,
     pub progress: i64,
     pub image_id: String,
     pub image_name: String,
@@ -322,10 +327,10 @@ direct_row!(
 #[derive(Debug, Clone, FromRow)]
 pub struct TaskRow {
     pub id: String,
-    pub kind: String,
+    pub kind: TaskKind,
     pub target_id: String,
     pub step: i64,
-    pub state: String,
+    pub state: TaskState,
     pub run_after: i64,
     pub lease_until: i64,
     pub payload: String,
@@ -415,7 +420,7 @@ impl ImageRow {
             os_type: "linux".into(),
             architecture: "x86_64".into(),
             system_disk_size_gb: 40,
-            status: "pending".into(),
+            status: ImageStatus::Pending,
             root_device_type: "cloudDisk".into(),
             layer_id: None,
             snapshot_id: String::new(),

@@ -1,4 +1,4 @@
-use super::{Db, DbResult, SnapshotRow, Stmt, SNAPSHOT_COLUMNS};
+use super::{Db, DbResult, SnapshotRow, SnapshotStatus, Stmt, SNAPSHOT_COLUMNS};
 
 #[derive(Debug, Default, Clone)]
 pub struct SnapshotQuery {
@@ -25,7 +25,7 @@ pub async fn snapshot_insert(db: &mut Db, s: &SnapshotRow) -> DbResult<()> {
         .bind(&s.disk_id)
         .bind(&s.name)
         .bind(&s.description)
-        .bind(&s.status)
+        .bind(s.status)
         .bind(s.size_gb)
         .bind(&s.layer_id)
         .bind(s.encrypted)
@@ -55,7 +55,7 @@ pub async fn snapshot_insert_many(db: &mut Db, rows: &[SnapshotRow]) -> DbResult
                 .bind(s.disk_id.clone())
                 .bind(s.name.clone())
                 .bind(s.description.clone())
-                .bind(s.status.clone())
+                .bind(s.status)
                 .bind(s.size_gb)
                 .bind(s.layer_id.clone())
                 .bind(s.encrypted)
@@ -72,8 +72,8 @@ pub async fn snapshot_insert_many(db: &mut Db, rows: &[SnapshotRow]) -> DbResult
 pub async fn snapshots_transition(
     db: &mut Db,
     ids: &[String],
-    from: &str,
-    status: &str,
+    from: SnapshotStatus,
+    status: SnapshotStatus,
 ) -> DbResult<u64> {
     if ids.is_empty() {
         return Ok(0);
@@ -139,14 +139,14 @@ pub async fn snapshot_set_layer(db: &mut Db, id: &str, layer_id: &str) -> DbResu
 pub async fn snapshot_transition(
     db: &mut Db,
     id: &str,
-    from: &[&str],
-    status: &str,
+    from: &[SnapshotStatus],
+    status: SnapshotStatus,
 ) -> DbResult<bool> {
     super::guarded_update(
         db,
         "snapshots",
         id,
-        &[("status", Some(status))],
+        &[("status", status.into())],
         false,
         from,
     )

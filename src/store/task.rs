@@ -1,5 +1,5 @@
 //! Durable tasks: insert, claim under a lease, record progress, finish.
-use super::{now_ms, Backend, Db, DbResult, Stmt, TaskRow, TASK_COLUMNS};
+use super::{now_ms, Backend, Db, DbResult, Stmt, TaskKind, TaskRow, TaskState, TASK_COLUMNS};
 
 pub async fn task_insert(db: &mut Db, t: &TaskRow) -> DbResult<()> {
     let st = Stmt::new(
@@ -8,10 +8,10 @@ pub async fn task_insert(db: &mut Db, t: &TaskRow) -> DbResult<()> {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(t.id.clone())
-    .bind(t.kind.clone())
+    .bind(t.kind)
     .bind(t.target_id.clone())
     .bind(t.step)
-    .bind(t.state.clone())
+    .bind(t.state)
     .bind(t.run_after)
     .bind(t.lease_until)
     .bind(t.payload.clone())
@@ -111,7 +111,12 @@ pub async fn task_advance(
     Ok(())
 }
 
-pub async fn task_finish(db: &mut Db, id: &str, state: &str, error: Option<&str>) -> DbResult<()> {
+pub async fn task_finish(
+    db: &mut Db,
+    id: &str,
+    state: TaskState,
+    error: Option<&str>,
+) -> DbResult<()> {
     let st = Stmt::new("UPDATE tasks SET state = $1, error = $2, lease_until = 0 WHERE id = $3")
         .bind(state)
         .bind(error)
@@ -137,7 +142,7 @@ pub async fn task_pending_count(db: &mut Db) -> DbResult<i64> {
 }
 
 /// Whether a task of `kind` on `target_id` has not finished yet.
-pub async fn task_in_flight(db: &mut Db, kind: &str, target_id: &str) -> DbResult<bool> {
+pub async fn task_in_flight(db: &mut Db, kind: TaskKind, target_id: &str) -> DbResult<bool> {
     let n: i64 = db.scalar(Stmt::new("SELECT COUNT(*) FROM tasks WHERE kind = $1 AND target_id = $2 AND state = 'pending'",).bind(kind).bind(target_id)).await?;
     Ok(n > 0)
 }

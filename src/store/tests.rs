@@ -1,4 +1,4 @@
-use super::{is_transient, Stmt};
+use super::{is_transient, AttachmentStatus, DiskStatus, ImageStatus, InstanceStatus, Stmt};
 use sqlx::Connection;
 
 /// The planner statistics of migration 0102: a list filtered by ids looks the ids up
@@ -34,7 +34,7 @@ async fn cached_images_follow_every_change() {
     let dir = tempfile::tempdir().unwrap();
     let store = crate::store::Store::open(dir.path()).await.unwrap();
     let row = crate::store::ImageRow::for_test("img-cache", "p1", "r", 1);
-    let status = |r: Option<crate::store::ImageRow>| r.map(|r| r.status);
+    let status = |r: Option<crate::store::ImageRow>| r.map(|r| r.status.to_string());
     assert_eq!(
         status(
             store
@@ -66,9 +66,14 @@ async fn cached_images_follow_every_change() {
 
     // A change rolled back leaves the row as it was; a committed one shows at once.
     let mut tx = store.write().await.unwrap();
-    image::image_transition(&mut tx, "img-cache", &["pending"], "ready")
-        .await
-        .unwrap();
+    image::image_transition(
+        &mut tx,
+        "img-cache",
+        &[ImageStatus::Pending],
+        ImageStatus::Ready,
+    )
+    .await
+    .unwrap();
     drop(tx);
     let seen = store
         .image_visible(None, "p1", "r", "img-cache")
@@ -76,9 +81,14 @@ async fn cached_images_follow_every_change() {
         .unwrap();
     assert_eq!(status(seen), Some("pending".into()));
     let mut tx = store.write().await.unwrap();
-    image::image_transition(&mut tx, "img-cache", &["pending"], "ready")
-        .await
-        .unwrap();
+    image::image_transition(
+        &mut tx,
+        "img-cache",
+        &[ImageStatus::Pending],
+        ImageStatus::Ready,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let seen = store
         .image_visible(None, "p1", "r", "img-cache")
@@ -113,7 +123,7 @@ async fn an_instance_reads_back_with_its_disks_in_device_order() {
         description: "desc".into(),
         instance_type: "g.n2.medium".into(),
         image_id: "img-x".into(),
-        status: "running".into(),
+        status: InstanceStatus::Running,
         task: Some("task-1".into()),
         private_ip: "10.0.0.1".into(),
         primary_nic: None,
@@ -149,7 +159,7 @@ async fn an_instance_reads_back_with_its_disks_in_device_order() {
             disk_type: "ssd".into(),
             size_gb: 20 + n,
             iops: 100 + n,
-            status: "in-use".into(),
+            status: DiskStatus::InUse,
             task: (n == 1).then(|| "task-2".to_string()),
             top_layer_id: Some(lyr),
             snapshot_id: format!("snap-{n}"),
@@ -164,7 +174,7 @@ async fn an_instance_reads_back_with_its_disks_in_device_order() {
             disk_id: d.id.clone(),
             instance_id: "i-1".into(),
             device_name: dev.to_string(),
-            status: "attached".into(),
+            status: AttachmentStatus::Attached,
             auto_delete: n != 1,
             attached_at: 50 + n,
         };
@@ -230,12 +240,11 @@ async fn tasks_read_back_and_a_claim_leases_each_due_task_once() {
     let mut tx = store.write().await.unwrap();
     let now = crate::store::now_ms();
     for (i, run_after) in [now - 5, now - 1, now + 60_000].into_iter().enumerate() {
-        let mut t = crate::tasks::new_task(
-            "k",
-            &format!("target-{i}"),
-            serde_json::json!({"i": i}),
-            std::time::Duration::ZERO,
-        );
+        let payload = crate::tasks::payload::DiskAttach {
+            instance_id: format!("i-{i}"),
+        };
+        let mut t =
+            crate::tasks::new_task(&format!("target-{i}"), &payload, std::time::Duration::ZERO);
         t.id = format!("t-{i}");
         t.run_after = run_after;
         t.error = (i == 1).then(|| "boom".to_string());
@@ -316,7 +325,7 @@ async fn status_of(store: &crate::store::Store, id: &str) -> Option<String> {
     crate::store::image::image_by_id(&mut store.read().await.unwrap(), id)
         .await
         .unwrap()
-        .map(|i| i.status)
+        .map(|i| i.status.to_string())
 }
 
 /// A transaction dropped before its commit (an error, a request cut short) leaves no

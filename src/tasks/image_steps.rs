@@ -5,29 +5,13 @@
 //! (1) after `--task-delay`, snapshots `available`, image `ready`, instance and disks idle
 //!     (with no delay, in step 0's own transaction).
 
-use serde::Deserialize;
-use serde_json::Value;
-
-use super::steps::payload_str;
+use super::payload::{decode, ImageCreate, ImageDelete};
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
+use crate::store::status::{ImageStatus, SnapshotStatus, TaskState};
 use crate::store::{self, disk, image, instance, snapshot, LayerRow, TaskRow};
 
 type StepResult = Result<(), StepError>;
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Freeze {
-    disk_id: String,
-    frozen_layer_id: String,
-    snapshot_id: String,
-}
-
-fn freezes(task: &TaskRow) -> Result<Vec<Freeze>, StepError> {
-    let v: Value =
-        serde_json::from_str(&task.payload).map_err(|e| StepError::Invalid(e.to_string()))?;
-    serde_json::from_value(v["freeze"].clone()).map_err(|e| StepError::Invalid(e.to_string()))
-}
 
 /// The standalone layer of a localDisk image; named after the image so a retried copy
 /// overwrites its own earlier attempt.
@@ -36,7 +20,7 @@ fn image_layer_id(image_id: &str) -> String {
 }
 
 pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let plan = freezes(task)?;
+    let plan = decode::<ImageCreate>(task)?.freeze;
     let img = image::image_by_id(&mut *ctx.store.read().await?, &task.target_id)
         .await?
         .ok_or_else(|| StepError::Invalid(format!("image {} vanished", task.target_id)))?;
@@ -91,17 +75,31 @@ pub(super) async fn finish_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 /// The snapshots `available`, the image `ready`, the instance and disks idle, the task
 /// done: one transaction, one turn at the writer.
 async fn mark_image_ready(tx: &mut store::Db, task: &TaskRow) -> StepResult {
-    let plan = freezes(task)?;
-    let instance_id = payload_str(task, "instanceId")?;
+    let ImageCreate {
+        instance_id,
+        freeze: plan,
+    } = decode(task)?;
     let snapshots: Vec<String> = plan
         .iter()
         .filter(|f| !f.snapshot_id.is_empty())
         .map(|f| f.snapshot_id.clone())
         .collect();
     let disks: Vec<String> = plan.iter().map(|f| f.disk_id.clone()).collect();
-    snapshot::snapshots_transition(tx, &snapshots, "creating", "available").await?;
+    snapshot::snapshots_transition(
+        tx,
+        &snapshots,
+        SnapshotStatus::Creating,
+        SnapshotStatus::Available,
+    )
+    .await?;
     disk::disks_clear_task(tx, &disks, "createImage").await?;
-    image::image_transition(tx, &task.target_id, &["pending"], "ready").await?;
+    image::image_transition(
+        tx,
+        &task.target_id,
+        &[ImageStatus::Pending],
+        ImageStatus::Ready,
+    )
+    .await?;
     instance::instance_clear_task(tx, &instance_id, "createImage").await?;
     finish_step(tx, task, Outcome::Done).await?;
     Ok(())
@@ -110,8 +108,14 @@ async fn mark_image_ready(tx: &mut store::Db, task: &TaskRow) -> StepResult {
 /// A failed image ends `error` with nothing of it left: its snapshots and its copy are
 /// removed, and the instance and disks are idle again.
 pub(super) async fn fail_image(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResult {
-    let plan = freezes(task).unwrap_or_default();
-    let instance_id = payload_str(task, "instanceId").unwrap_or_default();
+    // A payload that does not decode still fails the image (with nothing to undo).
+    let ImageCreate {
+        instance_id,
+        freeze: plan,
+    } = decode(task).unwrap_or_else(|_| ImageCreate {
+        instance_id: String::new(),
+        freeze: Vec::new(),
+    });
     let mut freed = Vec::new();
     let mut tx = ctx.store.write().await?;
     let c = &mut *tx;
@@ -130,9 +134,15 @@ pub(super) async fn fail_image(ctx: &TaskCtx, task: &TaskRow, error: &str) -> St
             freed.push(l);
         }
     }
-    image::image_transition(c, &task.target_id, &["pending"], "error").await?;
+    image::image_transition(
+        c,
+        &task.target_id,
+        &[ImageStatus::Pending],
+        ImageStatus::Error,
+    )
+    .await?;
     instance::instance_clear_task(c, &instance_id, "createImage").await?;
-    store::task::task_finish(c, &task.id, "failed", Some(error)).await?;
+    store::task::task_finish(c, &task.id, TaskState::Failed, Some(error)).await?;
     tx.commit().await?;
     // A copy that failed before it was recorded may have left its file behind.
     let layer = image_layer_id(&task.target_id);
@@ -146,9 +156,7 @@ pub(super) async fn fail_image(ctx: &TaskCtx, task: &TaskRow, error: &str) -> St
 }
 
 pub(super) async fn delete_image(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let v: Value =
-        serde_json::from_str(&task.payload).map_err(|e| StepError::Invalid(e.to_string()))?;
-    let delete_snapshots = v["deleteSnapshot"].as_bool().unwrap_or(false);
+    let delete_snapshots = decode::<ImageDelete>(task)?.delete_snapshot;
     let mut freed = Vec::new();
     let mut tx = ctx.store.write().await?;
     let c = &mut *tx;

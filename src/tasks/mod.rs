@@ -6,38 +6,25 @@
 pub mod fault;
 mod gc;
 mod image_steps;
+pub mod payload;
 mod steps;
 mod transfer_steps;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::block::BlockStore;
 use crate::ids;
+use crate::store::status::TaskState;
 use crate::store::{self, now_ms, Db, DbResult, Store, TaskRow};
+use payload::Payload;
 
 pub use fault::{with_injected_fault, TaskFault};
 pub use gc::{collect_layers, sweep_after_restart};
 
 /// Task kinds, one per asynchronous operation.
-pub mod kind {
-    pub const INSTANCE_CREATE: &str = "instance_create";
-    pub const INSTANCE_TRANSITION: &str = "instance_transition";
-    pub const INSTANCE_DELETE: &str = "instance_delete";
-    pub const DISK_CREATE: &str = "disk_create";
-    pub const DISK_DELETE: &str = "disk_delete";
-    pub const DISK_ATTACH: &str = "disk_attach";
-    pub const DISK_DETACH: &str = "disk_detach";
-    pub const SNAPSHOT_CREATE: &str = "snapshot_create";
-    pub const SNAPSHOT_DELETE: &str = "snapshot_delete";
-    pub const IMAGE_CREATE: &str = "image_create";
-    pub const IMAGE_DELETE: &str = "image_delete";
-    pub const IMAGE_IMPORT: &str = "image_import";
-    pub const IMAGE_EXPORT: &str = "image_export";
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Delays {
@@ -89,32 +76,32 @@ const LONG_STEP: Duration = Duration::from_millis(25);
 const RETRY_MS: i64 = 1_000;
 const MAX_PARALLEL: usize = 32;
 
-/// Records a new task in the caller's transaction; it runs once the transaction commits
-/// (call `TaskCtx::wake` after commit to start it without waiting for the poll).
-pub async fn enqueue(
-    conn: &mut Db,
-    kind: &str,
+/// Records a new task of `payload`'s kind in the caller's transaction; it runs once the
+/// transaction commits (call `TaskCtx::wake` after commit to start it without waiting for
+/// the poll).
+pub async fn enqueue<P: Payload>(
+    db: &mut Db,
     target_id: &str,
-    payload: Value,
+    payload: &P,
     delay: Duration,
 ) -> DbResult<String> {
-    let row = new_task(kind, target_id, payload, delay);
-    store::task::task_insert(conn, &row).await?;
+    let row = new_task(target_id, payload, delay);
+    store::task::task_insert(db, &row).await?;
     Ok(row.id)
 }
 
-/// A task as `enqueue` records it, for callers that insert it in a [`store::Batch`].
-pub fn new_task(kind: &str, target_id: &str, payload: Value, delay: Duration) -> TaskRow {
+/// A task as `enqueue` records it, for callers that insert it themselves.
+pub fn new_task<P: Payload>(target_id: &str, payload: &P, delay: Duration) -> TaskRow {
     let now = now_ms();
     TaskRow {
         id: ids::task_id(),
-        kind: kind.to_string(),
+        kind: P::KIND,
         target_id: target_id.to_string(),
         step: 0,
-        state: "pending".into(),
+        state: TaskState::Pending,
         run_after: now + delay.as_millis() as i64,
         lease_until: 0,
-        payload: payload.to_string(),
+        payload: serde_json::to_string(payload).expect("a payload is plain data"),
         error: None,
         created_at: now,
         // The call that makes the task may run under a fault rule's task effect.
@@ -135,7 +122,7 @@ pub async fn finish_step(tx: &mut Db, task: &TaskRow, outcome: Outcome) -> DbRes
             let due = now_ms() + delay.as_millis() as i64;
             store::task::task_advance(tasks, &task.id, task.step + 1, due, &task.payload).await
         }
-        Outcome::Done => store::task::task_finish(tasks, &task.id, "done", None).await,
+        Outcome::Done => store::task::task_finish(tasks, &task.id, TaskState::Done, None).await,
     }
 }
 
@@ -243,7 +230,7 @@ impl TaskCtx {
             };
             match next {
                 Some(t)
-                    if t.state == "pending"
+                    if t.state == TaskState::Pending
                         && t.step == task.step + 1
                         && t.lease_until > now_ms()
                         && t.run_after <= now_ms() =>

@@ -7,47 +7,18 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_json::Value;
-
+use super::payload::{decode, ImageExport, ImageImport};
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
+use crate::store::status::{ImageStatus, ImageTaskStatus, SnapshotStatus, TaskKind, TaskState};
 use crate::store::{self, image, image_task, now_ms, snapshot, LayerRow, TaskRow};
 
 type StepResult = Result<(), StepError>;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImportSource {
-    snapshot_id: String,
-    url: String,
-    format: String,
-    size_gb: i64,
-    layer_id: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExportFile {
-    layer_id: String,
-    dest: String,
-    object: String,
-}
-
-fn payload(task: &TaskRow) -> Result<Value, StepError> {
-    serde_json::from_str(&task.payload).map_err(|e| StepError::Invalid(e.to_string()))
-}
-
-fn image_task_id(task: &TaskRow) -> Result<String, StepError> {
-    payload(task)?["imageTaskId"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| StepError::Invalid("no imageTaskId".into()))
-}
-
 async fn set_progress(ctx: &TaskCtx, id: &str, progress: i64) -> StepResult {
     let mut tx = ctx.store.write().await?;
-    image_task::image_task_update(&mut tx, id, "running", progress, None, "", 0).await?;
+    image_task::image_task_update(&mut tx, id, ImageTaskStatus::Running, progress, None, "", 0)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -78,9 +49,10 @@ async fn fetch(ctx: &TaskCtx, url: &str, name: &str) -> Result<(PathBuf, bool), 
 }
 
 pub(super) async fn import_layers(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let it = image_task_id(task)?;
-    let sources: Vec<ImportSource> = serde_json::from_value(payload(task)?["sources"].clone())
-        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    let ImageImport {
+        image_task_id: it,
+        sources,
+    } = decode(task)?;
     set_progress(ctx, &it, 5).await?;
     let total = sources.len() as i64;
     for (i, s) in sources.iter().enumerate() {
@@ -122,9 +94,10 @@ pub(super) async fn import_layers(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 }
 
 pub(super) async fn finish_import(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let it = image_task_id(task)?;
-    let sources: Vec<ImportSource> = serde_json::from_value(payload(task)?["sources"].clone())
-        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    let ImageImport {
+        image_task_id: it,
+        sources,
+    } = decode(task)?;
     let mut bytes = 0u64;
     for s in &sources {
         bytes += ctx.block.allocated_bytes(&s.layer_id).await.unwrap_or(0);
@@ -132,20 +105,34 @@ pub(super) async fn finish_import(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
     let c = &mut *tx;
     for s in &sources {
-        snapshot::snapshot_transition(c, &s.snapshot_id, &["creating"], "available").await?;
+        snapshot::snapshot_transition(
+            c,
+            &s.snapshot_id,
+            &[SnapshotStatus::Creating],
+            SnapshotStatus::Available,
+        )
+        .await?;
     }
     image::image_set_size(c, &task.target_id, (bytes as i64 + (1 << 20) - 1) >> 20).await?;
-    image::image_transition(c, &task.target_id, &["pending"], "ready").await?;
-    image_task::image_task_update(c, &it, "finished", 100, None, "", now_ms()).await?;
+    image::image_transition(
+        c,
+        &task.target_id,
+        &[ImageStatus::Pending],
+        ImageStatus::Ready,
+    )
+    .await?;
+    image_task::image_task_update(c, &it, ImageTaskStatus::Finished, 100, None, "", now_ms())
+        .await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
 }
 
 pub(super) async fn export_files(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let it = image_task_id(task)?;
-    let files: Vec<ExportFile> = serde_json::from_value(payload(task)?["files"].clone())
-        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    let ImageExport {
+        image_task_id: it,
+        files,
+    } = decode(task)?;
     set_progress(ctx, &it, 5).await?;
     let total = files.len().max(1) as i64;
     for (i, f) in files.iter().enumerate() {
@@ -169,16 +156,34 @@ pub(super) async fn export_files(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let objects: Vec<&str> = files.iter().map(|f| f.object.as_str()).collect();
     let mut tx = ctx.store.write().await?;
     let objects = serde_json::to_string(&objects).map_err(|e| StepError::Invalid(e.to_string()))?;
-    image_task::image_task_update(&mut tx, &it, "running", 95, Some(&objects), "", 0).await?;
+    image_task::image_task_update(
+        &mut tx,
+        &it,
+        ImageTaskStatus::Running,
+        95,
+        Some(&objects),
+        "",
+        0,
+    )
+    .await?;
     finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
     tx.commit().await?;
     Ok(())
 }
 
 pub(super) async fn finish_export(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    let it = image_task_id(task)?;
+    let it = decode::<ImageExport>(task)?.image_task_id;
     let mut tx = ctx.store.write().await?;
-    image_task::image_task_update(&mut tx, &it, "finished", 100, None, "", now_ms()).await?;
+    image_task::image_task_update(
+        &mut tx,
+        &it,
+        ImageTaskStatus::Finished,
+        100,
+        None,
+        "",
+        now_ms(),
+    )
+    .await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
@@ -187,30 +192,42 @@ pub(super) async fn finish_export(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 /// A failed import leaves an `error` image with nothing behind it; a failed export leaves
 /// none of its files. Either way the image task says `failed` and why.
 pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResult {
-    let p = payload(task).unwrap_or_default();
-    let it = p["imageTaskId"].as_str().unwrap_or_default().to_string();
     let mut freed = Vec::new();
     let mut tx = ctx.store.write().await?;
     let c = &mut *tx;
-    if task.kind == super::kind::IMAGE_IMPORT {
-        let sources: Vec<ImportSource> =
-            serde_json::from_value(p["sources"].clone()).unwrap_or_default();
+    let it = if task.kind == TaskKind::ImageImport {
+        let ImageImport {
+            image_task_id,
+            sources,
+        } = decode(task)?;
         for s in &sources {
             snapshot::snapshot_delete(c, &s.snapshot_id).await?;
             freed.push(s.layer_id.clone());
         }
-        image::image_transition(c, &task.target_id, &["pending"], "error").await?;
+        image::image_transition(
+            c,
+            &task.target_id,
+            &[ImageStatus::Pending],
+            ImageStatus::Error,
+        )
+        .await?;
+        image_task_id
     } else {
-        let files: Vec<ExportFile> = serde_json::from_value(p["files"].clone()).unwrap_or_default();
+        let ImageExport {
+            image_task_id,
+            files,
+        } = decode(task)?;
         // All or nothing: the files this export already finished go too.
         for f in &files {
             let _ = tokio::fs::remove_file(Path::new(&f.dest).with_extension("qcow2.part")).await;
             let _ = tokio::fs::remove_file(&f.dest).await;
         }
-    }
+        image_task_id
+    };
     let message: String = error.chars().take(500).collect();
-    image_task::image_task_update(c, &it, "failed", 0, None, &message, now_ms()).await?;
-    store::task::task_finish(c, &task.id, "failed", Some(error)).await?;
+    image_task::image_task_update(c, &it, ImageTaskStatus::Failed, 0, None, &message, now_ms())
+        .await?;
+    store::task::task_finish(c, &task.id, TaskState::Failed, Some(error)).await?;
     tx.commit().await?;
     for l in &freed {
         let mut conn = ctx.store.read().await?;

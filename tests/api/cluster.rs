@@ -75,10 +75,11 @@ async fn each_task_is_claimed_by_exactly_one_node_and_a_dead_lease_expires() {
                 &mut tx,
                 &kiln::store::TaskRow {
                     id: id.clone(),
-                    kind: "test_noop".into(),
+                    // Claimed by the test itself, never run: any kind does.
+                    kind: kiln::store::TaskKind::DiskCreate,
                     target_id: id.clone(),
                     step: 0,
-                    state: "pending".into(),
+                    state: kiln::store::TaskState::Pending,
                     run_after: now - 1,
                     lease_until: 0,
                     payload: "{}".into(),
