@@ -3,6 +3,7 @@
 //! JSON or knows HTTP; asynchronous work is handed to `tasks`.
 
 pub mod account;
+pub mod attach;
 mod capacity;
 pub mod catalog;
 pub mod disk;
@@ -14,6 +15,8 @@ pub mod image;
 pub mod image_create;
 pub mod image_transfer;
 pub mod instance;
+pub mod instance_create;
+mod launch_disks;
 pub mod listing;
 pub mod nonce;
 pub mod quota;

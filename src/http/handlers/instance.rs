@@ -7,7 +7,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::params::Filters;
 use crate::http::views::{self, InstanceView};
 use crate::http::{Call, Reply};
-use crate::service::instance::{CreateInstancesInput, InstanceOp, InstanceSpecInput};
+use crate::service::instance::{InstanceOp, InstanceSpecInput};
+use crate::service::instance_create::CreateInstancesInput;
 use crate::service::listing::InstanceFilters;
 use crate::service::Service;
 
