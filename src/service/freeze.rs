@@ -3,10 +3,10 @@
 //! slow part), then one transaction records them and switches the disks, so the frozen
 //! layers hold exactly the data of the moment of that commit.
 
+use super::image_create::captured_by_default;
 use super::{Scope, Service};
 use crate::block::GIB;
 use crate::error::ApiResult;
-use crate::store::status::AttachmentStatus;
 use crate::store::{self, now_ms};
 
 /// The overlays one createImage call made: before taking the writer slot (`premade`, on
@@ -91,17 +91,13 @@ impl Service {
         }
     }
 
-    /// Best effort: an overlay on the current top of every disk createImage may freeze
-    /// (attached, idle, the system disk or a cloud disk), or none if the read fails.
+    /// Best effort: an overlay on the current top of every idle disk createImage may
+    /// freeze ([`captured_by_default`]), or none if the read fails.
     pub(crate) async fn premake_overlays(&self, scope: &Scope, instance_id: &str) -> Vec<Frozen> {
         let candidates = match self.instance_with_disks(scope, instance_id).await {
             Ok(Some((inst, disks))) if inst.task.is_none() => disks
                 .into_iter()
-                .filter(|(a, d)| {
-                    a.status == AttachmentStatus::Attached
-                        && d.task.is_none()
-                        && (a.device_name == "vda" || d.category == "cloud")
-                })
+                .filter(|(a, d)| d.task.is_none() && captured_by_default(a, d))
                 .map(|(_, d)| d)
                 .collect::<Vec<_>>(),
             _ => Vec::new(),

@@ -13,7 +13,9 @@ use crate::ids;
 use crate::store::status::{
     AttachmentStatus, DiskStatus, ImageStatus, InstanceStatus, SnapshotStatus,
 };
-use crate::store::{self, now_ms, AttachmentRow, DiskRow, ImageBlockDevice, ImageRow, SnapshotRow};
+use crate::store::{
+    self, now_ms, AttachmentRow, DiskRow, ImageBlockDevice, ImageRow, InstanceRow, SnapshotRow,
+};
 use crate::tasks::{self, payload};
 
 #[derive(Debug, Clone, Default)]
@@ -107,183 +109,39 @@ impl Service {
             store::instance_with_disks(&mut tx, &scope.pin, &scope.region, instance_id)
                 .await?
                 .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
-        if let Some(task) = &inst.task {
-            return Err(ApiError::underlay_conflict(task));
-        }
-        // The seed table's order: task, status, system disk, mount state, stop first.
-        if ![InstanceStatus::Running, InstanceStatus::Stopped].contains(&inst.status) {
-            return Err(ApiError::invalid_instance_status(inst.status));
-        }
-        let (sys_att, sys_disk) = disks
-            .iter()
-            .find(|(a, _)| a.device_name == "vda")
-            .ok_or_else(|| ApiError::FailedPrecondition("System disk not found".into()))?;
-        if sys_att.status != AttachmentStatus::Attached {
-            return Err(ApiError::FailedPrecondition(
-                "Invalid system disk mount state".into(),
-            ));
-        }
+        let (sys_att, sys_disk) = check_instance(&inst, &disks)?;
         let local_system = sys_disk.category == "local";
-        if local_system && inst.status == InstanceStatus::Running {
-            return Err(ApiError::FailedPrecondition(
-                "Please stop the instance first".into(),
-            ));
-        }
-
-        // The system disk, then by default every attached cloud data disk; local data
-        // disks never. `dataDisks` excludes (noDevice), replaces (known deviceName) or
-        // inserts (new deviceName).
-        let mut captures = vec![Capture {
-            disk: sys_disk.clone(),
-            device: "vda".into(),
-            auto_delete: sys_att.auto_delete,
-        }];
-        let mut devices: Vec<ImageBlockDevice> = Vec::new();
-        let instance_devices: Vec<&(AttachmentRow, DiskRow)> = disks
-            .iter()
-            .filter(|(a, _)| a.device_name != "vda")
-            .collect();
-        let mut seen = HashSet::new();
-        let mut specified = HashSet::new();
-        for dd in data_disks {
-            if let Some(dev) = &dd.device_name {
-                if !seen.insert(dev.clone()) {
-                    return Err(ApiError::Duplicate("Duplicate deviceName".into()));
-                }
-                if !spec::is_data_device_name(dev) {
-                    return Err(ApiError::InvalidArgument(format!(
-                        "Invalid deviceName '{dev}'"
-                    )));
-                }
-                specified.insert(dev.clone());
-            }
-        }
-        for (a, d) in &instance_devices {
-            if d.category == "cloud"
-                && a.status == AttachmentStatus::Attached
-                && !specified.contains(&a.device_name)
-            {
-                captures.push(Capture {
-                    disk: d.clone(),
-                    device: a.device_name.clone(),
-                    auto_delete: a.auto_delete,
-                });
-            }
-        }
-        let mut taken: HashSet<String> = instance_devices
-            .iter()
-            .map(|(a, _)| a.device_name.clone())
-            .collect();
-        taken.insert("vda".into());
-        let mut free_names =
-            spec::data_device_names().filter(|n| !taken.contains(n) && !specified.contains(n));
-        for dd in data_disks {
-            if dd.no_device == Some(true) {
-                if dd.device_name.is_none() {
-                    return Err(ApiError::InvalidArgument(
-                        "Parameter DataDisks.DeviceName missing".into(),
-                    ));
-                }
-                continue;
-            }
-            let original = dd
-                .device_name
-                .as_ref()
-                .and_then(|dev| instance_devices.iter().find(|(a, _)| &a.device_name == dev))
-                .map(|(_, d)| d.clone());
-            let device = match &dd.device_name {
-                Some(d) => d.clone(),
-                None => free_names
-                    .next()
-                    .ok_or_else(|| ApiError::OutOfRange("DataDisks out of range".into()))?,
-            };
-            devices.push(inserted_device(&mut tx, scope, dd, device, original.as_ref()).await?);
-        }
-
-        // Every disk to freeze must be idle and attached.
-        for cap in &captures {
-            if let Some(task) = &cap.disk.task {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "Disk '{}' busy in '{task}'",
-                    cap.disk.id
-                )));
-            }
-            if cap.disk.category == "cloud" && cap.disk.status != DiskStatus::InUse {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "Invalid Disk '{}' status '{}'",
-                    cap.disk.id, cap.disk.status
-                )));
-            }
-        }
-        let snapshots: Vec<&Capture> = captures
+        let specified = check_device_names(data_disks)?;
+        let captures = captures(sys_att, sys_disk, &disks, &specified);
+        let inserted = inserted_devices(&mut tx, scope, data_disks, &disks, &specified).await?;
+        check_captures_idle(&captures)?;
+        let snapshot_count = captures
             .iter()
             .filter(|c| c.disk.category == "cloud")
-            .collect();
+            .count();
         self.quota_check(&mut tx, scope, QuotaKind::Image, 1)
             .await?;
-        self.quota_check(&mut tx, scope, QuotaKind::Snapshot, snapshots.len() as i64)
+        self.quota_check(&mut tx, scope, QuotaKind::Snapshot, snapshot_count as i64)
             .await?;
 
         let image_id = ids::image_id();
-        let now = now_ms();
-        let mut system_snapshot = String::new();
-        let mut captured_devices = Vec::new();
-        let mut snapshot_rows = Vec::new();
-        let mut snapshot_ids = Vec::new();
-        for cap in &captures {
-            // A cloud disk's snapshot holds the layer about to be frozen: its current top.
-            let snapshot_id = if cap.disk.category == "cloud" {
-                let sid = ids::snapshot_id();
-                snapshot_rows.push(SnapshotRow {
-                    id: sid.clone(),
-                    pin: scope.pin.clone(),
-                    region: scope.region.clone(),
-                    disk_id: cap.disk.id.clone(),
-                    name: format!("{image_id}-{}", cap.device),
-                    description: format!("Created by createImage {image_id}"),
-                    status: SnapshotStatus::Creating,
-                    size_gb: cap.disk.size_gb,
-                    layer_id: Some(cap.disk.top_layer().to_string()),
-                    encrypted: cap.disk.encrypted,
-                    made_for_image: image_id.clone(),
-                    created_at: now,
-                    seq: self.store.next_seq(),
-                });
-                sid
-            } else {
-                String::new()
-            };
-            if cap.device == "vda" {
-                system_snapshot = snapshot_id.clone();
-            }
-            snapshot_ids.push(snapshot_id.clone());
-            captured_devices.push(ImageBlockDevice {
-                device_name: cap.device.clone(),
-                disk_category: cap.disk.category.clone(),
-                disk_type: cap.disk.disk_type.clone(),
-                disk_size_gb: cap.disk.size_gb,
-                iops: cap.disk.iops,
-                snapshot_id,
-                auto_delete: cap.auto_delete,
-                encrypted: cap.disk.encrypted,
-            });
-        }
-        // The image's instant: every captured disk is frozen in this transaction, whose
-        // writes go to the database together (one hand-off on SQLite).
+        let snapshots = self.plan_snapshots(scope, &image_id, &captures);
+        // The image's instant: every captured disk is frozen in this transaction.
         let capture_disks: Vec<DiskRow> = captures.iter().map(|c| c.disk.clone()).collect();
         let capture_ids: Vec<String> = capture_disks.iter().map(|d| d.id.clone()).collect();
         let frozen = self.take_overlays(&capture_disks, overlays).await?;
         let freeze: Vec<_> = frozen
             .iter()
-            .zip(&snapshot_ids)
+            .zip(&snapshots.ids)
             .map(|(f, sid)| payload::Freeze {
                 disk_id: f.disk_id.clone(),
                 frozen_layer_id: f.frozen_layer.clone(),
                 snapshot_id: sid.clone(),
             })
             .collect();
-        captured_devices.extend(devices);
-        captured_devices[1..].sort_by_key(|d| device_order(&d.device_name));
+        let mut devices = snapshots.devices;
+        devices.extend(inserted);
+        devices[1..].sort_by_key(|d| device_order(&d.device_name));
         let source_image = self
             .store
             .image_visible(Some(&mut tx), &scope.pin, &scope.region, &inst.image_id)
@@ -316,15 +174,15 @@ impl Service {
             }
             .into(),
             layer_id: None,
-            snapshot_id: system_snapshot,
+            snapshot_id: snapshots.system,
             instance_id: instance_id.to_string(),
             size_mb: 0,
             login_name: source_image
                 .as_ref()
                 .map_or(String::new(), |i| i.login_name.clone()),
             imported: false,
-            block_devices: serde_json::to_string(&captured_devices).map_err(ApiError::internal)?,
-            created_at: now,
+            block_devices: serde_json::to_string(&devices).map_err(ApiError::internal)?,
+            created_at: now_ms(),
             seq: self.store.next_seq(),
         };
         let payload = payload::ImageCreate {
@@ -334,7 +192,7 @@ impl Service {
         let task = tasks::new_task(&image_id, &payload, Default::default());
         self.record_image_create(
             &mut tx,
-            &snapshot_rows,
+            &snapshots.rows,
             &capture_ids,
             &frozen,
             &image,
@@ -345,6 +203,205 @@ impl Service {
         self.wake_tasks();
         Ok((image_id, frozen))
     }
+
+    /// A snapshot for each captured cloud disk, holding the layer about to be frozen (its
+    /// current top), and the image's device for each capture.
+    fn plan_snapshots(&self, scope: &Scope, image_id: &str, captures: &[Capture]) -> Snapshots {
+        let now = now_ms();
+        let mut out = Snapshots::default();
+        for cap in captures {
+            let snapshot_id = if cap.disk.category == "cloud" {
+                let sid = ids::snapshot_id();
+                out.rows.push(SnapshotRow {
+                    id: sid.clone(),
+                    pin: scope.pin.clone(),
+                    region: scope.region.clone(),
+                    disk_id: cap.disk.id.clone(),
+                    name: format!("{image_id}-{}", cap.device),
+                    description: format!("Created by createImage {image_id}"),
+                    status: SnapshotStatus::Creating,
+                    size_gb: cap.disk.size_gb,
+                    layer_id: Some(cap.disk.top_layer().to_string()),
+                    encrypted: cap.disk.encrypted,
+                    made_for_image: image_id.to_string(),
+                    created_at: now,
+                    seq: self.store.next_seq(),
+                });
+                sid
+            } else {
+                String::new()
+            };
+            if cap.device == "vda" {
+                out.system = snapshot_id.clone();
+            }
+            out.ids.push(snapshot_id.clone());
+            out.devices.push(ImageBlockDevice {
+                device_name: cap.device.clone(),
+                disk_category: cap.disk.category.clone(),
+                disk_type: cap.disk.disk_type.clone(),
+                disk_size_gb: cap.disk.size_gb,
+                iops: cap.disk.iops,
+                snapshot_id,
+                auto_delete: cap.auto_delete,
+                encrypted: cap.disk.encrypted,
+            });
+        }
+        out
+    }
+}
+
+/// The snapshots createImage makes: their rows, each capture's snapshot id (empty for a
+/// local system disk) and device, and the system disk's snapshot.
+#[derive(Default)]
+struct Snapshots {
+    rows: Vec<SnapshotRow>,
+    ids: Vec<String>,
+    devices: Vec<ImageBlockDevice>,
+    system: String,
+}
+
+/// The seed table's checks of the instance, in its order: task, status, system disk,
+/// mount state, stop first (local system disk). The system disk with its attachment.
+fn check_instance<'a>(
+    inst: &InstanceRow,
+    disks: &'a [(AttachmentRow, DiskRow)],
+) -> ApiResult<(&'a AttachmentRow, &'a DiskRow)> {
+    if let Some(task) = &inst.task {
+        return Err(ApiError::underlay_conflict(task));
+    }
+    if ![InstanceStatus::Running, InstanceStatus::Stopped].contains(&inst.status) {
+        return Err(ApiError::invalid_instance_status(inst.status));
+    }
+    let (sys_att, sys_disk) = disks
+        .iter()
+        .find(|(a, _)| a.device_name == "vda")
+        .map(|(a, d)| (a, d))
+        .ok_or_else(|| ApiError::FailedPrecondition("System disk not found".into()))?;
+    if sys_att.status != AttachmentStatus::Attached {
+        return Err(ApiError::FailedPrecondition(
+            "Invalid system disk mount state".into(),
+        ));
+    }
+    if sys_disk.category == "local" && inst.status == InstanceStatus::Running {
+        return Err(ApiError::FailedPrecondition(
+            "Please stop the instance first".into(),
+        ));
+    }
+    Ok((sys_att, sys_disk))
+}
+
+/// The devices `dataDisks` names (each once, each a data device name).
+fn check_device_names(data_disks: &[AttachmentSpecInput]) -> ApiResult<HashSet<String>> {
+    let mut specified = HashSet::new();
+    for dev in data_disks.iter().filter_map(|dd| dd.device_name.as_ref()) {
+        if !specified.insert(dev.clone()) {
+            return Err(ApiError::Duplicate("Duplicate deviceName".into()));
+        }
+        if !spec::is_data_device_name(dev) {
+            return Err(ApiError::InvalidArgument(format!(
+                "Invalid deviceName '{dev}'"
+            )));
+        }
+    }
+    Ok(specified)
+}
+
+/// Whether createImage captures a disk of the instance unless `dataDisks` names its
+/// device: the system disk and every attached cloud data disk; local data disks never.
+/// The one rule, also for the overlays made ahead of the call (`premake_overlays`).
+pub(crate) fn captured_by_default(a: &AttachmentRow, d: &DiskRow) -> bool {
+    a.status == AttachmentStatus::Attached && (a.device_name == "vda" || d.category == "cloud")
+}
+
+/// The disks whose current data goes into the image: the system disk first, then each
+/// disk [`captured_by_default`] whose device `dataDisks` does not name (it excludes
+/// with noDevice, or replaces).
+fn captures(
+    sys_att: &AttachmentRow,
+    sys_disk: &DiskRow,
+    disks: &[(AttachmentRow, DiskRow)],
+    specified: &HashSet<String>,
+) -> Vec<Capture> {
+    let system = Capture {
+        disk: sys_disk.clone(),
+        device: "vda".into(),
+        auto_delete: sys_att.auto_delete,
+    };
+    let data = disks
+        .iter()
+        .filter(|(a, d)| a.device_name != "vda" && captured_by_default(a, d))
+        .filter(|(a, _)| !specified.contains(&a.device_name))
+        .map(|(a, d)| Capture {
+            disk: d.clone(),
+            device: a.device_name.clone(),
+            auto_delete: a.auto_delete,
+        });
+    std::iter::once(system).chain(data).collect()
+}
+
+/// The disks `dataDisks` puts into the image instead of (known device) or beside (new
+/// device, or none: the first free name) the instance's.
+async fn inserted_devices(
+    tx: &mut store::Db,
+    scope: &Scope,
+    data_disks: &[AttachmentSpecInput],
+    disks: &[(AttachmentRow, DiskRow)],
+    specified: &HashSet<String>,
+) -> ApiResult<Vec<ImageBlockDevice>> {
+    let instance_devices: Vec<&(AttachmentRow, DiskRow)> = disks
+        .iter()
+        .filter(|(a, _)| a.device_name != "vda")
+        .collect();
+    let mut taken: HashSet<String> = instance_devices
+        .iter()
+        .map(|(a, _)| a.device_name.clone())
+        .collect();
+    taken.insert("vda".into());
+    let mut free_names =
+        spec::data_device_names().filter(|n| !taken.contains(n) && !specified.contains(n));
+    let mut devices = Vec::new();
+    for dd in data_disks {
+        if dd.no_device == Some(true) {
+            if dd.device_name.is_none() {
+                return Err(ApiError::InvalidArgument(
+                    "Parameter DataDisks.DeviceName missing".into(),
+                ));
+            }
+            continue;
+        }
+        let original = dd
+            .device_name
+            .as_ref()
+            .and_then(|dev| instance_devices.iter().find(|(a, _)| &a.device_name == dev))
+            .map(|(_, d)| d.clone());
+        let device = match &dd.device_name {
+            Some(d) => d.clone(),
+            None => free_names
+                .next()
+                .ok_or_else(|| ApiError::OutOfRange("DataDisks out of range".into()))?,
+        };
+        devices.push(inserted_device(tx, scope, dd, device, original.as_ref()).await?);
+    }
+    Ok(devices)
+}
+
+/// Every disk to freeze must be idle and (a cloud disk) in use.
+fn check_captures_idle(captures: &[Capture]) -> ApiResult<()> {
+    for cap in captures {
+        if let Some(task) = &cap.disk.task {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Disk '{}' busy in '{task}'",
+                cap.disk.id
+            )));
+        }
+        if cap.disk.category == "cloud" && cap.disk.status != DiskStatus::InUse {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Invalid Disk '{}' status '{}'",
+                cap.disk.id, cap.disk.status
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Service {
