@@ -76,6 +76,21 @@ pub fn check_source_url(url: &str) -> ApiResult<()> {
     }
 }
 
+/// An importImage request that passed every check.
+struct ValidImport {
+    name: String,
+    description: String,
+    platform: String,
+    os_type: String,
+    os_version: String,
+    architecture: String,
+    size: i64,
+    url: String,
+    /// (url, format, size GiB, device) per disk, the system disk first.
+    sources: Vec<(String, String, i64, String)>,
+    client_token: Option<String>,
+}
+
 impl Service {
     /// An import source the server may read: the scheme, then a `file://` path under a
     /// `--file-root`, or an `http(s)://` host whose every address the import policy
@@ -136,6 +151,30 @@ impl Service {
         scope: &Scope,
         input: ImportImageInput,
     ) -> ApiResult<(String, String)> {
+        let import = self.validate_import(input).await?;
+        let token = import.client_token.clone();
+        let mut tx = self.store.write().await?;
+        if let Some(r) =
+            super::idempotency::replay(&mut tx, scope, IMPORT_OP, token.as_deref()).await?
+        {
+            let (img, task) = r.split_once(',').unwrap_or((&r, ""));
+            return Ok((img.to_string(), task.to_string()));
+        }
+        self.quota_check(&mut tx, scope, QuotaKind::Image, 1)
+            .await?;
+        let snapshots = import.sources.len() as i64;
+        self.quota_check(&mut tx, scope, QuotaKind::Snapshot, snapshots)
+            .await?;
+        let (image_id, task_id) = self.record_import(&mut tx, scope, import).await?;
+        let answer = format!("{image_id},{task_id}");
+        super::idempotency::remember(&mut tx, scope, IMPORT_OP, token.as_deref(), &answer).await?;
+        tx.commit().await?;
+        self.wake_tasks();
+        Ok((image_id, task_id))
+    }
+
+    /// importImage's checks, in the documented order, and the room the import needs.
+    async fn validate_import(&self, input: ImportImageInput) -> ApiResult<ValidImport> {
         let architecture = required(input.architecture, "architecture")?;
         one_of(&architecture, &["x86_64", "arm64", "i386"], "architecture")?;
         let os_type = required(input.os_type, "osType")?;
@@ -198,21 +237,45 @@ impl Service {
             sources.push((u, f, s, device));
         }
         super::idempotency::check_token(input.client_token.as_deref())?;
+        let client_token = input.client_token;
         let urls: Vec<&str> = sources.iter().map(|s| s.0.as_str()).collect();
         let need = self.import_bytes(&urls).await?;
         self.ensure_room(need, "importing the image")?;
 
-        let mut tx = self.store.write().await?;
-        let c = &mut *tx;
-        if let Some(r) =
-            super::idempotency::replay(c, scope, IMPORT_OP, input.client_token.as_deref()).await?
-        {
-            let (img, task) = r.split_once(',').unwrap_or((&r, ""));
-            return Ok((img.to_string(), task.to_string()));
-        }
-        self.quota_check(c, scope, QuotaKind::Image, 1).await?;
-        self.quota_check(c, scope, QuotaKind::Snapshot, sources.len() as i64)
-            .await?;
+        Ok(ValidImport {
+            name,
+            description,
+            platform,
+            os_type,
+            os_version: input.os_version.unwrap_or_default(),
+            architecture,
+            size,
+            url,
+            sources,
+            client_token,
+        })
+    }
+
+    /// The imported image's rows: a snapshot per source, the image, its imageTasks record
+    /// and the task that fetches the data. The image id and the image task id.
+    async fn record_import(
+        &self,
+        c: &mut store::Db,
+        scope: &Scope,
+        import: ValidImport,
+    ) -> ApiResult<(String, String)> {
+        let ValidImport {
+            name,
+            description,
+            platform,
+            os_type,
+            os_version,
+            architecture,
+            size,
+            url,
+            sources,
+            ..
+        } = import;
         let image_id = ids::image_id();
         let now = now_ms();
         let mut devices = Vec::new();
@@ -266,7 +329,7 @@ impl Service {
                 description,
                 image_source: "private".into(),
                 platform,
-                os_version: input.os_version.unwrap_or_default(),
+                os_version,
                 os_type: os_type.clone(),
                 architecture,
                 system_disk_size_gb: size,
@@ -320,16 +383,6 @@ impl Service {
             Default::default(),
         )
         .await?;
-        super::idempotency::remember(
-            c,
-            scope,
-            IMPORT_OP,
-            input.client_token.as_deref(),
-            &format!("{image_id},{task_id}"),
-        )
-        .await?;
-        tx.commit().await?;
-        self.wake_tasks();
         Ok((image_id, task_id))
     }
 

@@ -7,6 +7,7 @@ pub mod attach;
 mod capacity;
 pub mod catalog;
 pub mod disk;
+pub mod disk_create;
 pub mod fault;
 pub mod freeze;
 pub mod fsck;
