@@ -3,9 +3,9 @@
 use axum::http::request::Parts;
 
 use crate::error::{ApiError, ApiResult};
+use crate::service::AccountRow;
 use crate::service::Service;
 use crate::signing::{self, Canonical, Scope};
-use crate::store::AccountRow;
 
 const NOT_SAME: &str = "sign result is not same [gw]";
 

@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::Reply;
 use crate::error::{ApiError, ApiResult};
 use crate::service::fault::{Fault, FaultSpec};
+use crate::service::AccountRow;
 use crate::service::Service;
-use crate::store::AccountRow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KilnEndpoint {

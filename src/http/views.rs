@@ -9,10 +9,10 @@ use super::schema::{Empty, OrEmptyObject, NONE};
 use crate::service::disk::DiskDetail;
 use crate::service::instance::InstanceDetail;
 use crate::service::snapshot::SnapshotDetail;
-use crate::store::status::{
-    AttachmentStatus, DiskStatus, ImageStatus, ImageTaskStatus, InstanceStatus, SnapshotStatus,
+use crate::service::{
+    AttachmentRow, AttachmentStatus, DiskRow, DiskStatus, ImageBlockDevice, ImageRow, ImageStatus,
+    ImageTaskRow, ImageTaskStatus, InstanceStatus, SnapshotStatus,
 };
-use crate::store::{AttachmentRow, DiskRow, ImageBlockDevice, ImageRow, ImageTaskRow};
 
 /// `createTime`/`launchTime`: `YYYY-MM-DD HH:MM:SS` in UTC+8, no zone marker.
 pub fn local_time(ms: i64) -> String {
@@ -638,7 +638,7 @@ mod tests {
     /// an instance without a system disk shows `{}`.
     #[test]
     fn instance_view_has_the_sdk_fields() {
-        let row = crate::store::InstanceRow {
+        let row = crate::service::InstanceRow {
             id: "i-1".into(),
             pin: "p".into(),
             region: "r".into(),

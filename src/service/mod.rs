@@ -32,10 +32,17 @@ use tokio::sync::Notify;
 
 use crate::block::{BlockStore, GIB};
 use crate::error::ApiResult;
-use crate::store::status::ImageStatus;
 use crate::store::{self, now_ms, Store};
 use crate::tasks::{Delays, TaskCtx};
 
+/// The records the service answers with, and their states: what the http layer renders.
+pub use crate::store::status::{
+    AttachmentStatus, DiskStatus, ImageStatus, ImageTaskStatus, InstanceStatus, SnapshotStatus,
+};
+pub use crate::store::{
+    AccountRow, AttachmentRow, DiskRow, ImageBlockDevice, ImageRow, ImageTaskRow, InstanceRow,
+    SnapshotRow,
+};
 pub use quota::Quotas;
 
 /// Who is calling and where: every tenant operation runs in one account and region.
