@@ -93,16 +93,6 @@ pub async fn disk_set_state(
     Ok(())
 }
 
-pub async fn disk_set_top_layer(db: &mut Db, id: &str, layer_id: &str) -> DbResult<()> {
-    db.execute(
-        Stmt::new("UPDATE disks SET top_layer_id = $1 WHERE id = $2")
-            .bind(layer_id)
-            .bind(id),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Lets go of a disk's top layer (a create that failed: the disk holds no data); its
 /// former top layer, which the caller collects after the commit.
 pub async fn disk_release_layer(db: &mut Db, id: &str) -> DbResult<Option<String>> {

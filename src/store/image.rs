@@ -231,13 +231,6 @@ fn image_page_stmt(q: &ImageQuery, public: i64, own: i64) -> Stmt {
     st
 }
 
-pub async fn image_public_count(db: &mut Db) -> DbResult<i64> {
-    db.scalar(Stmt::new(
-        "SELECT COUNT(*) FROM images WHERE image_source = 'public'",
-    ))
-    .await
-}
-
 pub async fn image_by_id(db: &mut Db, id: &str) -> DbResult<Option<ImageRow>> {
     db.fetch_optional(
         Stmt::new(format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1")).bind(id),

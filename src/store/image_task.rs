@@ -47,18 +47,6 @@ pub async fn image_task_update(
     Ok(())
 }
 
-/// Unfinished import/export tasks on an image.
-pub async fn image_task_active_for(db: &mut Db, image_id: &str) -> DbResult<Option<String>> {
-    db.scalar_optional(
-        Stmt::new(
-            "SELECT id FROM image_tasks WHERE image_id = $1 AND status IN ('pending', 'running')
-         ORDER BY seq LIMIT 1",
-        )
-        .bind(image_id),
-    )
-    .await
-}
-
 pub async fn image_task_list(
     db: &mut Db,
     q: &ImageTaskQuery,

@@ -65,16 +65,6 @@ pub async fn instance_get(
     db.fetch_optional(st).await
 }
 
-pub async fn instance_by_id(db: &mut Db, id: &str) -> DbResult<Option<InstanceRow>> {
-    db.fetch_optional(
-        Stmt::new(format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1"
-        ))
-        .bind(id),
-    )
-    .await
-}
-
 pub async fn instance_list(db: &mut Db, q: &InstanceQuery) -> DbResult<(Vec<InstanceRow>, i64)> {
     let page = (q.limit, q.offset);
     super::list_page(db, instance_select(q), INSTANCE_COLUMNS, "seq, id", page).await

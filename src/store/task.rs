@@ -134,13 +134,6 @@ pub async fn task_next_due(db: &mut Db) -> DbResult<Option<i64>> {
     .await
 }
 
-pub async fn task_pending_count(db: &mut Db) -> DbResult<i64> {
-    db.scalar(Stmt::new(
-        "SELECT COUNT(*) FROM tasks WHERE state = 'pending'",
-    ))
-    .await
-}
-
 /// Whether a task of `kind` on `target_id` has not finished yet.
 pub async fn task_in_flight(db: &mut Db, kind: TaskKind, target_id: &str) -> DbResult<bool> {
     let n: i64 = db.scalar(Stmt::new("SELECT COUNT(*) FROM tasks WHERE kind = $1 AND target_id = $2 AND state = 'pending'",).bind(kind).bind(target_id)).await?;
