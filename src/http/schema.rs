@@ -6,6 +6,7 @@
 //! Statuses are documented here as strings with their values until each status is an enum
 //! deriving `JsonSchema`; then the field's `schema_with` goes and the enum speaks for itself.
 
+use crate::service::{AttachmentStatus, ImageTaskStatus};
 use schemars::{json_schema, Schema, SchemaGenerator};
 
 use crate::service::{catalog, spec};
@@ -75,22 +76,14 @@ pub fn task_action(_: &mut SchemaGenerator) -> Schema {
 
 /// An attachment's status; images show their devices with an empty one.
 pub fn attachment_status(_: &mut SchemaGenerator) -> Schema {
-    one_of(
-        &[
-            "attaching",
-            "attached",
-            "detaching",
-            "detached",
-            "error_attach",
-            "error_detach",
-            "",
-        ],
-        "Empty in images.",
-    )
+    let states = AttachmentStatus::ALL.iter().map(|s| s.as_str());
+    let all: Vec<&str> = states.chain([""]).collect();
+    one_of(&all, "Empty in images.")
 }
 
 pub fn task_status(_: &mut SchemaGenerator) -> Schema {
-    one_of(&["pending", "running", "failed", "finished"], "")
+    let all: Vec<&str> = ImageTaskStatus::ALL.iter().map(|s| s.as_str()).collect();
+    one_of(&all, "")
 }
 
 /// A JSON object Kiln keeps as given (no fixed fields).

@@ -512,11 +512,11 @@ impl Service {
             one_of(a, &["ImportImage", "ExportImage"], "taskAction")?;
         }
         for s in &q.statuses {
-            one_of(
-                s,
-                &["pending", "running", "failed", "finished"],
-                "taskStatus",
-            )?;
+            if s.parse::<ImageTaskStatus>().is_err() {
+                return Err(ApiError::InvalidArgument(format!(
+                    "Invalid taskStatus '{s}'"
+                )));
+            }
         }
         let mut conn = self.store.read().await?;
         Ok(store::image_task::image_task_list(&mut conn, &q).await?)

@@ -12,26 +12,56 @@ use crate::store::{self, disk, instance, snapshot, TaskRow};
 
 type StepResult = Result<(), StepError>;
 
+/// Where a task is: the data work of a two-step kind (step 0), or the step that records
+/// the outcome (a one-step kind's only step; a two-step kind's step 1, after
+/// `--task-delay` or `--transition-delay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    Work,
+    Finish,
+}
+
+impl Step {
+    /// The step of `task`, by its kind: which kinds have a work step is said here once.
+    pub(super) fn of(task: &TaskRow) -> Step {
+        let two_steps = matches!(
+            task.kind,
+            TaskKind::InstanceCreate
+                | TaskKind::DiskCreate
+                | TaskKind::ImageCreate
+                | TaskKind::ImageImport
+                | TaskKind::ImageExport
+        );
+        if two_steps && task.step == 0 {
+            Step::Work
+        } else {
+            Step::Finish
+        }
+    }
+}
+
 pub(super) async fn run_step(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
-    match (task.kind, task.step) {
-        (TaskKind::InstanceCreate, 0) => instance_create_materialize(ctx, task).await,
-        (TaskKind::InstanceCreate, _) => instance_create_finish(ctx, task).await,
+    use super::{image_steps as image, transfer_steps as transfer};
+    use Step::{Finish, Work};
+    match (task.kind, Step::of(task)) {
+        (TaskKind::InstanceCreate, Work) => instance_create_materialize(ctx, task).await,
+        (TaskKind::InstanceCreate, Finish) => instance_create_finish(ctx, task).await,
         (TaskKind::InstanceTransition, _) => instance_transition_finish(ctx, task).await,
         (TaskKind::InstanceDelete, _) => instance_delete(ctx, task).await,
-        (TaskKind::DiskCreate, 0) => disk_create_materialize(ctx, task).await,
-        (TaskKind::DiskCreate, _) => disk_create_finish(ctx, task).await,
+        (TaskKind::DiskCreate, Work) => disk_create_materialize(ctx, task).await,
+        (TaskKind::DiskCreate, Finish) => disk_create_finish(ctx, task).await,
         (TaskKind::DiskDelete, _) => disk_delete(ctx, task).await,
         (TaskKind::DiskAttach, _) => disk_attach_finish(ctx, task).await,
         (TaskKind::DiskDetach, _) => disk_detach_finish(ctx, task).await,
         (TaskKind::SnapshotCreate, _) => snapshot_create_finish(ctx, task).await,
         (TaskKind::SnapshotDelete, _) => snapshot_delete(ctx, task).await,
-        (TaskKind::ImageCreate, 0) => super::image_steps::copy_local_system_disk(ctx, task).await,
-        (TaskKind::ImageCreate, _) => super::image_steps::finish_image(ctx, task).await,
-        (TaskKind::ImageImport, 0) => super::transfer_steps::import_layers(ctx, task).await,
-        (TaskKind::ImageImport, _) => super::transfer_steps::finish_import(ctx, task).await,
-        (TaskKind::ImageExport, 0) => super::transfer_steps::export_files(ctx, task).await,
-        (TaskKind::ImageExport, _) => super::transfer_steps::finish_export(ctx, task).await,
-        (TaskKind::ImageDelete, _) => super::image_steps::delete_image(ctx, task).await,
+        (TaskKind::ImageCreate, Work) => image::copy_local_system_disk(ctx, task).await,
+        (TaskKind::ImageCreate, Finish) => image::finish_image(ctx, task).await,
+        (TaskKind::ImageImport, Work) => transfer::import_layers(ctx, task).await,
+        (TaskKind::ImageImport, Finish) => transfer::finish_import(ctx, task).await,
+        (TaskKind::ImageExport, Work) => transfer::export_files(ctx, task).await,
+        (TaskKind::ImageExport, Finish) => transfer::finish_export(ctx, task).await,
+        (TaskKind::ImageDelete, _) => image::delete_image(ctx, task).await,
     }
 }
 
