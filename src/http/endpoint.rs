@@ -24,6 +24,14 @@ pub enum Endpoint {
     ExportImage { image_id: String },
     ImageTasks,
     DescribeImage { image_id: String },
+    ModifyImageAttribute { image_id: String },
+    ShareImage { image_id: String },
+    UnShareImage { image_id: String },
+    DescribeImageMembers { image_id: String },
+    ReleaseImage { image_id: String },
+    UnReleaseImage { image_id: String },
+    DescribeImageConstraints { image_id: String },
+    DescribeImageConstraintsBatch,
     DescribeQuotas,
     // disk
     CreateDisks,
@@ -59,6 +67,14 @@ impl Endpoint {
             ExportImage { .. } => "exportImage",
             ImageTasks => "imageTasks",
             DescribeImage { .. } => "describeImage",
+            ModifyImageAttribute { .. } => "modifyImageAttribute",
+            ShareImage { .. } => "shareImage",
+            UnShareImage { .. } => "unShareImage",
+            DescribeImageMembers { .. } => "describeImageMembers",
+            ReleaseImage { .. } => "releaseImage",
+            UnReleaseImage { .. } => "unReleaseImage",
+            DescribeImageConstraints { .. } => "describeImageConstraints",
+            DescribeImageConstraintsBatch => "describeImageConstraintsBatch",
             DescribeQuotas => "describeQuotas",
             CreateDisks => "createDisks",
             DescribeDisks => "describeDisks",
@@ -94,6 +110,9 @@ impl Route {
         let ["v1", "regions", region, rest @ ..] = segs.as_slice() else {
             return None;
         };
+        if let [collection, id, sub] = rest {
+            return Route::subresource(method, region, collection, id, sub);
+        }
         let (collection, id, action) = match rest {
             [seg] => match seg.split_once(':') {
                 Some((c, a)) => (c.to_string(), None, Some(a.to_string())),
@@ -130,6 +149,14 @@ impl Route {
             ("POST", "images", Some(i), Some("exportImage")) => ExportImage { image_id: i },
             ("GET", "imageTasks", None, None) => ImageTasks,
             ("GET", "images", Some(i), None) => DescribeImage { image_id: i },
+            ("POST", "images", Some(i), Some("modifyImageAttribute")) => {
+                ModifyImageAttribute { image_id: i }
+            }
+            ("POST", "images", Some(i), Some("share")) => ShareImage { image_id: i },
+            ("POST", "images", Some(i), Some("unshare")) => UnShareImage { image_id: i },
+            ("POST", "images", Some(i), Some("release")) => ReleaseImage { image_id: i },
+            ("POST", "images", Some(i), Some("unrelease")) => UnReleaseImage { image_id: i },
+            ("GET", "imageConstraints", None, None) => DescribeImageConstraintsBatch,
             ("GET", "quotas", None, None) => match service {
                 Some(ServiceName::Disk) => DescribeQuota,
                 _ => DescribeQuotas,
@@ -142,6 +169,31 @@ impl Route {
             ("GET", "snapshots", None, None) => DescribeSnapshots,
             ("GET", "snapshots", Some(i), None) => DescribeSnapshot { snapshot_id: i },
             ("DELETE", "snapshots", Some(i), None) => DeleteSnapshot { snapshot_id: i },
+            _ => return None,
+        };
+        Some(Route {
+            region: region.to_string(),
+            endpoint,
+        })
+    }
+}
+
+impl Route {
+    /// `GET …/images/{imageId}/members` and `…/constraints`.
+    fn subresource(
+        method: &str,
+        region: &str,
+        collection: &str,
+        id: &str,
+        sub: &str,
+    ) -> Option<Route> {
+        if id.is_empty() || id.contains(':') {
+            return None;
+        }
+        let image_id = id.to_string();
+        let endpoint = match (method, collection, sub) {
+            ("GET", "images", "members") => Endpoint::DescribeImageMembers { image_id },
+            ("GET", "images", "constraints") => Endpoint::DescribeImageConstraints { image_id },
             _ => return None,
         };
         Some(Route {

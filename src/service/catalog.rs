@@ -92,6 +92,8 @@ pub struct PublicImage {
     pub os_version: &'static str,
     pub os_type: &'static str,
     pub login_name: &'static str,
+    /// Instance types the image may not run on (describeImageConstraints, `excludes`).
+    pub excluded_types: &'static [&'static str],
 }
 
 pub const PUBLIC_IMAGE_SIZE_GB: i64 = 40;
@@ -104,6 +106,7 @@ pub const PUBLIC_IMAGES: &[PublicImage] = &[
         os_version: "22.04",
         os_type: "linux",
         login_name: "root",
+        excluded_types: &[],
     },
     PublicImage {
         id: "img-centos0708",
@@ -112,6 +115,7 @@ pub const PUBLIC_IMAGES: &[PublicImage] = &[
         os_version: "7.9",
         os_type: "linux",
         login_name: "root",
+        excluded_types: &[],
     },
     PublicImage {
         id: "img-winsrv2019",
@@ -120,6 +124,8 @@ pub const PUBLIC_IMAGES: &[PublicImage] = &[
         os_version: "2019",
         os_type: "windows",
         login_name: "Administrator",
+        // Windows needs more memory than the smallest type has.
+        excluded_types: &["g.n2.medium"],
     },
 ];
 

@@ -3,6 +3,7 @@
 use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::store::image::ImageQuery;
+use crate::store::image_share::Received;
 use crate::store::status::{ImageStatus, TaskKind};
 use crate::store::{self, ImageRow};
 use crate::tasks::{self, payload};
@@ -25,11 +26,18 @@ pub struct ImageListInput {
 }
 
 impl Service {
+    /// describeImage: a public image, the caller's own, or one another account shared
+    /// with it or released.
     pub async fn image_fetch(&self, scope: &Scope, id: &str) -> ApiResult<ImageRow> {
-        self.store
+        let own = self
+            .store
             .image_visible(None, &scope.pin, &scope.region, id)
-            .await?
-            .ok_or_else(|| ApiError::image_not_found(id))
+            .await?;
+        let found = match own {
+            Some(img) => Some(img),
+            None => self.image_received(scope, id).await?,
+        };
+        found.ok_or_else(|| ApiError::image_not_found(id))
     }
 
     pub async fn image_list(
@@ -59,6 +67,11 @@ impl Service {
             }
             q.sources = vec![src];
         }
+        let received = match q.sources.first().map(String::as_str) {
+            Some("shared") => Some(Received::Shared),
+            Some("community") => Some(Received::Community),
+            _ => None,
+        };
         if let Some(rdt) = input.root_device_type {
             if !["localDisk", "cloudDisk"].contains(&rdt.as_str()) {
                 return Err(ApiError::InvalidArgument(format!(
@@ -87,6 +100,10 @@ impl Service {
         q.names = input.image_name.into_iter().collect();
         q.statuses = input.status.into_iter().collect();
         q.architectures = input.architecture.into_iter().collect();
+        if let Some(kind) = received.filter(|_| q.sources.len() == 1) {
+            q.sources.clear();
+            return self.image_list_received(&q, kind).await;
+        }
         Ok(store::image::image_list(&mut *self.store.read().await?, &q).await?)
     }
 }
@@ -102,12 +119,20 @@ impl Service {
     ) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
         let c = &mut *tx;
-        let image = store::image::image_get_visible(c, &scope.pin, &scope.region, id)
-            .await?
-            .ok_or_else(|| ApiError::image_not_found(id))?;
-        if image.image_source != "private" {
+        let image = self
+            .image_for_change(c, scope, id, "Can't delete this image")
+            .await?;
+        if image.released {
             return Err(ApiError::FailedPrecondition(
-                "Can't delete this image".into(),
+                "Can't delete community image".into(),
+            ));
+        }
+        if !store::image_share::image_share_pins(c, id)
+            .await?
+            .is_empty()
+        {
+            return Err(ApiError::FailedPrecondition(
+                "Can't delete shared image".into(),
             ));
         }
         if ![ImageStatus::Ready, ImageStatus::Error].contains(&image.status) {

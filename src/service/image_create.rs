@@ -184,6 +184,7 @@ impl Service {
             block_devices: serde_json::to_string(&devices).map_err(ApiError::internal)?,
             created_at: now_ms(),
             seq: self.store.next_seq(),
+            released: false,
         };
         let payload = payload::ImageCreate {
             instance_id: instance_id.to_string(),

@@ -349,6 +349,7 @@ impl Service {
                 block_devices: serde_json::to_string(&devices).map_err(ApiError::internal)?,
                 created_at: now,
                 seq: self.store.next_seq(),
+                released: false,
             },
         )
         .await?;
@@ -423,12 +424,9 @@ impl Service {
         {
             return Ok(r);
         }
-        let image = store::image::image_get_visible(c, &scope.pin, &scope.region, image_id)
-            .await?
-            .ok_or_else(|| ApiError::image_not_found(image_id))?;
-        if image.image_source != "private" {
-            return Err(ApiError::FailedPrecondition("Can't use this image".into()));
-        }
+        let image = self
+            .image_for_change(c, scope, image_id, "Can't use this image")
+            .await?;
         if image.status != ImageStatus::Ready {
             return Err(ApiError::FailedPrecondition(format!(
                 "Invalid image status '{}'",

@@ -126,14 +126,27 @@ impl Service {
             .unwrap_or_else(|| "keepCharging".into());
 
         let mut db = self.store.read().await?;
-        let image = store::image::image_get_visible(&mut db, &scope.pin, &scope.region, &image_id)
-            .await?
-            .ok_or_else(|| ApiError::image_not_found(&image_id))?;
+        // A public image, the caller's own, or one shared with it or released.
+        let image =
+            match store::image::image_get_visible(&mut db, &scope.pin, &scope.region, &image_id)
+                .await?
+            {
+                Some(own) => own,
+                None => store::image_share::image_get_received(
+                    &mut db,
+                    &scope.pin,
+                    &scope.region,
+                    &image_id,
+                )
+                .await?
+                .ok_or_else(|| ApiError::image_not_found(&image_id))?,
+            };
         if image.status != ImageStatus::Ready {
             return Err(ApiError::FailedPrecondition(format!(
                 "Image '{image_id}' not ready"
             )));
         }
+        super::image_constraint::check_instance_type(&image.id, itype)?;
         let disks = self
             .plan_disks(&mut db, scope, &spec, &image, itype)
             .await?;

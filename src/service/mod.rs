@@ -13,7 +13,9 @@ pub mod freeze;
 pub mod fsck;
 pub mod idempotency;
 pub mod image;
+pub mod image_constraint;
 pub mod image_create;
+pub mod image_share;
 pub mod image_transfer;
 pub mod instance;
 pub mod instance_create;
@@ -196,6 +198,7 @@ impl Service {
                         block_devices: "[]".into(),
                         created_at: now_ms(),
                         seq: self.store.next_seq(),
+                        released: false,
                     },
                 )
                 .await?;

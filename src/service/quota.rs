@@ -11,6 +11,8 @@ pub struct Quotas {
     pub disk: i64,
     pub snapshot: i64,
     pub image: i64,
+    /// Accounts one image may be shared with.
+    pub share: i64,
 }
 
 impl Default for Quotas {
@@ -22,6 +24,7 @@ impl Default for Quotas {
             disk: 50,
             snapshot: 15,
             image: 20,
+            share: 10,
         }
     }
 }
@@ -64,9 +67,10 @@ impl Quotas {
             "disk" => self.disk = n,
             "snapshot" => self.snapshot = n,
             "image" => self.image = n,
+            "share" => self.share = n,
             other => {
                 return Err(format!(
-                    "unknown quota kind '{other}' (instance, disk, snapshot, image)"
+                    "unknown quota kind '{other}' (instance, disk, snapshot, image, share)"
                 ))
             }
         }
@@ -174,8 +178,7 @@ impl Service {
                     let id = image_id.ok_or_else(|| {
                         ApiError::InvalidArgument("Parameter ImageId missing".into())
                     })?;
-                    self.image_fetch(scope, id).await?;
-                    (10, 0)
+                    (q.share, self.image_share_count(scope, id).await?)
                 }
                 other => {
                     return Err(ApiError::InvalidArgument(format!(

@@ -157,8 +157,13 @@ fn push_arm(st: &mut Stmt, q: &ImageQuery, select: &str, public: bool) {
         st.push(" AND region = ");
         st.push_bind(q.region.clone());
     }
-    st.push_in("image_source", &q.sources)
-        .push_in("id", &q.ids)
+    st.push_in("image_source", &q.sources);
+    push_conditions(st, q);
+}
+
+/// The conditions of `q` besides who sees what and the source.
+pub(super) fn push_conditions(st: &mut Stmt, q: &ImageQuery) {
+    st.push_in("id", &q.ids)
         .push_in("platform", &q.platforms)
         .push_in("root_device_type", &q.root_device_types)
         .push_in("status", &q.statuses)

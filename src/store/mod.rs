@@ -13,6 +13,7 @@ pub mod disk;
 pub mod fault;
 pub mod fsck;
 pub mod image;
+pub mod image_share;
 pub mod image_task;
 pub mod instance;
 pub mod layer;

@@ -283,6 +283,9 @@ pub struct ImageRow {
     pub block_devices: String,
     pub created_at: i64,
     pub seq: i64,
+    /// releaseImage: a community image, listed for every account.
+    #[sqlx(try_from = "super::DbBool")]
+    pub released: bool,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -401,6 +404,7 @@ direct_row!(
         block_devices,
         created_at,
         seq,
+        released,
     ]
 );
 
@@ -431,6 +435,7 @@ impl ImageRow {
             block_devices: "[]".into(),
             created_at: 0,
             seq,
+            released: false,
         }
     }
 

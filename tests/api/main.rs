@@ -25,5 +25,6 @@ mod persistence;
 mod quotas;
 mod reliability;
 mod rust_signer;
+mod sharing;
 mod snapshots;
 mod wire;

@@ -4,6 +4,7 @@
 
 pub(super) mod disk;
 pub(super) mod image;
+pub(super) mod image_share;
 pub(super) mod image_transfer;
 pub(super) mod instance;
 pub(super) mod quota;
@@ -40,6 +41,22 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
         ExportImage { image_id } => image_transfer::export_image(svc, call, &image_id).await,
         ImageTasks => image_transfer::image_tasks(svc, call).await,
         DescribeImage { image_id } => image::describe_image(svc, call, &image_id).await,
+        ModifyImageAttribute { image_id } => {
+            image_share::modify_image_attribute(svc, call, &image_id).await
+        }
+        ShareImage { image_id } => image_share::share_image(svc, call, &image_id).await,
+        UnShareImage { image_id } => image_share::unshare_image(svc, call, &image_id).await,
+        DescribeImageMembers { image_id } => {
+            image_share::describe_image_members(svc, call, &image_id).await
+        }
+        ReleaseImage { image_id } => image_share::release_image(svc, call, &image_id).await,
+        UnReleaseImage { image_id } => image_share::unrelease_image(svc, call, &image_id).await,
+        DescribeImageConstraints { image_id } => {
+            image_share::describe_image_constraints(svc, call, &image_id).await
+        }
+        DescribeImageConstraintsBatch => {
+            image_share::describe_image_constraints_batch(svc, call).await
+        }
         DescribeQuotas => quota::describe_quotas(svc, call).await,
         CreateDisks => disk::create_disks(svc, call).await,
         DescribeDisks => disk::describe_disks(svc, call).await,

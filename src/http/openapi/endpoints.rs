@@ -5,7 +5,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::http::endpoint::{Endpoint, ServiceName};
 use crate::http::handlers::{
-    disk, image, image_transfer, instance, quota, snapshot, Ignored, Paging,
+    disk, image, image_share, image_transfer, instance, quota, snapshot, Ignored, Paging,
 };
 use crate::http::views;
 
@@ -83,6 +83,14 @@ pub fn representatives() -> Vec<Endpoint> {
         CreateImage { instance_id: i() },
         DescribeImages,
         DescribeImage { image_id: img() },
+        ModifyImageAttribute { image_id: img() },
+        ShareImage { image_id: img() },
+        UnShareImage { image_id: img() },
+        DescribeImageMembers { image_id: img() },
+        ReleaseImage { image_id: img() },
+        UnReleaseImage { image_id: img() },
+        DescribeImageConstraints { image_id: img() },
+        DescribeImageConstraintsBatch,
         DeleteImage { image_id: img() },
         ImportImage,
         ExportImage { image_id: img() },
@@ -225,8 +233,90 @@ pub fn doc(e: &Endpoint) -> Doc {
             result: Answer::One(schema::<image::DescribeImageResult>),
             ..d("GET", IMAGE, Vm, "Describe an image")
         },
+        ModifyImageAttribute { .. } => Doc {
+            description: "The caller's private image; at least one of `name` and \
+                 `description`.",
+            body: Some((schema::<image_share::ModifyImageAttribute>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images/{imageId}:modifyImageAttribute",
+                Vm,
+                "Rename or describe an image",
+            )
+        },
+        ShareImage { .. } => Doc {
+            description: "The caller's `ready` private image, for other accounts (at most 10 \
+                 per image, `--quota share=N`). They see it under `imageSource=shared` and \
+                 may launch from it; the owner cannot delete it while it is shared.",
+            body: Some((schema::<image_share::SharePins>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images/{imageId}:share",
+                Vm,
+                "Share an image",
+            )
+        },
+        UnShareImage { .. } => Doc {
+            description: "Instances the accounts launched from it keep running.",
+            body: Some((schema::<image_share::SharePins>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images/{imageId}:unshare",
+                Vm,
+                "Stop sharing an image",
+            )
+        },
+        DescribeImageMembers { .. } => Doc {
+            result: Answer::One(schema::<image_share::ImageMembersResult>),
+            ..d(
+                "GET",
+                "/v1/regions/{regionId}/images/{imageId}/members",
+                Vm,
+                "The accounts an image is shared with",
+            )
+        },
+        ReleaseImage { .. } => Doc {
+            description: "A `ready` cloudDisk private image becomes a community image, listed \
+                 for every account under `imageSource=community`; its shares are revoked.",
+            body: ignored_body,
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images/{imageId}:release",
+                Vm,
+                "Release an image to the community",
+            )
+        },
+        UnReleaseImage { .. } => Doc {
+            body: ignored_body,
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images/{imageId}:unrelease",
+                Vm,
+                "Take a community image back",
+            )
+        },
+        DescribeImageConstraints { .. } => Doc {
+            description: "Only public images carry constraints; createInstances enforces them.",
+            result: Answer::One(schema::<image_share::ImageConstraintResult>),
+            ..d(
+                "GET",
+                "/v1/regions/{regionId}/images/{imageId}/constraints",
+                Vm,
+                "An image's instance-type constraint",
+            )
+        },
+        DescribeImageConstraintsBatch => Doc {
+            query: vec![inline::<image_share::ConstraintIds>],
+            result: Answer::One(schema::<image_share::ImageConstraintsBatchResult>),
+            ..d(
+                "GET",
+                "/v1/regions/{regionId}/imageConstraints",
+                Vm,
+                "Instance-type constraints of several images",
+            )
+        },
         DeleteImage { .. } => Doc {
-            description: "Private images only, `ready` or `error`.",
+            description: "Private images only, `ready` or `error`; not while shared or released.",
             query: vec![inline::<image::DeleteImage>],
             ..d("DELETE", IMAGE, Vm, "Delete an image")
         },

@@ -1,0 +1,12 @@
+-- shareImage: which other accounts may see and launch an image (its owner's pin is on the
+-- image). releaseImage: a released image is a community image, listed for every account.
+CREATE TABLE image_shares (
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    pin TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (image_id, pin)
+);
+CREATE INDEX image_shares_by_pin ON image_shares(pin, image_id);
+
+ALTER TABLE images ADD COLUMN released BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX images_released ON images(region, seq) WHERE released;

@@ -1,0 +1,109 @@
+//! modifyImageAttribute, shareImage / unShareImage / describeImageMembers, releaseImage /
+//! unReleaseImage, describeImageConstraints(Batch): translate, call the service, answer.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiResult;
+use crate::http::{Call, Reply};
+use crate::service::image_constraint::ImageConstraint;
+use crate::service::Service;
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModifyImageAttribute {
+    /// 2–32 of Chinese, letters, digits, `_`, `-`, `.`.
+    #[schemars(regex(pattern = r"^[\u4e00-\u9fa5A-Za-z0-9_.-]{2,32}$"))]
+    pub name: Option<String>,
+    #[schemars(length(max = 256))]
+    pub description: Option<String>,
+}
+
+pub async fn modify_image_attribute(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    let r: ModifyImageAttribute = call.params.decode()?;
+    svc.image_modify(&call.scope, id, r.name, r.description)
+        .await?;
+    Ok(Reply::Empty)
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SharePins {
+    /// The accounts (pins) to share with or to stop sharing with.
+    #[serde(default)]
+    #[schemars(example = ["jdcloud-pin-2"])]
+    pub pins: Vec<String>,
+    /// Accepted as the Go SDK sends it; Kiln names accounts by pin.
+    #[serde(default)]
+    #[expect(dead_code, reason = "accepted, not used")]
+    pub login_names: Vec<String>,
+}
+
+pub async fn share_image(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    let r: SharePins = call.params.decode()?;
+    svc.image_share(&call.scope, id, r.pins).await?;
+    Ok(Reply::Empty)
+}
+
+pub async fn unshare_image(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    let r: SharePins = call.params.decode()?;
+    svc.image_unshare(&call.scope, id, r.pins).await?;
+    Ok(Reply::Empty)
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageMembersResult {
+    /// The accounts the image is shared with.
+    pub pins: Vec<String>,
+}
+
+pub async fn describe_image_members(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    let pins = svc.image_members(&call.scope, id).await?;
+    Reply::serialize(&ImageMembersResult { pins })
+}
+
+pub async fn release_image(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    svc.image_release(&call.scope, id).await?;
+    Ok(Reply::Empty)
+}
+
+pub async fn unrelease_image(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    svc.image_unrelease(&call.scope, id).await?;
+    Ok(Reply::Empty)
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageConstraintResult {
+    pub image_constraints: ImageConstraint,
+}
+
+pub async fn describe_image_constraints(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    let image_constraints = svc.image_constraint(&call.scope, id).await?;
+    Reply::serialize(&ImageConstraintResult { image_constraints })
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConstraintIds {
+    /// Image ids.
+    #[serde(default)]
+    #[schemars(example = ["img-winsrv2019"])]
+    pub ids: Vec<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageConstraintsBatchResult {
+    pub image_constraints: Vec<ImageConstraint>,
+}
+
+pub async fn describe_image_constraints_batch(svc: &Service, call: Call) -> ApiResult<Reply> {
+    let r: ConstraintIds = call.params.decode()?;
+    let mut image_constraints = Vec::new();
+    for id in &r.ids {
+        image_constraints.push(svc.image_constraint(&call.scope, id).await?);
+    }
+    Reply::serialize(&ImageConstraintsBatchResult { image_constraints })
+}
