@@ -32,6 +32,8 @@ pub enum Endpoint {
     UnReleaseImage { image_id: String },
     DescribeImageConstraints { image_id: String },
     DescribeImageConstraintsBatch,
+    ConvertImage { image_id: String },
+    CreateImageFromSnapshots,
     DescribeQuotas,
     // disk
     CreateDisks,
@@ -75,6 +77,8 @@ impl Endpoint {
             UnReleaseImage { .. } => "unReleaseImage",
             DescribeImageConstraints { .. } => "describeImageConstraints",
             DescribeImageConstraintsBatch => "describeImageConstraintsBatch",
+            ConvertImage { .. } => "convertImage",
+            CreateImageFromSnapshots => "createImageFromSnapshots",
             DescribeQuotas => "describeQuotas",
             CreateDisks => "createDisks",
             DescribeDisks => "describeDisks",
@@ -157,6 +161,8 @@ impl Route {
             ("POST", "images", Some(i), Some("release")) => ReleaseImage { image_id: i },
             ("POST", "images", Some(i), Some("unrelease")) => UnReleaseImage { image_id: i },
             ("GET", "imageConstraints", None, None) => DescribeImageConstraintsBatch,
+            ("POST", "images", Some(i), Some("convertImage")) => ConvertImage { image_id: i },
+            ("POST", "images", None, Some("createImageFromSnapshots")) => CreateImageFromSnapshots,
             ("GET", "quotas", None, None) => match service {
                 Some(ServiceName::Disk) => DescribeQuota,
                 _ => DescribeQuotas,

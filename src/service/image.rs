@@ -4,7 +4,7 @@ use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::store::image::ImageQuery;
 use crate::store::image_share::Received;
-use crate::store::status::{ImageStatus, TaskKind};
+use crate::store::status::ImageStatus;
 use crate::store::{self, ImageRow};
 use crate::tasks::{self, payload};
 
@@ -142,7 +142,7 @@ impl Service {
             )));
         }
         // An export still reads the image's layers: the image stays until it is done.
-        if store::task::task_in_flight(c, TaskKind::ImageExport, id).await? {
+        if self.image_busy(c, id).await? {
             return Err(ApiError::FailedPrecondition(format!(
                 "The image '{id}' is busy"
             )));

@@ -14,6 +14,7 @@ pub mod fsck;
 pub mod idempotency;
 pub mod image;
 pub mod image_constraint;
+pub mod image_convert;
 pub mod image_create;
 pub mod image_share;
 pub mod image_transfer;

@@ -192,6 +192,9 @@ states!(
         ImageDelete = "image_delete",
         ImageImport = "image_import",
         ImageExport = "image_export",
+        /// convertImage; the task's target is the source image (busy while it runs).
+        ImageConvert = "image_convert",
+        ImageFromSnapshots = "image_from_snapshots",
     }
 );
 

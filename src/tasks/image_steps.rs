@@ -5,7 +5,7 @@
 //! (1) after `--task-delay`, snapshots `available`, image `ready`, instance and disks idle
 //!     (with no delay, in step 0's own transaction).
 
-use super::payload::{decode, ImageCreate, ImageDelete};
+use super::payload::{decode, ImageConvert, ImageCreate, ImageDelete, ImageFromSnapshots};
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
 use crate::store::status::{ImageStatus, SnapshotStatus, TaskState};
@@ -61,6 +61,42 @@ pub(super) async fn copy_local_system_disk(ctx: &TaskCtx, task: &TaskRow) -> Ste
     } else {
         finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
     }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// convertImage's end: the system disk's snapshot `available`, the new image `ready` (and
+/// the source, the task's target, free again).
+pub(super) async fn finish_convert(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let p: ImageConvert = decode(task)?;
+    let mut tx = ctx.store.write().await?;
+    let made = [p.snapshot_id.clone()];
+    let (creating, available) = (SnapshotStatus::Creating, SnapshotStatus::Available);
+    snapshot::snapshots_transition(&mut tx, &made, creating, available).await?;
+    image::image_transition(
+        &mut tx,
+        &p.image_id,
+        &[ImageStatus::Pending],
+        ImageStatus::Ready,
+    )
+    .await?;
+    finish_step(&mut tx, task, Outcome::Done).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// createImageFromSnapshots' end: the image `ready`.
+pub(super) async fn finish_from_snapshots(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    decode::<ImageFromSnapshots>(task)?;
+    let mut tx = ctx.store.write().await?;
+    image::image_transition(
+        &mut tx,
+        &task.target_id,
+        &[ImageStatus::Pending],
+        ImageStatus::Ready,
+    )
+    .await?;
+    finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -71,6 +71,11 @@ payloads! {
     ImageImport = ImageImport { image_task_id: String, sources: Vec<ImportSource> }
     /// The imageTasks record to report to, and the file each layer goes to.
     ImageExport = ImageExport { image_task_id: String, files: Vec<ExportFile> }
+    /// convertImage (target: the source image): the new image and the snapshot of its
+    /// system disk, made for it.
+    ImageConvert = ImageConvert { image_id: String, snapshot_id: String }
+    /// createImageFromSnapshots: nothing to carry (the image names its snapshots).
+    ImageFromSnapshots = ImageFromSnapshots {}
 }
 
 /// One disk frozen by createImage: the layer holding the image's data, and the snapshot

@@ -62,6 +62,8 @@ pub(super) async fn run_step(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         (TaskKind::ImageExport, Work) => transfer::export_files(ctx, task).await,
         (TaskKind::ImageExport, Finish) => transfer::finish_export(ctx, task).await,
         (TaskKind::ImageDelete, _) => image::delete_image(ctx, task).await,
+        (TaskKind::ImageConvert, _) => image::finish_convert(ctx, task).await,
+        (TaskKind::ImageFromSnapshots, _) => image::finish_from_snapshots(ctx, task).await,
     }
 }
 
@@ -340,6 +342,19 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
                 ImageStatus::Error,
             )
             .await?;
+        }
+        TaskKind::ImageConvert => {
+            // The new image fails; the snapshot made for it goes (its layer is the
+            // source image's, which keeps it).
+            if let Ok(p) = decode::<payload::ImageConvert>(task) {
+                let (pending, error) = (&[ImageStatus::Pending], ImageStatus::Error);
+                store::image::image_transition(c, &p.image_id, pending, error).await?;
+                snapshot::snapshot_delete(c, &p.snapshot_id).await?;
+            }
+        }
+        TaskKind::ImageFromSnapshots => {
+            let (pending, error) = (&[ImageStatus::Pending], ImageStatus::Error);
+            store::image::image_transition(c, &task.target_id, pending, error).await?;
         }
         _ => {}
     }

@@ -16,6 +16,7 @@ mod fault_rules;
 mod faults;
 mod fsck;
 mod gateway;
+mod image_lifecycle;
 mod images;
 mod imports;
 mod instances;

@@ -4,9 +4,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::image::ImageIdResult;
 use crate::error::ApiResult;
 use crate::http::{Call, Reply};
 use crate::service::image_constraint::ImageConstraint;
+use crate::service::image_convert::{FromSnapshotsInput, SnapshotDiskInput};
 use crate::service::Service;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -106,4 +108,76 @@ pub async fn describe_image_constraints_batch(svc: &Service, call: Call) -> ApiR
         image_constraints.push(svc.image_constraint(&call.scope, id).await?);
     }
     Reply::serialize(&ImageConstraintsBatchResult { image_constraints })
+}
+
+pub async fn convert_image(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
+    let image_id = svc.image_convert(&call.scope, id).await?;
+    Reply::serialize(&ImageIdResult { image_id })
+}
+
+/// One disk of createImageFromSnapshots.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotDisk {
+    #[schemars(required, example = &"snapshot-sample")]
+    pub snapshot_id: Option<String>,
+    /// `vda` for the system disk, `vdb`… for data disks.
+    #[schemars(required, example = &"vda")]
+    pub device_name: Option<String>,
+    /// Default `ssd.gp1`.
+    #[schemars(schema_with = "crate::http::schema::disk_type")]
+    pub disk_type: Option<String>,
+    /// At least the snapshot's; system disk 40–500, data disk 20–32000.
+    #[serde(rename = "diskSizeGB")]
+    pub disk_size_gb: Option<i64>,
+    pub auto_delete: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateImageFromSnapshots {
+    #[schemars(required, regex(pattern = r"^[\u4e00-\u9fa5A-Za-z0-9_.-]{2,32}$"), example = &"from-snaps")]
+    pub name: Option<String>,
+    /// CentOS, Ubuntu, Windows Server, OpenEuler, Rocky Linux, Others Linux.
+    #[schemars(required, example = &"Ubuntu")]
+    pub platform: Option<String>,
+    /// `x86_64` or `arm64`.
+    #[schemars(required, example = &"x86_64")]
+    pub architecture: Option<String>,
+    /// `uefi` or `bios`.
+    #[schemars(required, example = &"bios")]
+    pub boot_mode: Option<String>,
+    #[schemars(length(max = 256))]
+    pub description: Option<String>,
+    pub os_version: Option<String>,
+    /// Accepted; idempotency is not kept for this call.
+    #[expect(dead_code, reason = "accepted, not used")]
+    pub client_token: Option<String>,
+    #[serde(default)]
+    pub cloud_disks: Vec<SnapshotDisk>,
+}
+
+pub async fn create_image_from_snapshots(svc: &Service, call: Call) -> ApiResult<Reply> {
+    let r: CreateImageFromSnapshots = call.params.decode()?;
+    let input = FromSnapshotsInput {
+        name: r.name,
+        platform: r.platform,
+        architecture: r.architecture,
+        boot_mode: r.boot_mode,
+        description: r.description,
+        os_version: r.os_version,
+        cloud_disks: r
+            .cloud_disks
+            .into_iter()
+            .map(|d| SnapshotDiskInput {
+                snapshot_id: d.snapshot_id,
+                device_name: d.device_name,
+                disk_type: d.disk_type,
+                disk_size_gb: d.disk_size_gb,
+                auto_delete: d.auto_delete,
+            })
+            .collect(),
+    };
+    let image_id = svc.image_from_snapshots(&call.scope, input).await?;
+    Reply::serialize(&ImageIdResult { image_id })
 }

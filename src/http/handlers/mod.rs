@@ -57,6 +57,8 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
         DescribeImageConstraintsBatch => {
             image_share::describe_image_constraints_batch(svc, call).await
         }
+        ConvertImage { image_id } => image_share::convert_image(svc, call, &image_id).await,
+        CreateImageFromSnapshots => image_share::create_image_from_snapshots(svc, call).await,
         DescribeQuotas => quota::describe_quotas(svc, call).await,
         CreateDisks => disk::create_disks(svc, call).await,
         DescribeDisks => disk::describe_disks(svc, call).await,

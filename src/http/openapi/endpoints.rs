@@ -91,6 +91,8 @@ pub fn representatives() -> Vec<Endpoint> {
         UnReleaseImage { image_id: img() },
         DescribeImageConstraints { image_id: img() },
         DescribeImageConstraintsBatch,
+        ConvertImage { image_id: img() },
+        CreateImageFromSnapshots,
         DeleteImage { image_id: img() },
         ImportImage,
         ExportImage { image_id: img() },
@@ -313,6 +315,34 @@ pub fn doc(e: &Endpoint) -> Doc {
                 "/v1/regions/{regionId}/imageConstraints",
                 Vm,
                 "Instance-type constraints of several images",
+            )
+        },
+        ConvertImage { .. } => Doc {
+            description: "A ready localDisk private image → a new cloudDisk image (pending → \
+                 ready) whose system-disk snapshot holds the source's data; its data-disk \
+                 snapshots serve both images. The source is busy until the new one is ready. \
+                 In JD's documents, not in the official SDKs.",
+            body: ignored_body,
+            result: Answer::One(schema::<image::ImageIdResult>),
+            creates: Some(("imageId", "/result/imageId")),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images/{imageId}:convertImage",
+                Vm,
+                "Convert a localDisk image to a cloudDisk image",
+            )
+        },
+        CreateImageFromSnapshots => Doc {
+            description: "An image of 1–8 of the caller's available snapshots, one of them on \
+                 `vda` (pending → ready). The Go SDK's operation.",
+            body: Some((schema::<image_share::CreateImageFromSnapshots>, true)),
+            result: Answer::One(schema::<image::ImageIdResult>),
+            creates: Some(("imageId", "/result/imageId")),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images:createImageFromSnapshots",
+                Vm,
+                "Create an image from snapshots",
             )
         },
         DeleteImage { .. } => Doc {
