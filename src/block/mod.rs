@@ -356,6 +356,16 @@ impl BlockStore {
         }
     }
 
+    /// Bytes written so far into the file of a layer still being made (`flatten`,
+    /// `import`): for progress reports. 0 when none is being made.
+    pub async fn partial_bytes(&self, layer_id: &str) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        match tokio::fs::metadata(self.tmp_name(layer_id)).await {
+            Ok(meta) => meta.blocks() * 512,
+            Err(_) => 0,
+        }
+    }
+
     fn tmp_name(&self, layer_id: &str) -> String {
         self.dir
             .join(format!("{layer_id}.qcow2.tmp"))

@@ -34,6 +34,7 @@ pub enum Endpoint {
     DescribeImageConstraintsBatch,
     ConvertImage { image_id: String },
     CreateImageFromSnapshots,
+    CopyImages,
     DescribeQuotas,
     // disk
     CreateDisks,
@@ -79,6 +80,7 @@ impl Endpoint {
             DescribeImageConstraintsBatch => "describeImageConstraintsBatch",
             ConvertImage { .. } => "convertImage",
             CreateImageFromSnapshots => "createImageFromSnapshots",
+            CopyImages => "copyImages",
             DescribeQuotas => "describeQuotas",
             CreateDisks => "createDisks",
             DescribeDisks => "describeDisks",
@@ -163,6 +165,7 @@ impl Route {
             ("GET", "imageConstraints", None, None) => DescribeImageConstraintsBatch,
             ("POST", "images", Some(i), Some("convertImage")) => ConvertImage { image_id: i },
             ("POST", "images", None, Some("createImageFromSnapshots")) => CreateImageFromSnapshots,
+            ("POST", "images", None, Some("copyImages")) => CopyImages,
             ("GET", "quotas", None, None) => match service {
                 Some(ServiceName::Disk) => DescribeQuota,
                 _ => DescribeQuotas,

@@ -71,7 +71,7 @@ pub fn root_device_type(_: &mut SchemaGenerator) -> Schema {
 }
 
 pub fn task_action(_: &mut SchemaGenerator) -> Schema {
-    one_of(&["ImportImage", "ExportImage"], "")
+    one_of(&["ImportImage", "ExportImage", "CopyImage"], "")
 }
 
 /// An attachment's status; images show their devices with an empty one.

@@ -453,7 +453,7 @@ pub struct ImageView<'a> {
     #[schemars(schema_with = "super::schema::root_device_type")]
     root_device_type: &'a str,
     /// Percent, as a string (`"100"` when ready).
-    progress: &'static str,
+    progress: String,
     offline: bool,
     service_code: &'static str,
     imported: bool,
@@ -510,10 +510,10 @@ pub fn image(i: &ImageRow) -> ImageView<'_> {
         data_disks,
         snapshot_id: &i.snapshot_id,
         root_device_type: &i.root_device_type,
-        progress: if i.status == ImageStatus::Ready {
-            "100"
-        } else {
-            "0"
+        progress: match i.status {
+            ImageStatus::Ready => "100".into(),
+            ImageStatus::Pending => i.progress.to_string(),
+            _ => "0".into(),
         },
         offline: false,
         service_code: "",

@@ -45,7 +45,11 @@ const FROM_SNAPSHOTS_PLATFORMS: &[&str] = &[
 impl Service {
     /// Whether an image task (export, convert) holds the image.
     pub(crate) async fn image_busy(&self, db: &mut Db, id: &str) -> ApiResult<bool> {
-        for kind in [TaskKind::ImageExport, TaskKind::ImageConvert] {
+        for kind in [
+            TaskKind::ImageExport,
+            TaskKind::ImageConvert,
+            TaskKind::ImageCopy,
+        ] {
             if store::task::task_in_flight(db, kind, id).await? {
                 return Ok(true);
             }
@@ -98,6 +102,7 @@ impl Service {
             created_at: now_ms(),
             seq: self.store.next_seq(),
             released: false,
+            progress: 0,
             ..source
         };
         store::image::image_insert(&mut tx, &image).await?;
@@ -179,6 +184,7 @@ impl Service {
             created_at: now_ms(),
             seq: self.store.next_seq(),
             released: false,
+            progress: 0,
         };
         store::image::image_insert(&mut tx, &image).await?;
         let p = payload::ImageFromSnapshots {};

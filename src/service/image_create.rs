@@ -185,6 +185,7 @@ impl Service {
             created_at: now_ms(),
             seq: self.store.next_seq(),
             released: false,
+            progress: 0,
         };
         let payload = payload::ImageCreate {
             instance_id: instance_id.to_string(),

@@ -350,6 +350,7 @@ impl Service {
                 created_at: now,
                 seq: self.store.next_seq(),
                 released: false,
+                progress: 0,
             },
         )
         .await?;
@@ -507,7 +508,11 @@ impl Service {
 
     pub async fn image_tasks(&self, q: ImageTaskQuery) -> ApiResult<(Vec<ImageTaskRow>, i64)> {
         for a in &q.actions {
-            one_of(a, &["ImportImage", "ExportImage"], "taskAction")?;
+            one_of(
+                a,
+                &["ImportImage", "ExportImage", "CopyImage"],
+                "taskAction",
+            )?;
         }
         for s in &q.statuses {
             if s.parse::<ImageTaskStatus>().is_err() {

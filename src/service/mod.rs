@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod image;
 pub mod image_constraint;
 pub mod image_convert;
+pub mod image_copy;
 pub mod image_create;
 pub mod image_share;
 pub mod image_transfer;
@@ -200,6 +201,7 @@ impl Service {
                         created_at: now_ms(),
                         seq: self.store.next_seq(),
                         released: false,
+                        progress: 0,
                     },
                 )
                 .await?;

@@ -273,6 +273,15 @@ pub async fn image_delete(db: &mut Db, id: &str) -> DbResult<()> {
     Ok(())
 }
 
+/// How far a pending image's data has come, in percent.
+pub async fn image_set_progress(db: &mut Db, id: &str, progress: i64) -> DbResult<()> {
+    let st = Stmt::new("UPDATE images SET progress = $1 WHERE id = $2")
+        .bind(progress)
+        .bind(id);
+    db.execute(st).await?;
+    Ok(())
+}
+
 /// How many instances were launched from the image and still exist.
 pub async fn image_instance_count(db: &mut Db, id: &str) -> DbResult<i64> {
     db.scalar(Stmt::new("SELECT COUNT(*) FROM instances WHERE image_id = $1").bind(id))

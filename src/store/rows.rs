@@ -286,6 +286,8 @@ pub struct ImageRow {
     /// releaseImage: a community image, listed for every account.
     #[sqlx(try_from = "super::DbBool")]
     pub released: bool,
+    /// How far a pending image's data has come (copyImages), in percent.
+    pub progress: i64,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -405,6 +407,7 @@ direct_row!(
         created_at,
         seq,
         released,
+        progress,
     ]
 );
 
@@ -436,6 +439,7 @@ impl ImageRow {
             created_at: 0,
             seq,
             released: false,
+            progress: 0,
         }
     }
 

@@ -195,6 +195,8 @@ states!(
         /// convertImage; the task's target is the source image (busy while it runs).
         ImageConvert = "image_convert",
         ImageFromSnapshots = "image_from_snapshots",
+        /// copyImages, one task per source image (its target: busy while it runs).
+        ImageCopy = "image_copy",
     }
 );
 

@@ -3,6 +3,7 @@
 //! in the same transaction as the step's own metadata changes. A restart (or an expired
 //! lease) resumes the task at its recorded step; steps are written to be safe to repeat.
 
+mod copy_steps;
 pub mod fault;
 mod gc;
 mod image_steps;

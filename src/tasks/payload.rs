@@ -76,6 +76,9 @@ payloads! {
     ImageConvert = ImageConvert { image_id: String, snapshot_id: String }
     /// createImageFromSnapshots: nothing to carry (the image names its snapshots).
     ImageFromSnapshots = ImageFromSnapshots {}
+    /// copyImages (target: the source image): the copy, its imageTasks record, and each
+    /// disk's layer to copy from and the snapshot and layer it becomes.
+    ImageCopy = ImageCopy { image_id: String, image_task_id: String, disks: Vec<CopyDisk> }
 }
 
 /// One disk frozen by createImage: the layer holding the image's data, and the snapshot
@@ -97,6 +100,16 @@ pub struct ImportSource {
     /// qemu-img's name of the source's format.
     pub format: String,
     pub size_gb: i64,
+    pub layer_id: String,
+}
+
+/// One disk of an image copy: a standalone copy of `source_layer_id`'s chain becomes
+/// `layer_id`, the layer of the destination's snapshot `snapshot_id`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyDisk {
+    pub source_layer_id: String,
+    pub snapshot_id: String,
     pub layer_id: String,
 }
 

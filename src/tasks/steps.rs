@@ -31,6 +31,7 @@ impl Step {
                 | TaskKind::ImageCreate
                 | TaskKind::ImageImport
                 | TaskKind::ImageExport
+                | TaskKind::ImageCopy
         );
         if two_steps && task.step == 0 {
             Step::Work
@@ -64,6 +65,8 @@ pub(super) async fn run_step(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         (TaskKind::ImageDelete, _) => image::delete_image(ctx, task).await,
         (TaskKind::ImageConvert, _) => image::finish_convert(ctx, task).await,
         (TaskKind::ImageFromSnapshots, _) => image::finish_from_snapshots(ctx, task).await,
+        (TaskKind::ImageCopy, Work) => super::copy_steps::copy_layers(ctx, task).await,
+        (TaskKind::ImageCopy, Finish) => super::copy_steps::finish_copy(ctx, task).await,
     }
 }
 
@@ -262,6 +265,7 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
         TaskKind::ImageImport | TaskKind::ImageExport => {
             return super::transfer_steps::fail_transfer(ctx, task, error).await
         }
+        TaskKind::ImageCopy => return super::copy_steps::fail_copy(ctx, task, error).await,
         _ => {}
     }
     let mut tx = ctx.store.write().await?;

@@ -162,3 +162,108 @@ async fn an_image_from_snapshots_launches_with_their_bytes() {
     let r = s.delete(&snapshot_path(&snap)).await;
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_copied_image_holds_its_own_data_in_the_destination_region() {
+    let s = Server::start(&["--task-delay", "1s"]).await;
+    // A cloud image of an instance with a system disk and a data disk, each with a pattern.
+    let mut spec = instance_spec("copy-src");
+    spec["systemDisk"] = cloud_system(40);
+    spec["dataDisks"] = json!([{"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 20}}]);
+    let inst = s.launch(spec).await;
+    write_pattern(&s.top_layer(&inst, Some("vda")), "0x3c", "1M");
+    write_pattern(&s.top_layer(&inst, Some("vdb")), "0x4d", "256k");
+    let r = s
+        .post(
+            &action_path(&inst, "createImage"),
+            json!({"name": "copy-me"}),
+        )
+        .await;
+    let src = r.ok()["imageId"].as_str().unwrap().to_string();
+    s.wait_image(&src, "ready").await;
+
+    let p = path("images:copyImages");
+    s.post(
+        &p,
+        json!({"sourceImageIds": [src], "destinationRegion": "xx"}),
+    )
+    .await
+    .err(400, "INVALID_ARGUMENT", "Invalid region 'xx'");
+    s.post(
+        &p,
+        json!({"sourceImageIds": ["img-ubuntu2204"], "destinationRegion": "cn-east-2"}),
+    )
+    .await
+    .err(400, "FAILED_PRECONDITION", "Can't use this image");
+    s.post(
+        &p,
+        json!({"sourceImageIds": ["img-zzzzzzzzzz"], "destinationRegion": "cn-east-2"}),
+    )
+    .await
+    .err(404, "NOT_FOUND", "Image 'img-zzzzzzzzzz' not found");
+
+    let r = s
+        .post(
+            &p,
+            json!({"sourceImageIds": [src], "destinationRegion": "cn-east-2", "name": "copied"}),
+        )
+        .await;
+    let copies = r.ok()["copyImages"].as_array().unwrap().clone();
+    assert_eq!(copies.len(), 1, "{}", r.body);
+    assert_eq!(copies[0]["sourceImageId"], src.as_str());
+    let copy = copies[0]["destinationImageId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The source is busy while its copy runs; the copy is pending in the destination.
+    s.post(
+        &p,
+        json!({"sourceImageIds": [src], "destinationRegion": "cn-east-2"}),
+    )
+    .await
+    .err(
+        400,
+        "FAILED_PRECONDITION",
+        &format!("The image '{src}' is busy"),
+    );
+    let dest = format!("/v1/regions/cn-east-2/images/{copy}");
+    let r = s.get(&dest).await;
+    assert_eq!(r.ok()["image"]["status"], "pending", "{}", r.body);
+    s.get(&path(&format!("images/{copy}"))).await.err(
+        404,
+        "NOT_FOUND",
+        &format!("Image '{copy}' not found"),
+    );
+    let done = s
+        .wait_status(&dest, "/result/image/status", "ready", WAIT)
+        .await;
+    assert_eq!(done["result"]["image"]["name"], "copied");
+    assert_eq!(done["result"]["image"]["progress"], "100");
+    // The copy shows in imageTasks, finished.
+    let r = s.get(&path("imageTasks?taskAction=CopyImage")).await;
+    let task = &r.ok()["taskSet"][0];
+    assert_eq!(task["taskStatus"], "finished", "{}", r.body);
+    assert_eq!(task["progress"], 100, "{}", r.body);
+
+    // Nothing of the copy depends on the source: the source image, its instance and disks
+    // go; a launch from the copy in the destination still reads both disks' data.
+    s.delete(&path(&format!("images/{src}?deleteSnapshot=true")))
+        .await
+        .ok();
+    s.wait_gone(&path(&format!("images/{src}"))).await;
+    s.delete(&instance_path(&inst)).await.ok();
+    s.wait_gone(&instance_path(&inst)).await;
+    let body = json!({"instanceSpec": {"az": "cn-east-2a", "instanceType": "g.n2.medium",
+        "imageId": copy, "name": "from-copy", "systemDisk": cloud_system(40)}});
+    let r = s.post("/v1/regions/cn-east-2/instances", body).await;
+    let launched = ids(r.ok(), "instanceIds")[0].clone();
+    s.wait_status(
+        &format!("/v1/regions/cn-east-2/instances/{launched}"),
+        "/result/instance/status",
+        "running",
+        WAIT,
+    )
+    .await;
+    assert!(reads(&s.top_layer(&launched, Some("vda")), "0x3c", "1M"));
+    assert!(reads(&s.top_layer(&launched, Some("vdb")), "0x4d", "256k"));
+}

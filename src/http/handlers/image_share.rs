@@ -9,6 +9,7 @@ use crate::error::ApiResult;
 use crate::http::{Call, Reply};
 use crate::service::image_constraint::ImageConstraint;
 use crate::service::image_convert::{FromSnapshotsInput, SnapshotDiskInput};
+use crate::service::image_copy::CopyImagesInput;
 use crate::service::Service;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -180,4 +181,52 @@ pub async fn create_image_from_snapshots(svc: &Service, call: Call) -> ApiResult
     };
     let image_id = svc.image_from_snapshots(&call.scope, input).await?;
     Reply::serialize(&ImageIdResult { image_id })
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyImages {
+    /// 1–10 image ids.
+    #[serde(default)]
+    #[schemars(required, example = ["img-sample"])]
+    pub source_image_ids: Vec<String>,
+    /// A region id (the current one too).
+    #[schemars(required, example = &"cn-east-2")]
+    pub destination_region: Option<String>,
+    /// Every copy's name (default: its source's).
+    pub name: Option<String>,
+    #[schemars(length(max = 256))]
+    pub description: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CopiedImage {
+    pub source_image_id: String,
+    pub destination_image_id: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyImagesResult {
+    pub copy_images: Vec<CopiedImage>,
+}
+
+pub async fn copy_images(svc: &Service, call: Call) -> ApiResult<Reply> {
+    let r: CopyImages = call.params.decode()?;
+    let input = CopyImagesInput {
+        source_image_ids: r.source_image_ids,
+        destination_region: r.destination_region,
+        name: r.name,
+        description: r.description,
+    };
+    let copies = svc.images_copy(&call.scope, input).await?;
+    let copy_images = copies
+        .into_iter()
+        .map(|(s, d)| CopiedImage {
+            source_image_id: s,
+            destination_image_id: d,
+        })
+        .collect();
+    Reply::serialize(&CopyImagesResult { copy_images })
 }

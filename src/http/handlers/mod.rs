@@ -59,6 +59,7 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
         }
         ConvertImage { image_id } => image_share::convert_image(svc, call, &image_id).await,
         CreateImageFromSnapshots => image_share::create_image_from_snapshots(svc, call).await,
+        CopyImages => image_share::copy_images(svc, call).await,
         DescribeQuotas => quota::describe_quotas(svc, call).await,
         CreateDisks => disk::create_disks(svc, call).await,
         DescribeDisks => disk::describe_disks(svc, call).await,

@@ -93,6 +93,7 @@ pub fn representatives() -> Vec<Endpoint> {
         DescribeImageConstraintsBatch,
         ConvertImage { image_id: img() },
         CreateImageFromSnapshots,
+        CopyImages,
         DeleteImage { image_id: img() },
         ImportImage,
         ExportImage { image_id: img() },
@@ -343,6 +344,21 @@ pub fn doc(e: &Endpoint) -> Doc {
                 "/v1/regions/{regionId}/images:createImageFromSnapshots",
                 Vm,
                 "Create an image from snapshots",
+            )
+        },
+        CopyImages => Doc {
+            description: "Up to 10 ready cloudDisk images (the caller's, or shared with it) \
+                 copied into `destinationRegion` (the same region too): each copy is a real \
+                 copy of the data, `pending` with a moving `progress` until `ready`; each \
+                 source is busy meanwhile. Also listed in imageTasks as `CopyImage`.",
+            body: Some((schema::<image_share::CopyImages>, true)),
+            result: Answer::One(schema::<image_share::CopyImagesResult>),
+            creates: Some(("imageId", "/result/copyImages/0/destinationImageId")),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/images:copyImages",
+                Vm,
+                "Copy images to a region",
             )
         },
         DeleteImage { .. } => Doc {

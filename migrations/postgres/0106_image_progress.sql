@@ -1,0 +1,2 @@
+-- How far a pending image's data has come (copyImages), in percent.
+ALTER TABLE images ADD COLUMN progress BIGINT NOT NULL DEFAULT 0;
