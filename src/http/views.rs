@@ -438,6 +438,7 @@ pub struct ImageView<'a> {
     status: ImageStatus,
     /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     create_time: String,
+    /// The system disk's size in MiB, for every kind of image.
     #[serde(rename = "sizeMB")]
     size_mb: i64,
     /// The description (JD's field name).
@@ -497,7 +498,7 @@ pub fn image(i: &ImageRow) -> ImageView<'_> {
         os_type: &i.os_type,
         status: i.status,
         create_time: local_time(i.created_at),
-        size_mb: i.size_mb,
+        size_mb: i.system_disk_size_gb * 1024,
         desc: &i.description,
         owner_pin: &i.pin,
         login_name: &i.login_name,

@@ -267,3 +267,21 @@ async fn a_copied_image_holds_its_own_data_in_the_destination_region() {
     assert!(reads(&s.top_layer(&launched, Some("vda")), "0x3c", "1M"));
     assert!(reads(&s.top_layer(&launched, Some("vdb")), "0x4d", "256k"));
 }
+
+/// sizeMB is the system disk's size for every kind of image (it was 0 for private cloudDisk
+/// images and 1 for local and imported ones).
+#[tokio::test]
+async fn size_mb_is_the_system_disks_for_every_image() {
+    let s = Server::start(&[]).await;
+    let mut spec = instance_spec("size-src");
+    spec["systemDisk"] = cloud_system(60);
+    let inst = s.launch(spec).await;
+    let r = s
+        .post(&action_path(&inst, "createImage"), json!({"name": "sized"}))
+        .await;
+    let img = r.ok()["imageId"].as_str().unwrap().to_string();
+    let done = s.wait_image(&img, "ready").await;
+    assert_eq!(done["result"]["image"]["sizeMB"], 60 * 1024);
+    let public = s.get(&image_path("img-ubuntu2204")).await;
+    assert_eq!(public.ok()["image"]["sizeMB"], 40 * 1024);
+}
