@@ -159,8 +159,14 @@ impl Service {
     }
 
     /// How many accounts the caller's image is shared with (describeQuotas' imageShare).
+    /// Any image the caller may see (404 otherwise); shares count on its own images only.
     pub(crate) async fn image_share_count(&self, scope: &Scope, id: &str) -> ApiResult<i64> {
-        Ok(self.image_members(scope, id).await?.len() as i64)
+        let image = self.image_fetch(scope, id).await?;
+        if image.pin != scope.pin || image.image_source != "private" {
+            return Ok(0);
+        }
+        let mut db = self.store.read().await?;
+        Ok(image_share::image_share_pins(&mut db, id).await?.len() as i64)
     }
 
     /// releaseImage: the caller's ready cloudDisk image becomes a community image; every
