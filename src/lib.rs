@@ -12,6 +12,7 @@ pub mod download;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod oss;
 pub mod service;
 pub mod signing;
 pub mod store;

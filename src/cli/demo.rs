@@ -37,6 +37,10 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         task_lease: Duration::from_secs(60),
         file_roots: vec![],
         import_allow: vec![],
+        oss_endpoint: None,
+        oss_access_key: None,
+        oss_secret_key: None,
+        oss_region: "us-east-1".into(),
         db_busy_timeout: Duration::from_secs(10),
         log_format: super::LogFormat::Text,
     };

@@ -136,6 +136,47 @@ pub struct ServeArgs {
     /// default. Repeatable. Link-local addresses (169.254.0.0/16, fe80::/10) stay refused.
     #[arg(long = "import-allow", value_name = "CIDR")]
     pub import_allow: Vec<ipnet::IpNet>,
+    /// An S3-compatible endpoint (e.g. `http://127.0.0.1:9000`) that JD OSS URLs
+    /// (`https://<bucket>.s3.<region>.jdcloud-oss.com/…`) and `s3://bucket/key` map to, for
+    /// exportImage's `ossUrl` and importImage's `imageUrl`. Without it OSS URLs are refused.
+    #[arg(long = "oss-endpoint", value_name = "URL", env = "KILN_OSS_ENDPOINT")]
+    pub oss_endpoint: Option<String>,
+    /// The endpoint's access key.
+    #[arg(
+        long = "oss-access-key",
+        env = "KILN_OSS_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub oss_access_key: Option<String>,
+    /// The endpoint's secret key.
+    #[arg(
+        long = "oss-secret-key",
+        env = "KILN_OSS_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub oss_secret_key: Option<String>,
+    /// The region the endpoint signs for.
+    #[arg(long = "oss-region", default_value = "us-east-1")]
+    pub oss_region: String,
+}
+
+impl ServeArgs {
+    /// The object storage configured, if any; an endpoint without both keys is an error.
+    pub fn oss_config(&self) -> anyhow::Result<Option<crate::oss::OssConfig>> {
+        let Some(endpoint) = &self.oss_endpoint else {
+            return Ok(None);
+        };
+        let (Some(access_key), Some(secret_key)) = (&self.oss_access_key, &self.oss_secret_key)
+        else {
+            anyhow::bail!("--oss-endpoint needs --oss-access-key and --oss-secret-key (or KILN_OSS_ACCESS_KEY / KILN_OSS_SECRET_KEY)");
+        };
+        Ok(Some(crate::oss::OssConfig {
+            endpoint: endpoint.clone(),
+            access_key: access_key.clone(),
+            secret_key: secret_key.clone(),
+            region: self.oss_region.clone(),
+        }))
+    }
 }
 
 /// How `kiln serve` writes its log.

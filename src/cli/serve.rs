@@ -24,6 +24,7 @@ pub fn default_config() -> Config {
         file_roots: Default::default(),
         import_addresses: Default::default(),
         db_busy_timeout: std::time::Duration::from_secs(10),
+        oss: None,
     }
 }
 
@@ -70,6 +71,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
             args.import_allow.clone(),
         ),
         db_busy_timeout: args.db_busy_timeout,
+        oss: args.oss_config()?,
     };
     if let Some(url) = &args.database {
         crate::store::record_database_url(&args.data_dir, url)

@@ -57,6 +57,10 @@ impl Service {
     pub(super) async fn import_bytes(&self, urls: &[&str]) -> ApiResult<u64> {
         let mut need = 0u64;
         for url in urls {
+            if url.starts_with("s3://") {
+                need += self.oss_object_bytes(url).await?.saturating_mul(2);
+                continue;
+            }
             need += match url.strip_prefix("file://") {
                 Some(path) => tokio::fs::metadata(path).await.map_or(0, |m| {
                     use std::os::unix::fs::MetadataExt;
@@ -74,5 +78,22 @@ impl Service {
             };
         }
         Ok(need)
+    }
+
+    /// The size of the object an `s3://` import source names; 400 when there is none.
+    async fn oss_object_bytes(&self, url: &str) -> ApiResult<u64> {
+        let client = self.cfg.oss.clone().map(crate::oss::OssClient::new);
+        let (Some(client), Ok(loc)) = (client, crate::oss::parse_oss_url(url)) else {
+            return Ok(0);
+        };
+        match client.head(&loc).await {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => Err(ApiError::InvalidArgument(format!(
+                "Invalid imageUrl '{url}': no such object"
+            ))),
+            Err(e) => Err(ApiError::InvalidArgument(format!(
+                "Invalid imageUrl '{url}': {e}"
+            ))),
+        }
     }
 }

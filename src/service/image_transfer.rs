@@ -1,5 +1,5 @@
-//! importImage, exportImage and imageTasks. Kiln has no object storage: images come from
-//! `file:///absolute/path` or `http://` URLs and are exported into a `file:///directory`.
+//! importImage, exportImage and imageTasks. Images come from OSS (the server's S3 endpoint),
+//! `file:///absolute/path` or `http(s)://` URLs, and are exported to OSS or a `file:///directory`.
 
 use crate::block::file_roots::FileRoots;
 use crate::store::status::{ImageStatus, ImageTaskStatus, SnapshotStatus};
@@ -96,6 +96,9 @@ impl Service {
     /// `--file-root`, or an `http(s)://` host whose every address the import policy
     /// allows (see `download`). Checked when the call arrives: a refused URL makes no task.
     async fn check_source(&self, key: &str, url: &str) -> ApiResult<()> {
+        if crate::oss::looks_like_oss(url) {
+            return Ok(());
+        }
         check_source_url(url)?;
         if let Some(path) = url.strip_prefix("file://") {
             return check_file_root(&self.cfg.file_roots, key, url, path);
@@ -104,6 +107,72 @@ impl Service {
             .import_addresses
             .check_url(url)
             .await
+            .map_err(|e| ApiError::InvalidArgument(format!("Invalid {key} '{url}': {e}")))
+    }
+}
+
+impl Service {
+    /// Where an export writes: `s3://bucket/prefix/` for an OSS URL (the server's object
+    /// storage, the URL's region the caller's), else a `file://` directory under a
+    /// `--file-root`. Files are named under it.
+    fn export_target(&self, scope: &Scope, oss_url: &str) -> ApiResult<String> {
+        if crate::oss::looks_like_oss(oss_url) {
+            let loc = self.oss_location(scope, "ossUrl", oss_url)?;
+            let prefix = match loc.key.as_str() {
+                "" => String::new(),
+                k if k.ends_with('/') => k.to_string(),
+                k => format!("{k}/"),
+            };
+            return Ok(format!("s3://{}/{prefix}", loc.bucket));
+        }
+        let dir = oss_url
+            .strip_prefix("file://")
+            .filter(|p| p.starts_with('/'))
+            .ok_or_else(|| {
+                ApiError::InvalidArgument(format!(
+                    "Invalid ossUrl '{oss_url}': use an OSS bucket URL or file:///absolute/directory"
+                ))
+            })?
+            .to_string();
+        check_file_root(&self.cfg.file_roots, "ossUrl", oss_url, &dir)?;
+        Ok(dir)
+    }
+
+    /// What an import task reads: an OSS URL as `s3://bucket/key` (an object, not a bucket),
+    /// any other URL as given.
+    fn import_source(&self, scope: &Scope, key: &str, url: &str) -> ApiResult<String> {
+        if !crate::oss::looks_like_oss(url) {
+            return Ok(url.to_string());
+        }
+        let loc = self.oss_location(scope, key, url)?;
+        if loc.key.is_empty() || loc.key.ends_with('/') {
+            return Err(ApiError::InvalidArgument(format!(
+                "Invalid {key} '{url}': name an object, not a bucket"
+            )));
+        }
+        Ok(loc.to_string())
+    }
+
+    /// An OSS URL as the server's object storage sees it: configured, the URL well formed,
+    /// its region (JD's forms name one) the caller's.
+    pub(crate) fn oss_location(
+        &self,
+        scope: &Scope,
+        key: &str,
+        url: &str,
+    ) -> ApiResult<crate::oss::OssLocation> {
+        if self.cfg.oss.is_none() {
+            return Err(ApiError::InvalidArgument(format!(
+                "Invalid {key} '{url}': object storage is not configured on this server (kiln serve --oss-endpoint)"
+            )));
+        }
+        if let Some(region) = crate::oss::oss_url_region(url).filter(|r| *r != scope.region) {
+            return Err(ApiError::Conflict(format!(
+                "OssRegion '{region}' not match current region '{}'",
+                scope.region
+            )));
+        }
+        crate::oss::parse_oss_url(url)
             .map_err(|e| ApiError::InvalidArgument(format!("Invalid {key} '{url}': {e}")))
     }
 }
@@ -151,7 +220,7 @@ impl Service {
         scope: &Scope,
         input: ImportImageInput,
     ) -> ApiResult<(String, String)> {
-        let import = self.validate_import(input).await?;
+        let import = self.validate_import(scope, input).await?;
         let token = import.client_token.clone();
         let mut tx = self.store.write().await?;
         if let Some(r) =
@@ -174,7 +243,11 @@ impl Service {
     }
 
     /// importImage's checks, in the documented order, and the room the import needs.
-    async fn validate_import(&self, input: ImportImageInput) -> ApiResult<ValidImport> {
+    async fn validate_import(
+        &self,
+        scope: &Scope,
+        input: ImportImageInput,
+    ) -> ApiResult<ValidImport> {
         let architecture = required(input.architecture, "architecture")?;
         one_of(&architecture, &["x86_64", "arm64", "i386"], "architecture")?;
         let os_type = required(input.os_type, "osType")?;
@@ -204,6 +277,7 @@ impl Service {
         }
         let url = required(input.image_url, "imageUrl")?;
         self.check_source("imageUrl", &url).await?;
+        let system_source = self.import_source(scope, "imageUrl", &url)?;
         let name = required(input.image_name, "imageName")?;
         if !import_name_ok(&name) {
             return Err(ApiError::InvalidArgument(format!(
@@ -219,10 +293,11 @@ impl Service {
         if let Some(b) = &input.boot_mode {
             one_of(b, &["bios", "uefi"], "bootMode")?;
         }
-        let mut sources = vec![(url.clone(), disk_format.clone(), size, "vda".to_string())];
+        let mut sources = vec![(system_source, disk_format.clone(), size, "vda".to_string())];
         for (i, dd) in input.data_disks.iter().enumerate() {
             let u = required(dd.url.clone(), "dataDisks.imageUrl")?;
             self.check_source("dataDisks.imageUrl", &u).await?;
+            let u = self.import_source(scope, "dataDisks.imageUrl", &u)?;
             let f = dd.disk_format.clone().unwrap_or_else(|| "qcow2".into());
             one_of(&f, &["qcow2", "vhd", "vmdk", "raw"], "dataDisks.diskFormat")?;
             let s = required(dd.size_gb, "dataDisks.dataDiskSizeGB")?;
@@ -401,16 +476,7 @@ impl Service {
             ));
         }
         let oss_url = required(input.oss_url, "ossUrl")?;
-        let dir = oss_url
-            .strip_prefix("file://")
-            .filter(|p| p.starts_with('/'))
-            .ok_or_else(|| {
-                ApiError::InvalidArgument(format!(
-                    "Invalid ossUrl '{oss_url}': Kiln exports into file:///absolute/directory"
-                ))
-            })?
-            .to_string();
-        check_file_root(&self.cfg.file_roots, "ossUrl", &oss_url, &dir)?;
+        let dir = self.export_target(scope, &oss_url)?;
         let prefix = input.oss_prefix.unwrap_or_default();
         if prefix.chars().count() > 32 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(ApiError::InvalidArgument(format!(

@@ -72,6 +72,8 @@ pub struct Config {
     pub import_addresses: crate::download::AddressPolicy,
     /// How long a database write waits for another writer.
     pub db_busy_timeout: std::time::Duration,
+    /// Object storage for `ossUrl` / OSS `imageUrl`s (`--oss-endpoint`); none: refused.
+    pub oss: Option<crate::oss::OssConfig>,
 }
 
 #[derive(Clone)]
@@ -121,6 +123,7 @@ impl Service {
             node_id: self.node_id.clone(),
             file_roots: self.cfg.file_roots.clone(),
             import_addresses: self.cfg.import_addresses.clone(),
+            oss: self.cfg.oss.clone().map(crate::oss::OssClient::new),
         }
     }
 

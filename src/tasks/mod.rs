@@ -59,6 +59,8 @@ pub struct TaskCtx {
     pub file_roots: crate::block::file_roots::FileRoots,
     /// Which addresses `http(s)://` imports may reach (checked again at run time).
     pub import_addresses: crate::download::AddressPolicy,
+    /// Object storage for OSS imports and exports, when configured.
+    pub oss: Option<crate::oss::OssClient>,
 }
 
 /// What a step asks for next.

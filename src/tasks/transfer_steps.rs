@@ -41,6 +41,15 @@ async fn fetch(ctx: &TaskCtx, url: &str, name: &str) -> Result<(PathBuf, bool), 
         .await
         .map_err(|e| StepError::Invalid(e.to_string()))?;
     let dest = ctx.scratch.join(format!("{name}.download"));
+    if url.starts_with("s3://") {
+        let loc = crate::oss::parse_oss_url(url)
+            .map_err(|e| StepError::Invalid(format!("imageUrl {url}: {e}")))?;
+        oss(ctx)?
+            .get_to_file(&loc, &dest, |_, _| {})
+            .await
+            .map_err(|e| StepError::Invalid(e.to_string()))?;
+        return Ok((dest, true));
+    }
     ctx.import_addresses
         .download(url, &dest)
         .await
@@ -136,6 +145,11 @@ pub(super) async fn export_files(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     set_progress(ctx, &it, 5).await?;
     let total = files.len().max(1) as i64;
     for (i, f) in files.iter().enumerate() {
+        if f.dest.starts_with("s3://") {
+            upload(ctx, &f.layer_id, &f.dest).await?;
+            set_progress(ctx, &it, 5 + 90 * (i as i64 + 1) / total).await?;
+            continue;
+        }
         let dest = Path::new(&f.dest);
         match dest.parent() {
             Some(dir) if dir.is_dir() => {
@@ -169,6 +183,35 @@ pub(super) async fn export_files(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     finish_step(&mut tx, task, Outcome::Next(ctx.delays.task)).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The object storage of the server (a task that needs it was accepted only with it).
+fn oss(ctx: &TaskCtx) -> Result<&crate::oss::OssClient, StepError> {
+    ctx.oss
+        .as_ref()
+        .ok_or_else(|| StepError::Invalid("object storage is not configured".into()))
+}
+
+/// Exports a layer to an object: flattened into a scratch qcow2 file, uploaded in parts,
+/// the scratch file removed whatever happens.
+async fn upload(ctx: &TaskCtx, layer_id: &str, dest: &str) -> StepResult {
+    let loc = crate::oss::parse_oss_url(dest)
+        .map_err(|e| StepError::Invalid(format!("ossUrl {dest}: {e}")))?;
+    tokio::fs::create_dir_all(&ctx.scratch)
+        .await
+        .map_err(|e| StepError::Invalid(e.to_string()))?;
+    let file = ctx.scratch.join(format!("{layer_id}.export.qcow2"));
+    let result = async {
+        ctx.block.export(layer_id, &file).await?;
+        oss(ctx)?
+            .put_file(&loc, &file, |_, _| {})
+            .await
+            .map_err(|e| StepError::Invalid(e.to_string()))?;
+        Ok::<(), StepError>(())
+    }
+    .await;
+    let _ = tokio::fs::remove_file(&file).await;
+    result
 }
 
 pub(super) async fn finish_export(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
@@ -219,6 +262,12 @@ pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) ->
         } = decode(task)?;
         // All or nothing: the files this export already finished go too.
         for f in &files {
+            if f.dest.starts_with("s3://") {
+                if let (Ok(client), Ok(loc)) = (oss(ctx), crate::oss::parse_oss_url(&f.dest)) {
+                    let _ = client.delete(&loc).await;
+                }
+                continue;
+            }
             let _ = tokio::fs::remove_file(Path::new(&f.dest).with_extension("qcow2.part")).await;
             let _ = tokio::fs::remove_file(&f.dest).await;
         }

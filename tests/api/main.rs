@@ -22,6 +22,7 @@ mod imports;
 mod instances;
 mod isolation;
 mod openapi;
+mod oss;
 mod persistence;
 mod quotas;
 mod reliability;

@@ -367,8 +367,11 @@ pub fn doc(e: &Endpoint) -> Doc {
             ..d("DELETE", IMAGE, Vm, "Delete an image")
         },
         ImportImage => Doc {
-            description: "Kiln imports from `file:///absolute/path` or `http://` URLs on the \
-                 server's side; the image is `pending` until its task finishes.",
+            description:
+                "From an OSS object (`https://<bucket>.s3.<region>.jdcloud-oss.com/<key>` \
+                 or `s3://bucket/key`, on the server's `--oss-endpoint`), a \
+                 `file:///absolute/path` under a `--file-root`, or an `http(s)://` URL; the \
+                 image is `pending` until its task finishes.",
             body: Some((schema::<image_transfer::ImportImage>, true)),
             result: Answer::One(schema::<image_transfer::ImportImageResult>),
             creates: Some(("imageId", "/result/imageId")),
@@ -380,8 +383,11 @@ pub fn doc(e: &Endpoint) -> Doc {
             )
         },
         ExportImage { .. } => Doc {
-            description: "A private, `ready`, cloudDisk image, exported as qcow2 into a \
-                 directory on the server (`ossUrl` = `file:///absolute/directory`).",
+            description: "A private, `ready`, cloudDisk image, exported as qcow2 objects (the \
+                 system disk; every disk with `isAllDisk`) under `ossPrefix` into an OSS bucket \
+                 (`https://<bucket>.s3.<region>.jdcloud-oss.com` or `s3://bucket`, on the \
+                 server's `--oss-endpoint`; multipart) or into a `file:///absolute/directory` \
+                 under a `--file-root`. The objects are listed in the task's `ossObjects`.",
             body: Some((schema::<image_transfer::ExportImage>, true)),
             result: Answer::One(schema::<image_transfer::TaskIdResult>),
             ..d(
