@@ -909,3 +909,78 @@ fn demo_runs_on_the_commands() {
     );
     assert!(r.stdout.contains("Verified with qemu-io"), "{r:#?}");
 }
+
+#[tokio::test]
+async fn image_lifecycle_verbs() {
+    let s = Server::start(&[]).await;
+    let env = Env::for_server(&s);
+    let src = env
+        .kiln(&[
+            "instance",
+            "create",
+            "--image",
+            IMAGE,
+            "--name",
+            "lc-src",
+            "--system-disk",
+            "cloud",
+            "--wait",
+            "-q",
+        ])
+        .ok()
+        .id();
+    let img = env
+        .kiln(&["image", "create", &src, "--name", "lc-img", "--wait", "-q"])
+        .ok()
+        .id();
+    env.kiln(&["image", "modify", &img, "--name", "lc-renamed"])
+        .ok();
+    let shown = env.kiln(&["image", "show", &img, "-o", "json"]).ok().json();
+    assert_eq!(shown["image"]["name"], "lc-renamed", "{shown}");
+
+    let other = crate::accounts::create_account(&s, "lc-member");
+    env.kiln(&["image", "share", &img, "--pin", &other.pin])
+        .ok();
+    let members = env.kiln(&["image", "members", &img, "-q"]).ok().lines();
+    assert_eq!(members, [other.pin.clone()]);
+    env.kiln(&["image", "unshare", &img, "--pin", &other.pin])
+        .ok();
+    assert!(env
+        .kiln(&["image", "members", &img, "-q"])
+        .ok()
+        .lines()
+        .is_empty());
+
+    env.kiln(&["image", "release", &img]).ok();
+    env.kiln(&["image", "unrelease", &img]).ok();
+
+    let c = env
+        .kiln(&["image", "constraints", "img-winsrv2019", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        c["imageConstraints"][0]["imageInstanceTypeConstraint"]["constraintsType"], "excludes",
+        "{c}"
+    );
+
+    let copy = env
+        .kiln(&[
+            "image", "copy", &img, "--to", REGION, "--name", "lc-copy", "--wait", "-q",
+        ])
+        .ok()
+        .id();
+    let shown = env
+        .kiln(&["image", "show", &copy, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(shown["image"]["status"], "ready", "{shown}");
+    assert_eq!(shown["image"]["name"], "lc-copy", "{shown}");
+    // A convert of a cloudDisk image is refused with JD's message and a non-zero exit.
+    let r = env.kiln(&["image", "convert", &img]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("Only support localDisk image"),
+        "{}",
+        r.stderr
+    );
+}

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::args::{expand_ids, ImageId, InstanceId, Paging};
+use super::image_lifecycle as lifecycle;
 use super::instance::disk_table;
 use super::output::{dash, fields, items, s, table, time, Query};
 use super::rules::{self, DiskRule};
@@ -72,6 +73,47 @@ Example:
         after_help = "Example:\n  kiln image export img-abc123 --oss-url file:///srv/exports --all-disks --wait"
     )]
     Export(ExportArgs),
+    /// A new cloudDisk image of a ready localDisk image (convertImage); the source stays.
+    #[command(after_help = "Example:\n  kiln image convert img-abc123 --wait")]
+    Convert(lifecycle::ConvertArgs),
+    /// Copy images into a region (copyImages): real copies of their data.
+    #[command(after_help = "Example:\n  kiln image copy img-abc123 img-def456 --to cn-east-2")]
+    Copy(lifecycle::CopyArgs),
+    /// Rename an image or change its description (modifyImageAttribute).
+    #[command(after_help = "Example:\n  kiln image modify img-abc123 --name baked-2")]
+    Modify(lifecycle::ModifyArgs),
+    /// Share an image with other accounts (shareImage).
+    #[command(after_help = "Example:\n  kiln image share img-abc123 --pin kiln-ab12cd34")]
+    Share(lifecycle::PinsArgs),
+    /// Stop sharing an image with accounts (unShareImage).
+    #[command(after_help = "Example:\n  kiln image unshare img-abc123 --pin kiln-ab12cd34")]
+    Unshare(lifecycle::PinsArgs),
+    /// The accounts an image is shared with (describeImageMembers).
+    #[command(after_help = "Example:\n  kiln image members img-abc123")]
+    Members {
+        #[command(flatten)]
+        id: ImageId,
+    },
+    /// Make an image a community image for every account (releaseImage).
+    #[command(after_help = "Example:\n  kiln image release img-abc123")]
+    Release {
+        #[command(flatten)]
+        id: ImageId,
+    },
+    /// Take a community image back (unReleaseImage).
+    #[command(after_help = "Example:\n  kiln image unrelease img-abc123")]
+    Unrelease {
+        #[command(flatten)]
+        id: ImageId,
+    },
+    /// The instance types images may run on (describeImageConstraintsBatch).
+    #[command(after_help = "Example:\n  kiln image constraints img-winsrv2019")]
+    Constraints(lifecycle::ConstraintsArgs),
+    /// An image of snapshots (createImageFromSnapshots).
+    #[command(
+        after_help = "Example:\n  kiln image from-snapshots --name baked --disk vda=snapshot-abc:50 --wait"
+    )]
+    FromSnapshots(lifecycle::FromSnapshotsArgs),
     /// Wait until an image is ready (or, with --deleted, gone), with a progress display.
     #[command(after_help = "Example:\n  kiln image wait img-abc123 --wait-timeout 10m")]
     Wait {
@@ -173,7 +215,8 @@ pub struct ImportArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub id: ImageId,
-    /// Where to (Kiln: file:///absolute/directory).
+    /// Where to: an OSS bucket URL (https://<bucket>.s3.<region>.jdcloud-oss.com or
+    /// s3://bucket, on the server's --oss-endpoint) or file:///absolute/directory.
     #[arg(long, value_name = "URL")]
     pub oss_url: String,
     /// File name prefix (letters and digits).
@@ -230,6 +273,16 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
             .await
         }
         Cmd::Import(a) => import(ctx, a).await,
+        Cmd::Convert(a) => lifecycle::convert(ctx, a).await,
+        Cmd::Copy(a) => lifecycle::copy(ctx, a).await,
+        Cmd::Modify(a) => lifecycle::modify(ctx, a).await,
+        Cmd::Share(a) => lifecycle::share(ctx, a, "share").await,
+        Cmd::Unshare(a) => lifecycle::share(ctx, a, "unshare").await,
+        Cmd::Members { id } => lifecycle::members(ctx, id).await,
+        Cmd::Release { id } => lifecycle::release(ctx, id, "release").await,
+        Cmd::Unrelease { id } => lifecycle::release(ctx, id, "unrelease").await,
+        Cmd::Constraints(a) => lifecycle::constraints(ctx, a).await,
+        Cmd::FromSnapshots(a) => lifecycle::from_snapshots(ctx, a).await,
         Cmd::Export(a) => export(ctx, a).await,
         Cmd::Wait { id, deleted } => {
             let id = id.get();

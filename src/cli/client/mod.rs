@@ -10,6 +10,7 @@ mod args;
 mod config;
 mod disk;
 mod image;
+mod image_lifecycle;
 mod instance;
 mod output;
 mod quota;
