@@ -942,7 +942,7 @@ async fn image_lifecycle_verbs() {
     env.kiln(&["image", "share", &img, "--pin", &other.pin])
         .ok();
     let members = env.kiln(&["image", "members", &img, "-q"]).ok().lines();
-    assert_eq!(members, [other.pin.clone()]);
+    assert_eq!(members, std::slice::from_ref(&other.pin));
     env.kiln(&["image", "unshare", &img, "--pin", &other.pin])
         .ok();
     assert!(env
