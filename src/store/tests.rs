@@ -401,3 +401,23 @@ async fn a_reader_cannot_write() {
         .unwrap_err();
     assert!(err.to_string().contains("readonly"), "{err}");
 }
+
+/// A writer meeting another process's lock waits for it (off the runtime's thread), then
+/// begins; with no other process the lock is taken at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waits_for_another_process_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::Store::open(dir.path()).await.unwrap();
+    store.write().await.unwrap().commit().await.unwrap();
+    let other = rusqlite::Connection::open(dir.path().join("kiln.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    let started = std::time::Instant::now();
+    let tx = store.write().await.unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    tx.commit().await.unwrap();
+    holder.join().unwrap();
+}
