@@ -19,21 +19,7 @@ impl Service {
     ) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
         let c = &mut *tx;
-        let inst = store::instance::instance_get(c, &scope.pin, &scope.region, instance_id)
-            .await?
-            .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
-        let disk = store::disk::disk_get(c, &scope.pin, &scope.region, disk_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("Disk '{disk_id}' not found.")))?;
-        if let Some(t) = &inst.task {
-            return Err(ApiError::underlay_conflict(t));
-        }
-        if ![InstanceStatus::Running, InstanceStatus::Stopped].contains(&inst.status) {
-            return Err(ApiError::invalid_instance_status(inst.status));
-        }
-        if let Some(t) = &disk.task {
-            return Err(ApiError::FailedPrecondition(format!("Disk busy in '{t}'")));
-        }
+        let (inst, disk) = idle_pair(c, scope, instance_id, disk_id).await?;
         let disk_atts = store::disk::attachments_of_disk(c, disk_id).await?;
         if disk_atts.iter().any(|a| a.instance_id == instance_id)
             || (!disk.multi_attachable && !disk_atts.is_empty())
@@ -168,21 +154,7 @@ impl Service {
     ) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
         let c = &mut *tx;
-        let inst = store::instance::instance_get(c, &scope.pin, &scope.region, instance_id)
-            .await?
-            .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
-        let disk = store::disk::disk_get(c, &scope.pin, &scope.region, disk_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("Disk '{disk_id}' not found.")))?;
-        if let Some(t) = &inst.task {
-            return Err(ApiError::underlay_conflict(t));
-        }
-        if ![InstanceStatus::Running, InstanceStatus::Stopped].contains(&inst.status) {
-            return Err(ApiError::invalid_instance_status(inst.status));
-        }
-        if let Some(t) = &disk.task {
-            return Err(ApiError::FailedPrecondition(format!("Disk busy in '{t}'")));
-        }
+        let (inst, disk) = idle_pair(c, scope, instance_id, disk_id).await?;
         let att = store::disk::attachments_of_disk(c, disk_id)
             .await?
             .into_iter()
@@ -229,4 +201,30 @@ impl Service {
         self.wake_tasks();
         Ok(())
     }
+}
+
+/// attachDisk's and detachDisk's first checks, in JD's order: both exist (the caller's),
+/// the instance idle and running or stopped, the disk idle.
+async fn idle_pair(
+    c: &mut store::Db,
+    scope: &Scope,
+    instance_id: &str,
+    disk_id: &str,
+) -> ApiResult<(store::InstanceRow, store::DiskRow)> {
+    let inst = store::instance::instance_get(c, &scope.pin, &scope.region, instance_id)
+        .await?
+        .ok_or_else(|| ApiError::instance_not_found(instance_id))?;
+    let disk = store::disk::disk_get(c, &scope.pin, &scope.region, disk_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Disk '{disk_id}' not found.")))?;
+    if let Some(t) = &inst.task {
+        return Err(ApiError::underlay_conflict(t));
+    }
+    if ![InstanceStatus::Running, InstanceStatus::Stopped].contains(&inst.status) {
+        return Err(ApiError::invalid_instance_status(inst.status));
+    }
+    if let Some(t) = &disk.task {
+        return Err(ApiError::FailedPrecondition(format!("Disk busy in '{t}'")));
+    }
+    Ok((inst, disk))
 }
