@@ -1,59 +1,79 @@
 //! Kiln's client for object storage over the S3 protocol (JD Cloud's OSS speaks it):
-//! exportImage writes qcow2 objects, importImage reads them back. Requests are signed with
-//! `rusty-s3` (SigV4, presigned URLs) and sent with reqwest, path-style against the
-//! configured endpoint (`kiln serve --oss-endpoint`): the URL a caller gives names only the
-//! bucket and key. Uploads are multipart, one part in memory at a time; downloads stream
-//! to a file; so memory stays flat whatever the image size.
+//! exportImage writes qcow2 objects, importImage reads them back.
+//!
+//! Requests are signed with `rusty-s3` (SigV4 presigned URLs) and sent with reqwest,
+//! path-style against the configured endpoint (`kiln serve --oss-endpoint`): the URL a
+//! caller gives names only the bucket and key (`url`). Uploads are multipart, one part in
+//! memory at a time (`upload`); downloads stream to a file (`download`); so memory stays
+//! flat whatever the image size.
 
+mod download;
+mod error;
+mod upload;
 mod url;
 
-use std::path::Path;
+use std::fmt;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub use self::error::{OssError, OssResult};
 pub use self::url::{looks_like_oss, oss_url_region, parse_oss_url, OssLocation, OssUrlError};
 
+/// The region signatures are made for unless configured otherwise (S3's, and moto's).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// How long a signed URL stays valid: each is made just before it is sent, and S3 checks
+/// the expiry when a request starts, so this only has to cover clock skew.
+const SIGNED_FOR: Duration = Duration::from_secs(3600);
+/// A silent endpoint fails a request after this long, instead of hanging the task. It
+/// bounds each wait for bytes, not a whole transfer, so large objects are not cut off.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// How much of an error answer is read (its XML is a few hundred bytes; a broken endpoint
+/// might send anything).
+const ERROR_BODY_BYTES: usize = 16 << 10;
+
 /// Where object storage is and how to sign for it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OssConfig {
     /// e.g. `http://127.0.0.1:5000`.
     pub endpoint: String,
     pub access_key: String,
     pub secret_key: String,
+    /// The region signatures are made for ([`DEFAULT_REGION`] unless the endpoint wants another).
     pub region: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum OssError {
-    #[error("object {0} not found")]
-    NotFound(String),
-    #[error("access to {0} denied ({1})")]
-    AccessDenied(String, String),
-    #[error("object storage answered HTTP {status} to {what}: {body}")]
-    Status {
-        what: String,
-        status: u16,
-        body: String,
-    },
-    #[error("object storage: {0}")]
-    Transport(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+impl OssConfig {
+    /// An endpoint and its keys, signing for [`DEFAULT_REGION`].
+    pub fn new(
+        endpoint: impl Into<String>,
+        access_key: impl Into<String>,
+        secret_key: impl Into<String>,
+    ) -> OssConfig {
+        OssConfig {
+            endpoint: endpoint.into(),
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            region: DEFAULT_REGION.to_string(),
+        }
+    }
 }
 
-pub type OssResult<T> = Result<T, OssError>;
+/// Without the secret: configurations end up in debug logs.
+impl fmt::Debug for OssConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OssConfig")
+            .field("endpoint", &self.endpoint)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("region", &self.region)
+            .finish()
+    }
+}
 
-/// Parts of a multipart upload (S3 wants at least 5 MiB but the last).
-const PART_BYTES: usize = 16 << 20;
-/// How long a signed URL stays valid.
-const SIGNED_FOR: Duration = Duration::from_secs(3600);
-
+/// A client for one endpoint; cheap to clone (the connection pool is shared).
 #[derive(Clone)]
 pub struct OssClient {
     cfg: OssConfig,
@@ -67,269 +87,194 @@ impl OssClient {
         OssClient {
             cfg,
             credentials,
-            http: reqwest::Client::new(),
+            http: http_client(),
         }
     }
 
-    fn bucket(&self, name: &str) -> OssResult<Bucket> {
-        let endpoint = self
-            .cfg
-            .endpoint
-            .parse()
-            .map_err(|e| OssError::Transport(format!("endpoint {}: {e}", self.cfg.endpoint)))?;
-        Bucket::new(
-            endpoint,
-            UrlStyle::Path,
-            name.to_string(),
-            self.cfg.region.clone(),
-        )
-        .map_err(|e| OssError::Transport(format!("bucket {name}: {e}")))
-    }
-
-    pub async fn create_bucket(&self, name: &str) -> OssResult<()> {
-        let bucket = self.bucket(name)?;
-        let url = bucket.create_bucket(&self.credentials).sign(SIGNED_FOR);
-        // An empty body, sent with its length (some servers refuse a PUT without one).
+    /// Creates `bucket` (in the configured region); one that is already ours is fine.
+    pub async fn create_bucket(&self, bucket: &str) -> OssResult<()> {
+        let b = self.bucket(bucket)?;
+        let action = b.create_bucket(&self.credentials);
+        let body = action.body();
         let req = self
             .http
-            .put(url)
-            .header(reqwest::header::CONTENT_LENGTH, "0")
-            .body(Vec::new());
-        self.send(req, &format!("create bucket {name}")).await?;
-        Ok(())
-    }
-
-    /// The object's size, or None when there is none.
-    pub async fn head(&self, loc: &OssLocation) -> OssResult<Option<u64>> {
-        let bucket = self.bucket(&loc.bucket)?;
-        let url = bucket
-            .head_object(Some(&self.credentials), &loc.key)
-            .sign(SIGNED_FOR);
-        match self.send(self.http.head(url), &loc.to_string()).await {
-            // The header itself: a HEAD answer's body is empty whatever its length says.
-            Ok(r) => Ok(r
-                .headers()
-                .get(reqwest::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())),
-            Err(OssError::NotFound(_)) => Ok(None),
+            .put(action.sign(SIGNED_FOR))
+            .header(reqwest::header::CONTENT_LENGTH, body.len())
+            .body(body);
+        match self.send(req, &bucket_what(bucket)).await {
+            Ok(_) => Ok(()),
+            Err(OssError::Status { code, .. }) if code == "BucketAlreadyOwnedByYou" => Ok(()),
             Err(e) => Err(e),
         }
     }
 
+    /// The object's size, or None when there is none.
+    pub async fn head(&self, loc: &OssLocation) -> OssResult<Option<u64>> {
+        let b = self.bucket(&loc.bucket)?;
+        let url = b
+            .head_object(Some(&self.credentials), &loc.key)
+            .sign(SIGNED_FOR);
+        let what = loc.to_string();
+        let r = match self.send(self.http.head(url), &what).await {
+            Ok(r) => r,
+            Err(OssError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // The header itself: a HEAD answer has no body, whatever its length says.
+        let size = r
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| OssError::protocol(&what, "HEAD answer without a Content-Length"))?;
+        Ok(Some(size))
+    }
+
+    /// Deletes the object; deleting one that is not there succeeds (S3 says 204 either way).
     pub async fn delete(&self, loc: &OssLocation) -> OssResult<()> {
-        let bucket = self.bucket(&loc.bucket)?;
-        let url = bucket
+        let b = self.bucket(&loc.bucket)?;
+        let url = b
             .delete_object(Some(&self.credentials), &loc.key)
             .sign(SIGNED_FOR);
         self.send(self.http.delete(url), &loc.to_string()).await?;
         Ok(())
     }
 
-    /// Uploads the file at `path` to `loc` in parts of [`PART_BYTES`], calling
-    /// `on_progress(done, total)` after each; aborts the upload on any failure. The bytes.
-    pub async fn put_file(
-        &self,
-        loc: &OssLocation,
-        path: &Path,
-        mut on_progress: impl FnMut(u64, u64),
-    ) -> OssResult<u64> {
-        let io = |source| OssError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
-        let total = file.metadata().await.map_err(io)?.len();
-        let bucket = self.bucket(&loc.bucket)?;
-        let what = loc.to_string();
-        let url = bucket
-            .create_multipart_upload(Some(&self.credentials), &loc.key)
-            .sign(SIGNED_FOR);
-        let create = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_LENGTH, "0")
-            .body(Vec::new());
-        let created = self.send(create, &what).await?;
-        let text = created.text().await.map_err(transport)?;
-        let upload = rusty_s3::actions::CreateMultipartUpload::parse_response(&text)
-            .map_err(|e| OssError::Transport(format!("{what}: {e}")))?;
-        let upload_id = upload.upload_id().to_string();
-        let sent = self
-            .upload_parts(&bucket, loc, &upload_id, &mut file, total, &mut on_progress)
-            .await;
-        let etags = match sent {
-            Ok(etags) => etags,
-            Err(e) => {
-                let abort =
-                    bucket.abort_multipart_upload(Some(&self.credentials), &loc.key, &upload_id);
-                let _ = self.http.delete(abort.sign(SIGNED_FOR)).send().await;
-                return Err(e);
-            }
-        };
-        let complete = bucket.complete_multipart_upload(
-            Some(&self.credentials),
-            &loc.key,
-            &upload_id,
-            etags.iter().map(String::as_str),
-        );
-        let url = complete.sign(SIGNED_FOR);
-        self.send(self.http.post(url).body(complete.body()), &what)
-            .await?;
-        Ok(total)
-    }
-
-    /// Each part read from `file` and sent in turn; their ETags.
-    async fn upload_parts(
-        &self,
-        bucket: &Bucket,
-        loc: &OssLocation,
-        upload_id: &str,
-        file: &mut tokio::fs::File,
-        total: u64,
-        on_progress: &mut impl FnMut(u64, u64),
-    ) -> OssResult<Vec<String>> {
-        let mut etags = Vec::new();
-        let mut done = 0u64;
-        let mut buf = vec![0u8; PART_BYTES];
+    /// Every object under `prefix` in `bucket` with its size, in key order (ListObjectsV2,
+    /// page after page).
+    pub async fn list(&self, bucket: &str, prefix: &str) -> OssResult<Vec<(String, u64)>> {
+        let b = self.bucket(bucket)?;
+        let what = format!("{}/{prefix}", bucket_what(bucket));
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
         loop {
-            let n = read_full(file, &mut buf)
-                .await
-                .map_err(|source| OssError::Io {
-                    path: loc.to_string(),
-                    source,
-                })?;
-            if n == 0 && !etags.is_empty() {
-                break;
-            }
-            let part = u16::try_from(etags.len() + 1)
-                .map_err(|_| OssError::Transport("too many parts".into()))?;
-            let url = bucket
-                .upload_part(Some(&self.credentials), &loc.key, part, upload_id)
-                .sign(SIGNED_FOR);
-            let body = buf[..n].to_vec();
-            let r = self
-                .send(self.http.put(url).body(body), &loc.to_string())
-                .await?;
-            let etag = r
-                .headers()
-                .get("etag")
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| OssError::Transport(format!("part {part}: no ETag")))?;
-            etags.push(etag.to_string());
-            done += n as u64;
-            on_progress(done, total);
-            if n < PART_BYTES {
-                break;
+            let page = self.list_page(&b, prefix, token.as_deref(), &what).await?;
+            objects.extend(
+                page.contents
+                    .into_iter()
+                    .map(|o| (o.key, o.size.unwrap_or(0))),
+            );
+            match page.next_continuation_token {
+                // A server that hands back the token it was given would loop forever.
+                Some(next) if token.as_deref() == Some(next.as_str()) => {
+                    return Err(OssError::protocol(&what, "the listing repeats its page"));
+                }
+                Some(next) => token = Some(next),
+                None => return Ok(objects),
             }
         }
-        Ok(etags)
     }
 
-    /// Downloads `loc` into `dest` (through `dest.part`, synced and renamed; nothing is left
-    /// on failure), calling `on_progress(done, total)` as it goes. The bytes.
-    pub async fn get_to_file(
+    async fn list_page(
         &self,
-        loc: &OssLocation,
-        dest: &Path,
-        mut on_progress: impl FnMut(u64, u64),
-    ) -> OssResult<u64> {
-        let bucket = self.bucket(&loc.bucket)?;
-        let url = bucket
-            .get_object(Some(&self.credentials), &loc.key)
-            .sign(SIGNED_FOR);
-        let r = self.send(self.http.get(url), &loc.to_string()).await?;
-        let total = r.content_length().unwrap_or(0);
-        let part = dest.with_extension("part");
-        let written = write_stream(r, &part, total, &mut on_progress).await;
-        match written {
-            Ok(n) => {
-                tokio::fs::rename(&part, dest)
-                    .await
-                    .map_err(|source| OssError::Io {
-                        path: dest.display().to_string(),
-                        source,
-                    })?;
-                Ok(n)
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                Err(e)
-            }
+        b: &Bucket,
+        prefix: &str,
+        token: Option<&str>,
+        what: &str,
+    ) -> OssResult<rusty_s3::actions::ListObjectsV2Response> {
+        let mut action = b.list_objects_v2(Some(&self.credentials));
+        action.with_prefix(prefix);
+        if let Some(t) = token {
+            action.with_continuation_token(t);
         }
+        let r = self.send(self.http.get(action.sign(SIGNED_FOR)), what).await?;
+        let text = r.text().await.map_err(|e| OssError::transport(what, e))?;
+        rusty_s3::actions::ListObjectsV2::parse_response(&text)
+            .map_err(|e| OssError::protocol(what, format!("listing: {e}")))
     }
 
-    /// Sends a signed request; an S3 error answer becomes an [`OssError`].
+    /// The bucket as rusty-s3 addresses it: path-style under the configured endpoint.
+    fn bucket(&self, name: &str) -> OssResult<Bucket> {
+        let config_error = |detail: String| OssError::Config {
+            endpoint: self.cfg.endpoint.clone(),
+            detail,
+        };
+        let endpoint = self
+            .cfg
+            .endpoint
+            .parse()
+            .map_err(|e| config_error(format!("{e}")))?;
+        Bucket::new(
+            endpoint,
+            UrlStyle::Path,
+            name.to_string(),
+            self.cfg.region.clone(),
+        )
+        .map_err(|e| config_error(format!("bucket {name}: {e}")))
+    }
+
+    /// Sends a signed request; a failing answer becomes an [`OssError`].
     async fn send(&self, req: reqwest::RequestBuilder, what: &str) -> OssResult<reqwest::Response> {
-        let r = req.send().await.map_err(transport)?;
-        let status = r.status().as_u16();
+        let r = req.send().await.map_err(|e| OssError::transport(what, e))?;
         if r.status().is_success() {
             return Ok(r);
         }
-        let body: String = r
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
-        Err(match status {
-            404 => OssError::NotFound(what.to_string()),
-            403 => OssError::AccessDenied(what.to_string(), s3_code(&body)),
-            _ => OssError::Status {
-                what: what.to_string(),
-                status,
-                body,
-            },
-        })
+        let status = r.status().as_u16();
+        let body = error_body(r).await;
+        Err(OssError::from_answer(what, status, &body))
     }
 }
 
-fn transport(e: reqwest::Error) -> OssError {
-    OssError::Transport(e.to_string())
+/// Redirects are not followed: the client speaks to the configured endpoint only, and S3's
+/// redirects (a bucket in another region) are errors to report, with their code.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        // Building fails only when the TLS backend cannot start; the default client
+        // would then fail the same way, with reqwest's own message.
+        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
-/// The `<Code>` of an S3 error document.
-fn s3_code(body: &str) -> String {
-    body.split("<Code>")
-        .nth(1)
-        .and_then(|s| s.split("</Code>").next())
-        .unwrap_or("AccessDenied")
-        .to_string()
-}
-
-/// Fills `buf` from `file` as far as it goes; the bytes read (fewer only at the end).
-async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let got = file.read(&mut buf[n..]).await?;
-        if got == 0 {
-            break;
+/// The start of an error answer's body (empty when it cannot be read: the status still
+/// says what happened).
+async fn error_body(mut r: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_BYTES {
+        match r.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
         }
-        n += got;
     }
-    Ok(n)
+    body.truncate(ERROR_BODY_BYTES);
+    String::from_utf8_lossy(&body).into_owned()
 }
 
-async fn write_stream(
-    r: reqwest::Response,
-    part: &Path,
-    total: u64,
-    on_progress: &mut impl FnMut(u64, u64),
-) -> OssResult<u64> {
-    let io = |source| OssError::Io {
-        path: part.display().to_string(),
-        source,
-    };
-    let mut out = tokio::fs::File::create(part).await.map_err(io)?;
-    let mut stream = r.bytes_stream();
-    let mut done = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(transport)?;
-        out.write_all(&chunk).await.map_err(io)?;
-        done += chunk.len() as u64;
-        on_progress(done, total.max(done));
+fn bucket_what(bucket: &str) -> String {
+    format!("s3://{bucket}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_stays_out_of_debug_output() {
+        let cfg = OssConfig::new("http://127.0.0.1:9", "AK", "very-secret");
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(shown.contains("AK") && shown.contains(DEFAULT_REGION), "{shown}");
     }
-    out.sync_all().await.map_err(io)?;
-    Ok(done)
+
+    #[test]
+    fn a_bad_endpoint_is_a_config_error() {
+        let c = OssClient::new(OssConfig::new("not a url", "AK", "SK"));
+        assert!(matches!(c.bucket("kiln"), Err(OssError::Config { .. })));
+        let c = OssClient::new(OssConfig::new("ftp://127.0.0.1:9", "AK", "SK"));
+        assert!(matches!(c.bucket("kiln"), Err(OssError::Config { .. })));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_a_transport_error_without_the_signed_url() {
+        // Port 9 (discard) on loopback: nothing listens there in the test environment.
+        let c = OssClient::new(OssConfig::new("http://127.0.0.1:9", "AKID-SHOWN", "SK"));
+        let loc = parse_oss_url("s3://kiln/a.qcow2").unwrap();
+        let e = c.head(&loc).await.unwrap_err();
+        let shown = e.to_string();
+        assert!(matches!(e, OssError::Transport { .. }), "{shown}");
+        assert!(shown.starts_with("s3://kiln/a.qcow2: object storage: "), "{shown}");
+        assert!(!shown.contains("AKID-SHOWN") && !shown.contains("Signature"), "{shown}");
+    }
 }
