@@ -177,7 +177,9 @@ impl OssClient {
         if let Some(t) = token {
             action.with_continuation_token(t);
         }
-        let r = self.send(self.http.get(action.sign(SIGNED_FOR)), what).await?;
+        let r = self
+            .send(self.http.get(action.sign(SIGNED_FOR)), what)
+            .await?;
         let text = r.text().await.map_err(|e| OssError::transport(what, e))?;
         rusty_s3::actions::ListObjectsV2::parse_response(&text)
             .map_err(|e| OssError::protocol(what, format!("listing: {e}")))
@@ -255,7 +257,10 @@ mod tests {
         let cfg = OssConfig::new("http://127.0.0.1:9", "AK", "very-secret");
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
-        assert!(shown.contains("AK") && shown.contains(DEFAULT_REGION), "{shown}");
+        assert!(
+            shown.contains("AK") && shown.contains(DEFAULT_REGION),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -274,7 +279,13 @@ mod tests {
         let e = c.head(&loc).await.unwrap_err();
         let shown = e.to_string();
         assert!(matches!(e, OssError::Transport { .. }), "{shown}");
-        assert!(shown.starts_with("s3://kiln/a.qcow2: object storage: "), "{shown}");
-        assert!(!shown.contains("AKID-SHOWN") && !shown.contains("Signature"), "{shown}");
+        assert!(
+            shown.starts_with("s3://kiln/a.qcow2: object storage: "),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("AKID-SHOWN") && !shown.contains("Signature"),
+            "{shown}"
+        );
     }
 }

@@ -107,7 +107,9 @@ fn split_jd_url(s: &str) -> Result<(&str, &str), OssUrlError> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !region_ok {
-        return Err(OssUrlError::Region(region.chars().take(ECHO_CHARS).collect()));
+        return Err(OssUrlError::Region(
+            region.chars().take(ECHO_CHARS).collect(),
+        ));
     }
     Ok((bucket, path))
 }
@@ -227,8 +229,14 @@ mod tests {
     #[test]
     fn the_region_is_that_of_jd_urls_only() {
         let r = oss_url_region;
-        assert_eq!(r("https://b.s3.cn-north-1.jdcloud-oss.com/k"), Some("cn-north-1"));
-        assert_eq!(r("http://a.b.s3-internal.cn-east-2.jdcloud-oss.com"), Some("cn-east-2"));
+        assert_eq!(
+            r("https://b.s3.cn-north-1.jdcloud-oss.com/k"),
+            Some("cn-north-1")
+        );
+        assert_eq!(
+            r("http://a.b.s3-internal.cn-east-2.jdcloud-oss.com"),
+            Some("cn-east-2")
+        );
         assert_eq!(r("s3://b/k"), None);
         assert_eq!(r("https://example.com/k"), None);
         assert!(looks_like_oss("s3://x") && !looks_like_oss("http://h/x"));
@@ -278,8 +286,14 @@ mod tests {
         };
         assert_eq!(why("ab"), "3 to 63 characters");
         assert_eq!(why(&"a".repeat(64)), "3 to 63 characters");
-        assert_eq!(why("UPPER"), "lowercase letters, digits, hyphens and dots only");
-        assert_eq!(why("a_b"), "lowercase letters, digits, hyphens and dots only");
+        assert_eq!(
+            why("UPPER"),
+            "lowercase letters, digits, hyphens and dots only"
+        );
+        assert_eq!(
+            why("a_b"),
+            "lowercase letters, digits, hyphens and dots only"
+        );
         assert_eq!(why("-ab"), "must start and end with a letter or digit");
         assert_eq!(why("ab."), "must start and end with a letter or digit");
         assert_eq!(why("a..b"), "no two adjacent dots");
@@ -300,18 +314,51 @@ mod tests {
             other => panic!("{s}: {other:?}"),
         };
         let jd = "https://b-1.s3.cn-north-1.jdcloud-oss.com";
-        assert_eq!(why("s3://bucket/a/../b"), "'.' and '..' segments are not allowed");
-        assert_eq!(why("s3://bucket/.."), "'.' and '..' segments are not allowed");
-        assert_eq!(why("s3://bucket/./a"), "'.' and '..' segments are not allowed");
-        assert_eq!(why(&format!("{jd}/a/%2E%2E/b")), "'.' and '..' segments are not allowed");
-        assert_eq!(why("s3://bucket/a//b"), "empty path segment ('//' or a leading '/')");
-        assert_eq!(why("s3://bucket//a"), "empty path segment ('//' or a leading '/')");
-        assert_eq!(why("s3://bucket//"), "empty path segment ('//' or a leading '/')");
-        assert_eq!(why(&format!("{jd}//a")), "empty path segment ('//' or a leading '/')");
-        assert_eq!(why(&format!("{jd}/a%0Ab")), "control characters are not allowed");
-        assert_eq!(why("s3://bucket/a\u{7f}b"), "control characters are not allowed");
+        assert_eq!(
+            why("s3://bucket/a/../b"),
+            "'.' and '..' segments are not allowed"
+        );
+        assert_eq!(
+            why("s3://bucket/.."),
+            "'.' and '..' segments are not allowed"
+        );
+        assert_eq!(
+            why("s3://bucket/./a"),
+            "'.' and '..' segments are not allowed"
+        );
+        assert_eq!(
+            why(&format!("{jd}/a/%2E%2E/b")),
+            "'.' and '..' segments are not allowed"
+        );
+        assert_eq!(
+            why("s3://bucket/a//b"),
+            "empty path segment ('//' or a leading '/')"
+        );
+        assert_eq!(
+            why("s3://bucket//a"),
+            "empty path segment ('//' or a leading '/')"
+        );
+        assert_eq!(
+            why("s3://bucket//"),
+            "empty path segment ('//' or a leading '/')"
+        );
+        assert_eq!(
+            why(&format!("{jd}//a")),
+            "empty path segment ('//' or a leading '/')"
+        );
+        assert_eq!(
+            why(&format!("{jd}/a%0Ab")),
+            "control characters are not allowed"
+        );
+        assert_eq!(
+            why("s3://bucket/a\u{7f}b"),
+            "control characters are not allowed"
+        );
         assert_eq!(why(&format!("{jd}/%FF")), "not UTF-8 once percent-decoded");
-        assert_eq!(why(&format!("s3://bucket/{}", "k".repeat(1025))), "longer than 1024 bytes");
+        assert_eq!(
+            why(&format!("s3://bucket/{}", "k".repeat(1025))),
+            "longer than 1024 bytes"
+        );
         assert!(p(&format!("s3://bucket/{}", "k".repeat(1024))).is_ok());
         assert_eq!(
             p("s3://bucket/a//b").unwrap_err().to_string(),
