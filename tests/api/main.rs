@@ -23,6 +23,7 @@ mod instances;
 mod isolation;
 mod openapi;
 mod oss;
+mod oss_client;
 mod persistence;
 mod quotas;
 mod reliability;
