@@ -71,7 +71,10 @@ pub fn root_device_type(_: &mut SchemaGenerator) -> Schema {
 }
 
 pub fn task_action(_: &mut SchemaGenerator) -> Schema {
-    one_of(&["ImportImage", "ExportImage", "CopyImage"], "")
+    one_of(
+        &["ImportImage", "ExportImage", "CopyImage", "ConvertImage"],
+        "",
+    )
 }
 
 /// An attachment's status; images show their devices with an empty one.

@@ -8,8 +8,8 @@ use super::quota::QuotaKind;
 use super::{spec, Scope, Service};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
-use crate::store::status::{ImageStatus, SnapshotStatus, TaskKind};
-use crate::store::{self, now_ms, Db, ImageBlockDevice, ImageRow, SnapshotRow};
+use crate::store::status::{ImageStatus, ImageTaskStatus, SnapshotStatus, TaskKind};
+use crate::store::{self, now_ms, Db, ImageBlockDevice, ImageRow, ImageTaskRow, SnapshotRow};
 use crate::tasks::{self, payload};
 
 /// One disk of createImageFromSnapshots.
@@ -106,14 +106,47 @@ impl Service {
             ..source
         };
         store::image::image_insert(&mut tx, &image).await?;
+        let image_task_id = self
+            .record_image_task(&mut tx, scope, &image, "ConvertImage")
+            .await?;
         let p = payload::ImageConvert {
             image_id: image_id.clone(),
             snapshot_id: snapshot.id,
+            image_task_id,
         };
         tasks::enqueue(&mut tx, id, &p, self.cfg.delays.task).await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok(image_id)
+    }
+
+    /// An imageTasks record of `action` for `image`, pending; its id.
+    pub(crate) async fn record_image_task(
+        &self,
+        tx: &mut Db,
+        scope: &Scope,
+        image: &ImageRow,
+        action: &str,
+    ) -> ApiResult<String> {
+        let id = store::counter_next(tx, "image_task").await?.to_string();
+        let record = ImageTaskRow {
+            id: id.clone(),
+            pin: scope.pin.clone(),
+            region: scope.region.clone(),
+            action: action.into(),
+            status: ImageTaskStatus::Pending,
+            progress: 0,
+            image_id: image.id.clone(),
+            image_name: image.name.clone(),
+            url: String::new(),
+            objects: "[]".into(),
+            error: String::new(),
+            created_at: now_ms(),
+            finished_at: 0,
+            seq: self.store.next_seq(),
+        };
+        store::image_task::image_task_insert(tx, &record).await?;
+        Ok(id)
     }
 
     /// The new image's system-disk snapshot: the source's flattened layer, frozen already.

@@ -576,7 +576,7 @@ impl Service {
         for a in &q.actions {
             one_of(
                 a,
-                &["ImportImage", "ExportImage", "CopyImage"],
+                &["ImportImage", "ExportImage", "CopyImage", "ConvertImage"],
                 "taskAction",
             )?;
         }

@@ -8,7 +8,7 @@
 use super::payload::{decode, ImageConvert, ImageCreate, ImageDelete, ImageFromSnapshots};
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
-use crate::store::status::{ImageStatus, SnapshotStatus, TaskState};
+use crate::store::status::{ImageStatus, ImageTaskStatus, SnapshotStatus, TaskState};
 use crate::store::{self, disk, image, instance, snapshot, LayerRow, TaskRow};
 
 type StepResult = Result<(), StepError>;
@@ -80,6 +80,19 @@ pub(super) async fn finish_convert(ctx: &TaskCtx, task: &TaskRow) -> StepResult 
         ImageStatus::Ready,
     )
     .await?;
+    if !p.image_task_id.is_empty() {
+        let (finished, now) = (ImageTaskStatus::Finished, store::now_ms());
+        store::image_task::image_task_update(
+            &mut tx,
+            &p.image_task_id,
+            finished,
+            100,
+            None,
+            "",
+            now,
+        )
+        .await?;
+    }
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())

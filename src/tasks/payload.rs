@@ -73,7 +73,13 @@ payloads! {
     ImageExport = ImageExport { image_task_id: String, files: Vec<ExportFile> }
     /// convertImage (target: the source image): the new image and the snapshot of its
     /// system disk, made for it.
-    ImageConvert = ImageConvert { image_id: String, snapshot_id: String }
+    ImageConvert = ImageConvert {
+        image_id: String,
+        snapshot_id: String,
+        /// The imageTasks record (`ConvertImage`); none in rows of an earlier version.
+        #[serde(default)]
+        image_task_id: String,
+    }
     /// createImageFromSnapshots: nothing to carry (the image names its snapshots).
     ImageFromSnapshots = ImageFromSnapshots {}
     /// copyImages (target: the source image): the copy, its imageTasks record, and each

@@ -6,7 +6,8 @@
 use super::payload::{self, decode};
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::store::status::{
-    AttachmentStatus, DiskStatus, ImageStatus, InstanceStatus, SnapshotStatus, TaskKind, TaskState,
+    AttachmentStatus, DiskStatus, ImageStatus, ImageTaskStatus, InstanceStatus, SnapshotStatus,
+    TaskKind, TaskState,
 };
 use crate::store::{self, disk, instance, snapshot, TaskRow};
 
@@ -351,9 +352,23 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
             // The new image fails; the snapshot made for it goes (its layer is the
             // source image's, which keeps it).
             if let Ok(p) = decode::<payload::ImageConvert>(task) {
-                let (pending, error) = (&[ImageStatus::Pending], ImageStatus::Error);
-                store::image::image_transition(c, &p.image_id, pending, error).await?;
+                let (pending, failed) = (&[ImageStatus::Pending], ImageStatus::Error);
+                store::image::image_transition(c, &p.image_id, pending, failed).await?;
                 snapshot::snapshot_delete(c, &p.snapshot_id).await?;
+                if !p.image_task_id.is_empty() {
+                    let (failed, now) = (ImageTaskStatus::Failed, store::now_ms());
+                    let message: String = error.chars().take(500).collect();
+                    store::image_task::image_task_update(
+                        c,
+                        &p.image_task_id,
+                        failed,
+                        0,
+                        None,
+                        &message,
+                        now,
+                    )
+                    .await?;
+                }
             }
         }
         TaskKind::ImageFromSnapshots => {

@@ -78,6 +78,10 @@ async fn a_converted_local_image_launches_with_the_sources_bytes_on_a_cloud_disk
         img["result"]["image"]["rootDeviceType"], "cloudDisk",
         "{img}"
     );
+    let r = s.get(&path("imageTasks?taskAction=ConvertImage")).await;
+    let task = &r.ok()["taskSet"][0];
+    assert_eq!(task["imageId"], cloud.as_str(), "{}", r.body);
+    assert_eq!(task["taskStatus"], "finished", "{}", r.body);
     s.post(&convert(&cloud), json!({})).await.err(
         400,
         "FAILED_PRECONDITION",
