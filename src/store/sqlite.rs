@@ -289,8 +289,8 @@ impl WriterSlot {
 ///
 /// The lock is free unless another process holds it (the gate orders this process's
 /// writers), so the first try runs inline without waiting; only when it is busy does the
-/// wait leave the runtime's thread ([`off_runtime`] costs a thread hand-off: it doubled
-/// createImage's CPU when every transaction paid it).
+/// wait leave the runtime's thread ([`off_runtime`] costs a thread hand-off, which no
+/// transaction should pay for a lock that is free).
 pub(super) fn begin(slot: &mut WriterSlot) -> DbResult<Db> {
     let conn = match slot.conn.take() {
         Some(c) => c,
