@@ -3,56 +3,14 @@
 //! comes back byte for byte through importImage; the error rows (no object storage
 //! configured, another region's bucket). The client itself: `oss_client.rs`.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde_json::json;
 
 use kiln::oss::{OssClient, OssConfig, OssLocation};
 
 use crate::harness::*;
+use crate::oss_client::Moto;
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct S3Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts moto's server, or None (with a SKIPPED line) when it is not installed.
-async fn start_s3() -> Option<S3Server> {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
-    if !bin.exists() {
-        eprintln!("SKIPPED: moto_server not installed (scripts/test installs it into .venv)");
-        return None;
-    }
-    let port = free_port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let server = S3Server { child, endpoint };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if reqwest::get(format!("{}/", server.endpoint)).await.is_ok() {
-            return Some(server);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto_server did not answer on {}", server.endpoint);
-}
-
-fn client(s3: &S3Server) -> OssClient {
+fn client(s3: &Moto) -> OssClient {
     OssClient::new(OssConfig {
         endpoint: s3.endpoint.clone(),
         access_key: "kiln-test".into(),
@@ -61,7 +19,7 @@ fn client(s3: &S3Server) -> OssClient {
     })
 }
 
-fn oss_args(s3: &S3Server) -> Vec<String> {
+fn oss_args(s3: &Moto) -> Vec<String> {
     vec![
         "--oss-endpoint".into(),
         s3.endpoint.clone(),
@@ -74,7 +32,9 @@ fn oss_args(s3: &S3Server) -> Vec<String> {
 
 #[tokio::test]
 async fn an_image_exported_to_oss_imports_back_byte_for_byte() {
-    let Some(s3) = start_s3().await else { return };
+    let Some(s3) = Moto::start().await else {
+        return;
+    };
     client(&s3).create_bucket("kiln-images").await.unwrap();
     let args = oss_args(&s3);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

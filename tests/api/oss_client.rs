@@ -17,9 +17,9 @@ use kiln::oss::{OssClient, OssConfig, OssError, OssLocation};
 use crate::harness::*;
 
 /// moto's S3 server on a free loopback port, killed on drop (also when a test panics).
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Drop for Moto {
@@ -32,7 +32,7 @@ impl Drop for Moto {
 impl Moto {
     /// Starts moto and waits (bounded) until it answers; None, with a SKIPPED line, when
     /// it is not installed.
-    async fn start() -> Option<Moto> {
+    pub(crate) async fn start() -> Option<Moto> {
         let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
         if !bin.exists() {
             println!("SKIPPED: moto_server not installed (scripts/test installs it)");
