@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::payload::{decode, CopyDisk, ImageCopy};
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
-use crate::store::status::{ImageStatus, ImageTaskStatus, SnapshotStatus, TaskState};
+use crate::store::status::{ImageStatus, ImageTaskStatus, TaskState};
 use crate::store::{self, image, image_task, now_ms, snapshot, LayerRow, TaskRow};
 
 type StepResult = Result<(), StepError>;
@@ -93,17 +93,7 @@ pub(super) async fn finish_copy(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let p: ImageCopy = decode(task)?;
     let snapshots: Vec<String> = p.disks.iter().map(|d| d.snapshot_id.clone()).collect();
     let mut tx = ctx.store.write().await?;
-    let (creating, available) = (SnapshotStatus::Creating, SnapshotStatus::Available);
-    snapshot::snapshots_transition(&mut tx, &snapshots, creating, available).await?;
-    image::image_transition(
-        &mut tx,
-        &p.image_id,
-        &[ImageStatus::Pending],
-        ImageStatus::Ready,
-    )
-    .await?;
-    let finished = ImageTaskStatus::Finished;
-    image_task::image_task_update(&mut tx, &p.image_task_id, finished, 100, None, "", now_ms())
+    super::image_steps::mark_made_image_ready(&mut tx, &snapshots, &p.image_id, &p.image_task_id)
         .await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;

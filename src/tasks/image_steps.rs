@@ -71,30 +71,28 @@ pub(super) async fn finish_convert(ctx: &TaskCtx, task: &TaskRow) -> StepResult 
     let p: ImageConvert = decode(task)?;
     let mut tx = ctx.store.write().await?;
     let made = [p.snapshot_id.clone()];
-    let (creating, available) = (SnapshotStatus::Creating, SnapshotStatus::Available);
-    snapshot::snapshots_transition(&mut tx, &made, creating, available).await?;
-    image::image_transition(
-        &mut tx,
-        &p.image_id,
-        &[ImageStatus::Pending],
-        ImageStatus::Ready,
-    )
-    .await?;
-    if !p.image_task_id.is_empty() {
-        let (finished, now) = (ImageTaskStatus::Finished, store::now_ms());
-        store::image_task::image_task_update(
-            &mut tx,
-            &p.image_task_id,
-            finished,
-            100,
-            None,
-            "",
-            now,
-        )
-        .await?;
-    }
+    mark_made_image_ready(&mut tx, &made, &p.image_id, &p.image_task_id).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The end of an image made of snapshots made for it (convert, copy): the snapshots
+/// `available`, the image `ready`, its imageTasks record (if it has one) finished.
+pub(super) async fn mark_made_image_ready(
+    tx: &mut store::Db,
+    snapshots: &[String],
+    image_id: &str,
+    image_task_id: &str,
+) -> StepResult {
+    let (creating, available) = (SnapshotStatus::Creating, SnapshotStatus::Available);
+    snapshot::snapshots_transition(tx, snapshots, creating, available).await?;
+    image::image_transition(tx, image_id, &[ImageStatus::Pending], ImageStatus::Ready).await?;
+    if !image_task_id.is_empty() {
+        let (finished, now) = (ImageTaskStatus::Finished, store::now_ms());
+        store::image_task::image_task_update(tx, image_task_id, finished, 100, None, "", now)
+            .await?;
+    }
     Ok(())
 }
 
