@@ -104,7 +104,29 @@ impl Service {
             q.sources.clear();
             return self.image_list_received(&q, kind).await;
         }
+        if q.sources.is_empty() {
+            return self.image_list_by_ids(q).await;
+        }
         Ok(store::image::image_list(&mut *self.store.read().await?, &q).await?)
+    }
+
+    /// describeImages by `ids` without an imageSource: every image of those ids the caller
+    /// may see, whatever its source — public, its own, shared with it or released. The ids
+    /// bound the set, so both parts are read whole and paged together.
+    async fn image_list_by_ids(&self, q: ImageQuery) -> ApiResult<(Vec<ImageRow>, i64)> {
+        let (offset, limit) = (q.offset.max(0) as usize, q.limit.max(0) as usize);
+        let whole = ImageQuery {
+            offset: 0,
+            limit: q.ids.len() as i64,
+            ..q
+        };
+        let (mut rows, _) =
+            store::image::image_list(&mut *self.store.read().await?, &whole).await?;
+        let (received, _) = self.image_list_received(&whole, Received::Either).await?;
+        rows.extend(received);
+        rows.sort_by(|a, b| (a.seq, &a.id).cmp(&(b.seq, &b.id)));
+        let total = rows.len() as i64;
+        Ok((rows.into_iter().skip(offset).take(limit).collect(), total))
     }
 }
 

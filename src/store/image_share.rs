@@ -74,6 +74,8 @@ pub enum Received {
     Shared,
     /// imageSource=community: released, by any account but `pin`.
     Community,
+    /// Either of them (describeImages by `ids` without an imageSource).
+    Either,
 }
 
 /// A page of the images `q.pin` receives in `q.region` (`seq` order) that meet the other
@@ -97,6 +99,13 @@ pub async fn image_list_received(
                 st.push(" AND id IN (SELECT image_id FROM image_shares WHERE pin = ")
                     .push_bind(pin.to_string())
                     .push(")");
+            }
+            Received::Either => {
+                st.push(" AND (released = ")
+                    .push_bind(true)
+                    .push(" OR id IN (SELECT image_id FROM image_shares WHERE pin = ")
+                    .push_bind(pin.to_string())
+                    .push("))");
             }
         }
         super::image::push_conditions(&mut st, q);

@@ -98,6 +98,19 @@ async fn a_shared_image_is_seen_and_launched_by_its_receiver_only() {
         "NOT_FOUND",
         &format!("Image '{other_img}' not found"),
     );
+    // By ids without an imageSource: the shared one and a public one, never the owner's
+    // other image.
+    let r = b
+        .get(&path(&format!(
+            "images?ids.1={img}&ids.2={other_img}&ids.3=img-ubuntu2204"
+        )))
+        .await;
+    let mut seen = listed_ids(&r);
+    seen.sort();
+    let mut want = vec![img.clone(), "img-ubuntu2204".to_string()];
+    want.sort();
+    assert_eq!(seen, want, "{}", r.body);
+    assert_eq!(r.ok()["totalCount"], 2);
     // C, not a member, sees nothing.
     c.get(&path(&format!("images/{img}")))
         .await
