@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::payload::{decode, ImageExport, ImageImport};
+use super::payload::{decode, ExportFile, ImageExport, ImageImport};
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::block::GIB;
 use crate::store::status::{ImageStatus, ImageTaskStatus, SnapshotStatus, TaskKind, TaskState};
@@ -235,6 +235,11 @@ pub(super) async fn finish_export(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 /// A failed import leaves an `error` image with nothing behind it; a failed export leaves
 /// none of its files. Either way the image task says `failed` and why.
 pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResult {
+    // An export's files go before the transaction, so no network round trip holds the
+    // writer; a crash before the commit runs this step again, and removing is idempotent.
+    if task.kind == TaskKind::ImageExport {
+        remove_exported_files(ctx, &decode::<ImageExport>(task)?.files).await;
+    }
     let mut freed = Vec::new();
     let mut tx = ctx.store.write().await?;
     let c = &mut *tx;
@@ -256,22 +261,7 @@ pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) ->
         .await?;
         image_task_id
     } else {
-        let ImageExport {
-            image_task_id,
-            files,
-        } = decode(task)?;
-        // All or nothing: the files this export already finished go too.
-        for f in &files {
-            if f.dest.starts_with("s3://") {
-                if let (Ok(client), Ok(loc)) = (oss(ctx), crate::oss::parse_oss_url(&f.dest)) {
-                    let _ = client.delete(&loc).await;
-                }
-                continue;
-            }
-            let _ = tokio::fs::remove_file(Path::new(&f.dest).with_extension("qcow2.part")).await;
-            let _ = tokio::fs::remove_file(&f.dest).await;
-        }
-        image_task_id
+        decode::<ImageExport>(task)?.image_task_id
     };
     let message: String = error.chars().take(500).collect();
     image_task::image_task_update(c, &it, ImageTaskStatus::Failed, 0, None, &message, now_ms())
@@ -288,4 +278,21 @@ pub(super) async fn fail_transfer(ctx: &TaskCtx, task: &TaskRow, error: &str) ->
     }
     collect_layers(ctx, freed).await?;
     Ok(())
+}
+
+/// All or nothing: the files a failed export already finished go too (objects in OSS,
+/// files and their `.part` in a directory); what is already gone is no error.
+async fn remove_exported_files(ctx: &TaskCtx, files: &[ExportFile]) {
+    for f in files {
+        if f.dest.starts_with("s3://") {
+            if let (Ok(client), Ok(loc)) = (oss(ctx), crate::oss::parse_oss_url(&f.dest)) {
+                if let Err(e) = client.delete(&loc).await {
+                    tracing::warn!(object = %f.dest, error = %e, "removing an exported object failed");
+                }
+            }
+            continue;
+        }
+        let _ = tokio::fs::remove_file(Path::new(&f.dest).with_extension("qcow2.part")).await;
+        let _ = tokio::fs::remove_file(&f.dest).await;
+    }
 }

@@ -130,3 +130,68 @@ async fn oss_urls_are_refused_without_object_storage() {
         "Invalid imageUrl 'https://b-1.s3.cn-north-1.jdcloud-oss.com/a.qcow2': object storage is not configured on this server (kiln serve --oss-endpoint)",
     );
 }
+
+/// All or nothing: an export whose second disk fails leaves no object in the bucket, not
+/// even the first disk's finished one, and its image task says `failed`.
+#[tokio::test]
+async fn a_failed_export_leaves_no_object_behind() {
+    let Some(s3) = Moto::start().await else {
+        return;
+    };
+    client(&s3).create_bucket("kiln-fail").await.unwrap();
+    let faults = tempfile::tempdir().unwrap();
+    let d = faults.path().display();
+    // Once `armed` exists, the second `qemu-img convert` (the second disk's flattening) fails.
+    let qemu = crate::reliability::qemu_img_wrapper(
+        faults.path(),
+        &format!(
+            "if [ -e {d}/armed ] && [ \"$1\" = convert ]; then\n\
+               n=$(cat {d}/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > {d}/n\n\
+               if [ $n -ge 2 ]; then echo 'qemu-img: I/O error' >&2; exit 1; fi\n\
+             fi\n"
+        ),
+    );
+    let mut args = oss_args(&s3);
+    args.extend(["--qemu-img".into(), qemu.to_str().unwrap().into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let s = Server::start(&args).await;
+    let mut spec = instance_spec("oss-fail");
+    spec["systemDisk"] = json!({"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}});
+    spec["dataDisks"] = json!([{"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 20}}]);
+    let inst = s.launch(spec).await;
+    write_pattern(&s.top_layer(&inst, Some("vda")), "0x81", "1M");
+    let r = s
+        .post(&action_path(&inst, "createImage"), json!({"name": "half"}))
+        .await;
+    let img = r.ok()["imageId"].as_str().unwrap().to_string();
+    s.wait_image(&img, "ready").await;
+
+    std::fs::write(faults.path().join("armed"), b"").unwrap();
+    let r = s
+        .post(
+            &path(&format!("images/{img}:exportImage")),
+            json!({"roleName": "r", "ossUrl": "https://kiln-fail.s3.cn-north-1.jdcloud-oss.com",
+                   "ossPrefix": "half", "isAllDisk": true}),
+        )
+        .await;
+    let task = r.ok()["taskId"].as_str().unwrap().to_string();
+    let done = s
+        .wait_status(
+            &path(&format!("imageTasks?taskIds.1={task}")),
+            "/result/taskSet/0/taskStatus",
+            "failed",
+            WAIT,
+        )
+        .await;
+    let n: u32 = std::fs::read_to_string(faults.path().join("n"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(n >= 2, "the second disk was never reached: {done}");
+    let left = client(&s3).list("kiln-fail", "half").await.unwrap();
+    assert!(left.is_empty(), "objects left behind: {left:?}");
+    // The image itself is untouched and can be exported again once the fault is gone.
+    std::fs::remove_file(faults.path().join("armed")).unwrap();
+    s.wait_image(&img, "ready").await;
+}
