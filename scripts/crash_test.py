@@ -12,7 +12,8 @@ it (state builds up from round to round):
      disk-path`), createSnapshot, createDisks (blank / from snapshot), attach/detach,
      createImage (plain, dataDisks excluding, replacing, inserting blank or from a snapshot),
      stop/start/reboot, deleteImage (deleteSnapshot true/false), deleteDisk, deleteSnapshot,
-     deleteInstance, importImage from generated qcow2/raw files, exportImage;
+     deleteInstance, importImage from generated qcow2/raw files, exportImage, copyImages
+     (to this region and another), convertImage (localDisk image to cloudDisk);
   3. SIGKILL the server at a random moment (uniform in [0, --max-kill-at] seconds);
   4. restart it on the same data directory and wait (bounded) until nothing is in flight;
   5. check the invariants, through the API and, with the server stopped, through a read-only
@@ -884,6 +885,7 @@ class Model(object):
         self.disk_plan = {}      # createDisks name -> content
         self.snap_expect = {}    # createSnapshot name -> content
         self.image_expect = {}   # image name -> {"kind": create|import, ...}
+        self.derived_expect = {} # image id (copyImages, convertImage) -> {device: content}
         self.image_names = {}    # image id -> name
         self.exports = []        # (image id, file path) of exportImage calls
         self.view = {"instances": {}, "disks": {}, "snapshots": {}, "images": {}}
@@ -905,6 +907,8 @@ class Model(object):
             if name in self.snap_expect:
                 return self.snap_expect[name]
             m = IMAGE_SNAP_RE.match(name or "")
+            if m and m.group(1) in self.derived_expect:
+                return self.derived_expect[m.group(1)].get(m.group(2), UNKNOWN)
             if m:
                 e = self.image_expect.get(self.image_names.get(m.group(1)))
                 if e and e["kind"] == "create":
@@ -1044,7 +1048,8 @@ class Mix(object):
             (self.op_write, 7), (self.op_create_instance, 3), (self.op_power, 2),
             (self.op_create_snapshot, 2), (self.op_create_disk, 2), (self.op_attach, 2),
             (self.op_detach, 1), (self.op_create_image, 4), (self.op_import, 1),
-            (self.op_export, 0.5), (self.op_delete_image, 1), (self.op_delete_snapshot, 1),
+            (self.op_export, 0.5), (self.op_copy, 1), (self.op_convert, 1),
+            (self.op_delete_image, 1), (self.op_delete_snapshot, 1),
             (self.op_delete_disk, 1), (self.op_delete_instance, 0.7),
         ]
         while not self.stop_ev.is_set():
@@ -1064,7 +1069,8 @@ class Mix(object):
                     w += 2
                 if fn == self.op_delete_image and n_img > 5:
                     w += 2
-                if fn in (self.op_create_image, self.op_import) and (n_img > 8 or n_snap > 11):
+                if fn in (self.op_create_image, self.op_import, self.op_copy, self.op_convert) \
+                        and (n_img > 8 or n_snap > 11):
                     w = 0
                 weights.append(w)
             fn = rng.choices([o[0] for o in ops], weights)[0]
@@ -1373,6 +1379,42 @@ class Mix(object):
                                        r.result.get("taskId") if r.ok else None, content))
         return r.ok
 
+    def op_copy(self, rng):
+        """copyImages of a ready private image, to this region or another (whose copies
+        only the database-level checks see): each copy's disks hold the source's data."""
+        v = self.snapshot_of_view()
+        img = self.pick(rng, [i for i in v["images"].values() if i["status"] == "ready"])
+        if img is None:
+            return None
+        with self.model.mu:
+            devices = self.model.image_device_plan(img)
+        dest = rng.choice([REGION, REGION, "cn-east-2"])
+        r = self.call("copyImages", "POST", "/images:copyImages",
+                      body={"sourceImageIds": [img["imageId"]], "destinationRegion": dest})
+        if r.ok:
+            with self.model.mu:
+                for c in r.result.get("copyImages") or []:
+                    self.model.derived_expect[c["destinationImageId"]] = dict(devices)
+                    self.model.image_names[c["destinationImageId"]] = img["name"]
+        return r.ok
+
+    def op_convert(self, rng):
+        """convertImage of a ready localDisk image: the new cloudDisk image's system disk
+        holds the local system disk's data; its data disks are the source's snapshots."""
+        v = self.snapshot_of_view()
+        img = self.pick(rng, [i for i in v["images"].values()
+                              if i["status"] == "ready" and i.get("rootDeviceType") == "localDisk"])
+        if img is None:
+            return None
+        with self.model.mu:
+            devices = self.model.image_device_plan(img)
+        r = self.call("convertImage", "POST", "/images/%s:convertImage" % img["imageId"], body={})
+        if r.ok:
+            with self.model.mu:
+                self.model.derived_expect[r.result["imageId"]] = dict(devices)
+                self.model.image_names[r.result["imageId"]] = img["name"]
+        return r.ok
+
     def op_delete_image(self, rng):
         v = self.snapshot_of_view()
         img = self.pick(rng, [i for i in v["images"].values() if i["status"] in ("ready", "error")])
@@ -1596,6 +1638,9 @@ class Checker(object):
                            "import-snapshot" if not r["disk_id"] else "createImage-snapshot")
                     if r["name"] in m.snap_expect:
                         cat = "snapshot"
+                    derived = IMAGE_SNAP_RE.match(r["name"] or "")
+                    if derived and derived.group(1) in m.derived_expect:
+                        cat = "copy-convert-snapshot"
                     check(cat, "snapshot %s (%s)" % (r["id"], r["name"]), r["layer_id"],
                           m.snapshot_expectation(r["name"], r["disk_id"]))
             for r in q("SELECT id, name, layer_id, instance_id FROM images "

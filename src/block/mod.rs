@@ -382,14 +382,17 @@ impl BlockStore {
         tmp: &str,
         layer_id: &str,
     ) -> BlockResult<()> {
-        if let Err(e) = write.await {
-            let _ = tokio::fs::remove_file(tmp).await;
-            return Err(e);
-        }
+        let mut partial = PartialFile {
+            path: tmp,
+            published: false,
+        };
+        write.await?;
         let dest = self.layer_path(layer_id);
         tokio::fs::rename(tmp, &dest)
             .await
-            .map_err(|source| BlockError::Io { path: dest, source })
+            .map_err(|source| BlockError::Io { path: dest, source })?;
+        partial.published = true;
+        Ok(())
     }
 
     async fn qemu_img(&self, args: &[&str]) -> BlockResult<()> {
@@ -431,6 +434,22 @@ impl BlockStore {
     }
 }
 
+/// A layer's file being written, removed when dropped unless it was published: a write
+/// that fails, or whose future is dropped midway (a step that gave up while qemu-img ran,
+/// which kill-on-drop stops), leaves no temp file behind.
+struct PartialFile<'a> {
+    path: &'a str,
+    published: bool,
+}
+
+impl Drop for PartialFile<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(self.path);
+        }
+    }
+}
+
 /// A qemu-img child must not outlive a killed server: after a restart it would go on
 /// writing a temp file that the start-up sweep has already judged. Linux delivers SIGKILL
 /// to the child when the thread that spawned it dies (tokio's worker threads live as long
@@ -454,6 +473,7 @@ fn die_with_parent(_command: &mut Command) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn store() -> (tempfile::TempDir, BlockStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -494,6 +514,43 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, BlockError::Io { .. }), "{err}");
         assert!(!bs.exists("lyr-b"));
+    }
+
+    /// A copy given up midway (its future dropped while qemu-img writes) leaves no temp
+    /// file: the progress reporter of a copy can fail and drop the flatten it races.
+    #[tokio::test]
+    async fn a_dropped_write_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A qemu-img that creates its output (the last argument), then takes its time.
+        let fake = dir.path().join("slow-qemu-img");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nfor a; do out=$a; done\n: > \"$out\"\nexec sleep 5\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bs = BlockStore::open(dir.path(), fake).unwrap();
+        let tmp = bs.dir().join("lyr-copy.qcow2.tmp");
+        // Boxed, so that dropping it drops the future itself.
+        let mut copying = Box::pin(bs.flatten("lyr-copy", "lyr-src"));
+        let waited = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                tokio::select! {
+                    _ = &mut copying => panic!("the slow write finished"),
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                        if tmp.exists() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the write never started");
+        drop(copying);
+        assert!(!tmp.exists(), "temp file left behind");
+        assert!(!bs.exists("lyr-copy"));
     }
 
     #[tokio::test]

@@ -162,7 +162,8 @@ impl Service {
             pin: scope.pin.clone(),
             region: scope.region.clone(),
             disk_id: String::new(),
-            name: source.name.clone(),
+            // Named as createImage names the snapshots it makes for an image.
+            name: format!("{image_id}-vda"),
             description: format!("Created by convertImage {image_id}"),
             status: SnapshotStatus::Creating,
             size_gb: source.system_disk_size_gb,
