@@ -1,4 +1,5 @@
-//! Resource ids in JD Cloud's shapes: `i-…`, `vol-…`, `snapshot-…`, `img-…`, and 32-char
+//! Resource ids in JD Cloud's shapes: `i-…`, `vol-…`, `snapshot-…`, `img-…`, `vpc-…`,
+//! `subnet-…`, `sg-…`, `fip-…` (elastic IPs), `port-…` (network interfaces), and 32-char
 //! request ids, all lowercase alphanumerics.
 
 use rand::distributions::{Distribution, Uniform};
@@ -27,6 +28,24 @@ pub fn snapshot_id() -> String {
 }
 pub fn image_id() -> String {
     format!("img-{}", random_suffix(10))
+}
+pub fn vpc_id() -> String {
+    format!("vpc-{}", random_suffix(10))
+}
+pub fn subnet_id() -> String {
+    format!("subnet-{}", random_suffix(10))
+}
+pub fn security_group_id() -> String {
+    format!("sg-{}", random_suffix(10))
+}
+pub fn security_group_rule_id() -> String {
+    format!("sgr-{}", random_suffix(10))
+}
+pub fn elastic_ip_id() -> String {
+    format!("fip-{}", random_suffix(10))
+}
+pub fn network_interface_id() -> String {
+    format!("port-{}", random_suffix(10))
 }
 pub fn layer_id() -> String {
     format!("lyr-{}", random_suffix(16))

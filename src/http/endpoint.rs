@@ -46,6 +46,33 @@ pub enum Endpoint {
     DescribeSnapshot { snapshot_id: String },
     DeleteSnapshot { snapshot_id: String },
     DescribeQuota,
+    // vpc
+    CreateVpc,
+    DescribeVpcs,
+    DescribeVpc { vpc_id: String },
+    ModifyVpc { vpc_id: String },
+    DeleteVpc { vpc_id: String },
+    CreateSubnet,
+    DescribeSubnets,
+    DescribeSubnet { subnet_id: String },
+    ModifySubnet { subnet_id: String },
+    DeleteSubnet { subnet_id: String },
+    CreateNetworkSecurityGroup,
+    DescribeNetworkSecurityGroups,
+    DescribeNetworkSecurityGroup { group_id: String },
+    ModifyNetworkSecurityGroup { group_id: String },
+    DeleteNetworkSecurityGroup { group_id: String },
+    AddNetworkSecurityGroupRules { group_id: String },
+    RemoveNetworkSecurityGroupRules { group_id: String },
+    CreateElasticIps,
+    DescribeElasticIps,
+    DescribeElasticIp { elastic_ip_id: String },
+    DeleteElasticIp { elastic_ip_id: String },
+    DescribeNetworkInterfaces,
+    DescribeNetworkInterface { network_interface_id: String },
+    AssociateElasticIp { network_interface_id: String },
+    DisassociateElasticIp { network_interface_id: String },
+    DescribeVpcQuota,
 }
 
 impl Endpoint {
@@ -91,6 +118,33 @@ impl Endpoint {
             DescribeSnapshot { .. } => "describeSnapshot",
             DeleteSnapshot { .. } => "deleteSnapshot",
             DescribeQuota => "describeQuota",
+            CreateVpc => "createVpc",
+            DescribeVpcs => "describeVpcs",
+            DescribeVpc { .. } => "describeVpc",
+            ModifyVpc { .. } => "modifyVpc",
+            DeleteVpc { .. } => "deleteVpc",
+            CreateSubnet => "createSubnet",
+            DescribeSubnets => "describeSubnets",
+            DescribeSubnet { .. } => "describeSubnet",
+            ModifySubnet { .. } => "modifySubnet",
+            DeleteSubnet { .. } => "deleteSubnet",
+            CreateNetworkSecurityGroup => "createNetworkSecurityGroup",
+            DescribeNetworkSecurityGroups => "describeNetworkSecurityGroups",
+            DescribeNetworkSecurityGroup { .. } => "describeNetworkSecurityGroup",
+            ModifyNetworkSecurityGroup { .. } => "modifyNetworkSecurityGroup",
+            DeleteNetworkSecurityGroup { .. } => "deleteNetworkSecurityGroup",
+            AddNetworkSecurityGroupRules { .. } => "addNetworkSecurityGroupRules",
+            RemoveNetworkSecurityGroupRules { .. } => "removeNetworkSecurityGroupRules",
+            CreateElasticIps => "createElasticIps",
+            DescribeElasticIps => "describeElasticIps",
+            DescribeElasticIp { .. } => "describeElasticIp",
+            DeleteElasticIp { .. } => "deleteElasticIp",
+            DescribeNetworkInterfaces => "describeNetworkInterfaces",
+            DescribeNetworkInterface { .. } => "describeNetworkInterface",
+            AssociateElasticIp { .. } => "associateElasticIp",
+            DisassociateElasticIp { .. } => "disassociateElasticIp",
+            // The vpc service's describeQuota: one name per action for fault rules.
+            DescribeVpcQuota => "describeVpcQuota",
         }
     }
 }
@@ -100,6 +154,7 @@ impl Endpoint {
 pub enum ServiceName {
     Vm,
     Disk,
+    Vpc,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +223,9 @@ impl Route {
             ("POST", "images", None, Some("copyImages")) => CopyImages,
             ("GET", "quotas", None, None) => match service {
                 Some(ServiceName::Disk) => DescribeQuota,
+                Some(ServiceName::Vpc) => DescribeVpcQuota,
+                // The vpc service's collections end with a slash (`quotas/`).
+                None if path.ends_with('/') => DescribeVpcQuota,
                 _ => DescribeQuotas,
             },
             ("POST", "disks", None, None) => CreateDisks,
@@ -178,6 +236,51 @@ impl Route {
             ("GET", "snapshots", None, None) => DescribeSnapshots,
             ("GET", "snapshots", Some(i), None) => DescribeSnapshot { snapshot_id: i },
             ("DELETE", "snapshots", Some(i), None) => DeleteSnapshot { snapshot_id: i },
+            ("POST", "vpcs", None, None) => CreateVpc,
+            ("GET", "vpcs", None, None) => DescribeVpcs,
+            ("GET", "vpcs", Some(i), None) => DescribeVpc { vpc_id: i },
+            ("PATCH", "vpcs", Some(i), None) => ModifyVpc { vpc_id: i },
+            ("DELETE", "vpcs", Some(i), None) => DeleteVpc { vpc_id: i },
+            ("POST", "subnets", None, None) => CreateSubnet,
+            ("GET", "subnets", None, None) => DescribeSubnets,
+            ("GET", "subnets", Some(i), None) => DescribeSubnet { subnet_id: i },
+            ("PATCH", "subnets", Some(i), None) => ModifySubnet { subnet_id: i },
+            ("DELETE", "subnets", Some(i), None) => DeleteSubnet { subnet_id: i },
+            ("POST", "networkSecurityGroups", None, None) => CreateNetworkSecurityGroup,
+            ("GET", "networkSecurityGroups", None, None) => DescribeNetworkSecurityGroups,
+            ("GET", "networkSecurityGroups", Some(i), None) => {
+                DescribeNetworkSecurityGroup { group_id: i }
+            }
+            ("PATCH", "networkSecurityGroups", Some(i), None) => {
+                ModifyNetworkSecurityGroup { group_id: i }
+            }
+            ("DELETE", "networkSecurityGroups", Some(i), None) => {
+                DeleteNetworkSecurityGroup { group_id: i }
+            }
+            ("POST", "networkSecurityGroups", Some(i), Some("addNetworkSecurityGroupRules")) => {
+                AddNetworkSecurityGroupRules { group_id: i }
+            }
+            ("POST", "networkSecurityGroups", Some(i), Some("removeNetworkSecurityGroupRules")) => {
+                RemoveNetworkSecurityGroupRules { group_id: i }
+            }
+            ("POST", "elasticIps", None, None) => CreateElasticIps,
+            ("GET", "elasticIps", None, None) => DescribeElasticIps,
+            ("GET", "elasticIps", Some(i), None) => DescribeElasticIp { elastic_ip_id: i },
+            ("DELETE", "elasticIps", Some(i), None) => DeleteElasticIp { elastic_ip_id: i },
+            ("GET", "networkInterfaces", None, None) => DescribeNetworkInterfaces,
+            ("GET", "networkInterfaces", Some(i), None) => DescribeNetworkInterface {
+                network_interface_id: i,
+            },
+            ("POST", "networkInterfaces", Some(i), Some("associateElasticIp")) => {
+                AssociateElasticIp {
+                    network_interface_id: i,
+                }
+            }
+            ("POST", "networkInterfaces", Some(i), Some("disassociateElasticIp")) => {
+                DisassociateElasticIp {
+                    network_interface_id: i,
+                }
+            }
             _ => return None,
         };
         Some(Route {
@@ -220,6 +323,7 @@ pub fn service_from_authorization(auth: &str) -> Option<ServiceName> {
     match scope.split('/').nth(3)? {
         "vm" => Some(ServiceName::Vm),
         "disk" => Some(ServiceName::Disk),
+        "vpc" => Some(ServiceName::Vpc),
         _ => None,
     }
 }
@@ -265,6 +369,35 @@ mod tests {
         let disk = Route::parse("GET", "/v1/regions/r/quotas", Some(ServiceName::Disk)).unwrap();
         assert_eq!(vm.endpoint, Endpoint::DescribeQuotas);
         assert_eq!(disk.endpoint, Endpoint::DescribeQuota);
+        let vpc = Route::parse("GET", "/v1/regions/r/quotas/", Some(ServiceName::Vpc)).unwrap();
+        assert_eq!(vpc.endpoint, Endpoint::DescribeVpcQuota);
+        let unsigned = Route::parse("GET", "/v1/regions/r/quotas/", None).unwrap();
+        assert_eq!(unsigned.endpoint, Endpoint::DescribeVpcQuota);
+    }
+
+    #[test]
+    fn vpc_collections_take_their_trailing_slash() {
+        let a = Route::parse("POST", "/v1/regions/r/vpcs/", None).unwrap();
+        assert_eq!(a.endpoint, Endpoint::CreateVpc);
+        let b = Route::parse("PATCH", "/v1/regions/r/subnets/subnet-1", None).unwrap();
+        assert_eq!(
+            b.endpoint,
+            Endpoint::ModifySubnet {
+                subnet_id: "subnet-1".into()
+            }
+        );
+        let c = Route::parse(
+            "POST",
+            "/v1/regions/r/networkInterfaces/port-1%3AassociateElasticIp",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.endpoint,
+            Endpoint::AssociateElasticIp {
+                network_interface_id: "port-1".into()
+            }
+        );
     }
 
     #[test]

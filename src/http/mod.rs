@@ -176,7 +176,7 @@ async fn handle(state: &AppState, req: Request, request_id: &str) -> ApiResult<R
         Target::Kiln(kiln) => return kiln_api::handle(svc, kiln, &account, &body.bytes).await,
         Target::Jd(route) => route,
     };
-    if parts.method == Method::POST {
+    if parts.method == Method::POST || parts.method == Method::PATCH {
         // The JSON body wins; the query may carry extras some clients add.
         let mut from_body = Params::from_json(&body.bytes)?;
         from_body.merge_missing(params);

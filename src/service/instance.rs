@@ -19,8 +19,12 @@ pub struct InstanceSpecInput {
     pub description: Option<String>,
     pub system_disk: Option<AttachmentSpecInput>,
     pub data_disks: Vec<AttachmentSpecInput>,
-    /// Echoed back as given (networking is out of scope): raw JSON text.
-    pub primary_network_interface: Option<String>,
+    /// `primaryNetworkInterface.networkInterface`; none: the region's default subnet.
+    pub primary_nic: Option<super::vpc::PrimaryNicInput>,
+    /// A new elastic IP for the primary interface, released with the instance.
+    pub elastic_ip: Option<super::vpc::ElasticIpSpecInput>,
+    pub key_names: Vec<String>,
+    pub password: Option<String>,
     pub charge_mode: Option<String>,
     pub charge_on_stopped: Option<String>,
 }

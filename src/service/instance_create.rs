@@ -7,6 +7,7 @@ use super::instance::InstanceSpecInput;
 use super::launch_disks::PlannedDisk;
 use super::quota::QuotaKind;
 use super::spec;
+use super::vpc::{ElasticIpSpecInput, InstanceNetwork};
 use super::{idempotency, Scope, Service};
 use crate::block::GIB;
 use crate::error::{ApiError, ApiResult};
@@ -35,6 +36,8 @@ struct Launch {
     charge_mode: String,
     charge_on_stopped: String,
     disks: Vec<PlannedDisk>,
+    network: InstanceNetwork,
+    elastic_ip: Option<ElasticIpSpecInput>,
 }
 
 impl Service {
@@ -58,9 +61,15 @@ impl Service {
             return Ok(ids);
         }
         self.check_launch_quotas(&mut tx, scope, &launch).await?;
+        let subnet = self
+            .launch_subnet(&mut tx, scope, &launch.network, launch.count)
+            .await?;
         let mut ids_out = Vec::new();
         for n in 0..launch.count {
-            ids_out.push(self.record_instance(&mut tx, scope, &launch, n).await?);
+            let id = self
+                .record_instance(&mut tx, scope, &launch, &subnet, n)
+                .await?;
+            ids_out.push(id);
         }
         idempotency::remember(&mut tx, scope, TOKEN_OP, token, &ids_out.join(",")).await?;
         tx.commit().await?;
@@ -124,6 +133,16 @@ impl Service {
             .charge_on_stopped
             .clone()
             .unwrap_or_else(|| "keepCharging".into());
+        if spec
+            .password
+            .as_deref()
+            .is_some_and(|p| !spec::password_ok(p))
+        {
+            return Err(ApiError::InvalidArgument("Invalid password".into()));
+        }
+        if let Some(e) = &spec.elastic_ip {
+            super::vpc::check_eip_spec(e)?;
+        }
 
         let mut db = self.store.read().await?;
         // A public image, the caller's own, or one shared with it or released.
@@ -150,6 +169,9 @@ impl Service {
         let disks = self
             .plan_disks(&mut db, scope, &spec, &image, itype)
             .await?;
+        let network = self
+            .check_instance_network(&mut db, scope, spec.primary_nic.clone(), count)
+            .await?;
         drop(db);
         check_charge_on_stopped(&charge_on_stopped, &charge_mode, &disks[0])?;
         Ok(Launch {
@@ -158,10 +180,12 @@ impl Service {
             az,
             itype,
             image,
-            spec,
             charge_mode,
             charge_on_stopped,
             disks,
+            elastic_ip: spec.elastic_ip.clone(),
+            network,
+            spec,
         })
     }
 
@@ -183,18 +207,21 @@ impl Service {
         self.quota_check(tx, scope, QuotaKind::Disk, disks).await
     }
 
-    /// The `n`th instance of the launch: its row, each planned disk with its layer and
-    /// attachment, and its task. Its id.
+    /// The `n`th instance of the launch: its row, its primary network interface (and
+    /// elastic IP), each planned disk with its layer and attachment, and its task. Its id.
     async fn record_instance(
         &self,
         tx: &mut Db,
         scope: &Scope,
         launch: &Launch,
+        subnet: &store::vpc::SubnetRow,
         n: i64,
     ) -> ApiResult<String> {
         let now = now_ms();
         let id = ids::instance_id();
-        let ip_n = store::counter_next(tx, &format!("ip:{}", scope.region)).await?;
+        let nic = self
+            .record_primary_nic(tx, scope, subnet, &launch.network, &id)
+            .await?;
         let spec = &launch.spec;
         let row = InstanceRow {
             id: id.clone(),
@@ -208,14 +235,25 @@ impl Service {
             image_id: launch.image.id.clone(),
             status: InstanceStatus::Pending,
             task: Some("create".into()),
-            private_ip: private_ip(&scope.region, ip_n),
-            primary_nic: spec.primary_network_interface.clone(),
+            private_ip: nic.row.private_ip.clone(),
+            primary_nic: Some(nic.attachment_json(tx).await?),
             charge_mode: launch.charge_mode.clone(),
             charge_on_stopped: launch.charge_on_stopped.clone(),
             created_at: now,
             seq: self.store.next_seq(),
+            vpc_id: nic.row.vpc_id.clone(),
+            subnet_id: nic.row.subnet_id.clone(),
+            elastic_ip_id: String::new(),
+            elastic_ip_address: String::new(),
+            key_names: serde_json::to_string(&spec.key_names).map_err(ApiError::internal)?,
         };
         store::instance::instance_insert(tx, &row).await?;
+        if let Some(e) = &launch.elastic_ip {
+            let eip = self
+                .record_elastic_ip(tx, scope, e, String::new(), true)
+                .await?;
+            self.associate_in(tx, &eip, &nic.row).await?;
+        }
         for d in &launch.disks {
             self.record_launch_disk(tx, scope, launch, &row, d).await?;
         }
@@ -334,12 +372,6 @@ fn check_charge_on_stopped(
     }
 }
 
-fn private_ip(region: &str, n: i64) -> String {
-    let r = catalog::region_index(region);
-    let host = n + 1; // .0.1 is the gateway
-    format!("10.{}.{}.{}", r, (host / 254) % 256, host % 254 + 1)
-}
-
 /// `web-[001]` → `web-001`, `web-002`, …: JD's ordered batch names. Without a
 /// placeholder every instance gets the same name.
 fn expand_placeholder(name: &str, n: i64) -> String {
@@ -367,13 +399,5 @@ mod tests {
     fn batch_names() {
         assert_eq!(expand_placeholder("web-[001]", 4), "web-005");
         assert_eq!(expand_placeholder("web", 4), "web");
-    }
-
-    #[test]
-    fn ips_are_distinct_per_counter() {
-        let a = private_ip("cn-east-1", 1);
-        let b = private_ip("cn-east-1", 300);
-        assert_ne!(a, b);
-        assert!(a.starts_with("10.1."));
     }
 }

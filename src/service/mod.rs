@@ -28,6 +28,7 @@ pub mod quota;
 pub mod snapshot;
 pub mod spec;
 pub mod stamp;
+pub mod vpc;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

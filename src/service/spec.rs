@@ -132,6 +132,23 @@ pub fn image_name_ok(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c) || is_cjk(c))
 }
 
+/// Instance passwords: 8–30 characters of at least three of: upper-case letters,
+/// lower-case letters, digits, and the special characters JD allows.
+pub fn password_ok(p: &str) -> bool {
+    const SPECIAL: &str = "()`~!@#$%^&*_-+=|{}[]:;'<>,.?/";
+    let n = p.chars().count();
+    let classes = [
+        p.chars().any(|c| c.is_ascii_uppercase()),
+        p.chars().any(|c| c.is_ascii_lowercase()),
+        p.chars().any(|c| c.is_ascii_digit()),
+        p.chars().any(|c| SPECIAL.contains(c)),
+    ];
+    (8..=30).contains(&n)
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || SPECIAL.contains(c))
+        && classes.iter().filter(|x| **x).count() >= 3
+}
+
 pub fn description_ok(d: &str) -> bool {
     d.chars().count() <= 256
 }
@@ -143,6 +160,16 @@ pub fn client_token_ok(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_follow_jds_rule() {
+        assert!(password_ok("A1i2n@Apix#"));
+        assert!(password_ok("abcDEF123"));
+        assert!(!password_ok("abcdefgh"));
+        assert!(!password_ok("Ab1@"));
+        assert!(!password_ok("abcdefgh12345678901234567890AB1"));
+        assert!(!password_ok("abcDEF123 "));
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -24,8 +24,8 @@ pub async fn instance_insert(db: &mut Db, i: &InstanceRow) -> DbResult<()> {
         Stmt::new(
             "INSERT INTO instances(id, pin, region, az, name, hostname, description, instance_type,
             image_id, status, task, private_ip, primary_nic, charge_mode, charge_on_stopped,
-            created_at, seq)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+            created_at, seq, vpc_id, subnet_id, elastic_ip_id, elastic_ip_address, key_names)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)",
         )
         .bind(&i.id)
         .bind(&i.pin)
@@ -43,7 +43,12 @@ pub async fn instance_insert(db: &mut Db, i: &InstanceRow) -> DbResult<()> {
         .bind(&i.charge_mode)
         .bind(&i.charge_on_stopped)
         .bind(i.created_at)
-        .bind(i.seq),
+        .bind(i.seq)
+        .bind(&i.vpc_id)
+        .bind(&i.subnet_id)
+        .bind(&i.elastic_ip_id)
+        .bind(&i.elastic_ip_address)
+        .bind(&i.key_names),
     )
     .await?;
     Ok(())

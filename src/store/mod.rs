@@ -7,9 +7,14 @@
 //! built from [`Stmt`]s with `$N` placeholders (valid on both backends). Caches are kept
 //! right by the commits that change their table (see [`image::ImageCache`]).
 
+// First, so that its `direct_row!` serves the modules below.
+#[macro_use]
+pub mod rows;
+
 pub mod account;
 mod db;
 pub mod disk;
+pub mod elastic_ip;
 pub mod fault;
 pub mod fsck;
 pub mod image;
@@ -17,10 +22,11 @@ pub mod image_share;
 pub mod image_task;
 pub mod instance;
 pub mod layer;
+pub mod network_interface;
 pub mod node;
 pub mod nonce;
 mod postgres;
-pub mod rows;
+pub mod security_group;
 pub mod snapshot;
 mod sqlite;
 pub mod status;
@@ -29,6 +35,7 @@ pub mod task;
 #[cfg(test)]
 mod tests;
 pub mod token;
+pub mod vpc;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -108,6 +108,14 @@ pub struct InstanceRow {
     pub charge_on_stopped: String,
     pub created_at: i64,
     pub seq: i64,
+    /// The primary network interface's VPC and subnet.
+    pub vpc_id: String,
+    pub subnet_id: String,
+    /// The elastic IP on the primary network interface, if any (`""`).
+    pub elastic_ip_id: String,
+    pub elastic_ip_address: String,
+    /// Key pair names, a JSON list.
+    pub key_names: String,
 }
 
 direct_row!(
@@ -131,6 +139,11 @@ direct_row!(
         charge_on_stopped,
         created_at,
         seq,
+        vpc_id,
+        subnet_id,
+        elastic_ip_id,
+        elastic_ip_address,
+        key_names,
     ]
 );
 

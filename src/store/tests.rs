@@ -131,6 +131,11 @@ async fn an_instance_reads_back_with_its_disks_in_device_order() {
         charge_on_stopped: "keepCharging".into(),
         created_at: 11,
         seq: 12,
+        vpc_id: String::new(),
+        subnet_id: String::new(),
+        elastic_ip_id: String::new(),
+        elastic_ip_address: String::new(),
+        key_names: "[]".into(),
     };
     instance::instance_insert(&mut tx, &inst).await.unwrap();
     let mut written = Vec::new();

@@ -9,7 +9,7 @@ use crate::store::status::{
     AttachmentStatus, DiskStatus, ImageStatus, ImageTaskStatus, InstanceStatus, SnapshotStatus,
     TaskKind, TaskState,
 };
-use crate::store::{self, disk, instance, snapshot, TaskRow};
+use crate::store::{self, disk, elastic_ip, instance, network_interface, snapshot, TaskRow};
 
 type StepResult = Result<(), StepError>;
 
@@ -131,8 +131,8 @@ async fn instance_transition_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult
     Ok(())
 }
 
-/// Deletes the instance with its local disks and its auto-delete cloud disks; other cloud
-/// disks are detached and become `available`.
+/// Deletes the instance with its local disks, its auto-delete cloud disks and its network
+/// interfaces; other cloud disks are detached and become `available`.
 async fn instance_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
     let disks = disk::attachments_of_instance(&mut tx, &task.target_id).await?;
@@ -148,6 +148,9 @@ async fn instance_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
             disk::disk_set_state(&mut tx, &d.id, DiskStatus::Available, None).await?;
         }
     }
+    // Its network interfaces go with it; so do the elastic IPs made with it.
+    elastic_ip::eips_let_go_of_instance(&mut tx, &task.target_id).await?;
+    network_interface::nics_delete_of_instance(&mut tx, &task.target_id).await?;
     instance::instance_delete(&mut tx, &task.target_id).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;

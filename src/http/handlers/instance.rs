@@ -1,7 +1,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
+use super::vpc::{ElasticIpSpec, NetworkInterfaceAttachmentSpec};
 use super::{ChargeSpec, InstanceDiskAttachmentSpec, Paging};
 use crate::error::{ApiError, ApiResult};
 use crate::http::params::Filters;
@@ -38,10 +38,16 @@ pub struct InstanceSpec {
     pub system_disk: Option<InstanceDiskAttachmentSpec>,
     #[serde(default)]
     pub data_disks: Vec<InstanceDiskAttachmentSpec>,
-    /// Stored and echoed.
-    #[schemars(schema_with = "crate::http::schema::free_object")]
+    /// The primary network interface's subnet (and address, security groups); none: the
+    /// region's default subnet.
+    pub primary_network_interface: Option<NetworkInterfaceAttachmentSpec>,
+    /// A new elastic IP on the primary interface, released with the instance.
+    pub elastic_ip: Option<ElasticIpSpec>,
+    /// One key pair name (Linux).
     #[serde(default)]
-    pub primary_network_interface: Option<Map<String, Value>>,
+    pub key_names: Vec<String>,
+    /// 8–30 characters of at least three of: upper case, lower case, digits, specials.
+    pub password: Option<String>,
     pub charge: Option<ChargeSpec>,
     #[schemars(schema_with = "crate::http::schema::charge_on_stopped")]
     #[serde(default)]
@@ -80,9 +86,12 @@ pub async fn create_instances(svc: &Service, call: Call) -> ApiResult<Reply> {
         description: s.description,
         system_disk: s.system_disk.map(Into::into),
         data_disks: s.data_disks.into_iter().map(Into::into).collect(),
-        primary_network_interface: s
+        primary_nic: s
             .primary_network_interface
-            .map(|n| Value::Object(n).to_string()),
+            .map(|a| a.network_interface.unwrap_or_default().into()),
+        elastic_ip: s.elastic_ip.map(Into::into),
+        key_names: s.key_names,
+        password: s.password,
         charge_mode: s.charge.and_then(|c| c.charge_mode),
         charge_on_stopped: s.charge_on_stopped,
     });

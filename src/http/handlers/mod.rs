@@ -3,12 +3,15 @@
 //! `Params::decode`) and result structs; `openapi` documents both from their derives.
 
 pub(super) mod disk;
+pub(super) mod elastic_ip;
 pub(super) mod image;
 pub(super) mod image_share;
 pub(super) mod image_transfer;
 pub(super) mod instance;
 pub(super) mod quota;
+pub(super) mod security_group;
 pub(super) mod snapshot;
+pub(super) mod vpc;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -72,6 +75,52 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
         }
         DeleteSnapshot { snapshot_id } => snapshot::delete_snapshot(svc, call, &snapshot_id).await,
         DescribeQuota => quota::describe_quota(svc, call).await,
+        CreateVpc => vpc::create_vpc(svc, call).await,
+        DescribeVpcs => vpc::describe_vpcs(svc, call).await,
+        DescribeVpc { vpc_id } => vpc::describe_vpc(svc, call, &vpc_id).await,
+        ModifyVpc { vpc_id } => vpc::modify_vpc(svc, call, &vpc_id).await,
+        DeleteVpc { vpc_id } => vpc::delete_vpc(svc, call, &vpc_id).await,
+        CreateSubnet => vpc::create_subnet(svc, call).await,
+        DescribeSubnets => vpc::describe_subnets(svc, call).await,
+        DescribeSubnet { subnet_id } => vpc::describe_subnet(svc, call, &subnet_id).await,
+        ModifySubnet { subnet_id } => vpc::modify_subnet(svc, call, &subnet_id).await,
+        DeleteSubnet { subnet_id } => vpc::delete_subnet(svc, call, &subnet_id).await,
+        DescribeVpcQuota => vpc::describe_vpc_quota(svc, call).await,
+        CreateNetworkSecurityGroup => security_group::create_security_group(svc, call).await,
+        DescribeNetworkSecurityGroups => security_group::describe_security_groups(svc, call).await,
+        DescribeNetworkSecurityGroup { group_id } => {
+            security_group::describe_security_group(svc, call, &group_id).await
+        }
+        ModifyNetworkSecurityGroup { group_id } => {
+            security_group::modify_security_group(svc, call, &group_id).await
+        }
+        DeleteNetworkSecurityGroup { group_id } => {
+            security_group::delete_security_group(svc, call, &group_id).await
+        }
+        AddNetworkSecurityGroupRules { group_id } => {
+            security_group::add_rules(svc, call, &group_id).await
+        }
+        RemoveNetworkSecurityGroupRules { group_id } => {
+            security_group::remove_rules(svc, call, &group_id).await
+        }
+        CreateElasticIps => elastic_ip::create_elastic_ips(svc, call).await,
+        DescribeElasticIps => elastic_ip::describe_elastic_ips(svc, call).await,
+        DescribeElasticIp { elastic_ip_id } => {
+            elastic_ip::describe_elastic_ip(svc, call, &elastic_ip_id).await
+        }
+        DeleteElasticIp { elastic_ip_id } => {
+            elastic_ip::delete_elastic_ip(svc, call, &elastic_ip_id).await
+        }
+        DescribeNetworkInterfaces => elastic_ip::describe_network_interfaces(svc, call).await,
+        DescribeNetworkInterface {
+            network_interface_id,
+        } => elastic_ip::describe_network_interface(svc, call, &network_interface_id).await,
+        AssociateElasticIp {
+            network_interface_id,
+        } => elastic_ip::associate_elastic_ip(svc, call, &network_interface_id).await,
+        DisassociateElasticIp {
+            network_interface_id,
+        } => elastic_ip::disassociate_elastic_ip(svc, call, &network_interface_id).await,
     }
 }
 

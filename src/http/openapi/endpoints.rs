@@ -109,6 +109,9 @@ pub fn representatives() -> Vec<Endpoint> {
         DeleteSnapshot { snapshot_id: s() },
         DescribeQuota,
     ]
+    .into_iter()
+    .chain(super::vpc_endpoints::representatives())
+    .collect()
 }
 
 /// The documentation of one endpoint. Exhaustive on purpose: no wildcard arm.
@@ -462,5 +465,31 @@ pub fn doc(e: &Endpoint) -> Doc {
             result: Answer::One(schema::<quota::DescribeQuotaResult>),
             ..d("GET", QUOTAS, Disk, "disk and snapshot quota")
         },
+        CreateVpc
+        | DescribeVpcs
+        | DescribeVpc { .. }
+        | ModifyVpc { .. }
+        | DeleteVpc { .. }
+        | CreateSubnet
+        | DescribeSubnets
+        | DescribeSubnet { .. }
+        | ModifySubnet { .. }
+        | DeleteSubnet { .. }
+        | CreateNetworkSecurityGroup
+        | DescribeNetworkSecurityGroups
+        | DescribeNetworkSecurityGroup { .. }
+        | ModifyNetworkSecurityGroup { .. }
+        | DeleteNetworkSecurityGroup { .. }
+        | AddNetworkSecurityGroupRules { .. }
+        | RemoveNetworkSecurityGroupRules { .. }
+        | CreateElasticIps
+        | DescribeElasticIps
+        | DescribeElasticIp { .. }
+        | DeleteElasticIp { .. }
+        | DescribeNetworkInterfaces
+        | DescribeNetworkInterface { .. }
+        | AssociateElasticIp { .. }
+        | DisassociateElasticIp { .. }
+        | DescribeVpcQuota => super::vpc_endpoints::doc(e),
     }
 }

@@ -31,6 +31,7 @@ use crate::error::ApiError;
 use crate::service::catalog;
 
 mod endpoints;
+mod vpc_endpoints;
 
 pub use endpoints::{doc, representatives, Answer, Doc, SAMPLE_REGION};
 
@@ -132,6 +133,7 @@ pub fn document() -> Value {
         "tags": [
             {"name": "vm", "description": "JD Cloud vm service (signing service `vm`)."},
             {"name": "disk", "description": "JD Cloud disk service (signing service `disk`)."},
+            {"name": "vpc", "description": "JD Cloud vpc service (signing service `vpc`)."},
             {"name": "kiln", "description": "Kiln's own endpoints, unsigned."},
         ],
         "security": [{"jdcloudSignature": []}],
@@ -297,6 +299,7 @@ fn service_name(s: ServiceName) -> &'static str {
     match s {
         ServiceName::Vm => "vm",
         ServiceName::Disk => "disk",
+        ServiceName::Vpc => "vpc",
     }
 }
 
@@ -339,6 +342,11 @@ fn path_parameters() -> Value {
         "imageId": id("imageId", "An image id (`img-…`)", "img-ubuntu2204"),
         "diskId": disk_id,
         "snapshotId": id("snapshotId", "A snapshot id (`snapshot-…`)", "snapshot-abcdefghij"),
+        "vpcId": id("vpcId", "A VPC id (`vpc-…`)", "vpc-abcdefghij"),
+        "subnetId": id("subnetId", "A subnet id (`subnet-…`)", "subnet-abcdefghij"),
+        "networkSecurityGroupId": id("networkSecurityGroupId", "A security group id (`sg-…`)", "sg-abcdefghij"),
+        "elasticIpId": id("elasticIpId", "An elastic IP id (`fip-…`)", "fip-abcdefghij"),
+        "networkInterfaceId": id("networkInterfaceId", "A network interface id (`port-…`)", "port-abcdefghij"),
     })
 }
 
@@ -559,6 +567,11 @@ mod tests {
             .replace("{imageId}", SAMPLE_IMAGE)
             .replace("{diskId}", SAMPLE_DISK)
             .replace("{snapshotId}", SAMPLE_SNAPSHOT)
+            .replace("{vpcId}", vpc_endpoints::SAMPLE_VPC)
+            .replace("{subnetId}", vpc_endpoints::SAMPLE_SUBNET)
+            .replace("{networkSecurityGroupId}", vpc_endpoints::SAMPLE_GROUP)
+            .replace("{elasticIpId}", vpc_endpoints::SAMPLE_ELASTIC_IP)
+            .replace("{networkInterfaceId}", vpc_endpoints::SAMPLE_INTERFACE)
     }
 
     #[test]

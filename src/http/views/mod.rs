@@ -1,5 +1,7 @@
 //! Rows → JD Cloud JSON models (spec §4). Field names follow the SDK models exactly.
 
+pub mod vpc;
+
 use chrono::{FixedOffset, TimeZone, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -204,24 +206,23 @@ pub struct InstanceView<'a> {
     vpc_id: String,
     subnet_id: String,
     private_ip_address: &'a str,
-    elastic_ip_id: &'static str,
-    elastic_ip_address: &'static str,
+    elastic_ip_id: &'a str,
+    elastic_ip_address: &'a str,
     status: InstanceStatus,
     description: &'a str,
     image_id: &'a str,
     /// `{}` when the instance has no system disk (a half-deleted one).
     system_disk: OrEmptyObject<InstanceDiskView<'a>>,
     data_disks: Vec<InstanceDiskView<'a>>,
-    /// As given to createInstances (networking is out of scope), completed with
-    /// `deviceIndex`, `autoDelete` and `networkInterface` {`networkInterfaceId`,
-    /// `primaryIp`, `privateIpAddress`}.
+    /// The primary network interface (InstanceNetworkInterfaceAttachment): its id, MAC,
+    /// VPC, subnet, security groups and `primaryIp` with the elastic IP on it.
     #[schemars(schema_with = "super::schema::free_object")]
     primary_network_interface: Value,
     secondary_network_interfaces: Empty,
     /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     launch_time: String,
     az: &'a str,
-    key_names: Empty,
+    key_names: Vec<String>,
     charge: ChargeView<'a>,
     fault_domain: &'static str,
     tags: Empty,
@@ -239,23 +240,28 @@ pub struct InstanceView<'a> {
 pub fn instance(i: &InstanceDetail) -> InstanceView<'_> {
     let r = &i.row;
     let system = OrEmptyObject(i.system_disk().map(|(a, d)| instance_disk(a, d)));
-    let nic = primary_nic(r.primary_nic.as_deref(), &r.id, &r.private_ip);
-    let nic_field = |k: &str| {
-        nic["networkInterface"][k]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+    let nic = primary_nic(r);
+    // Rows from before the vpc service kept the subnet only inside the given JSON.
+    let nic_field = |k: &str, column: &str| {
+        if column.is_empty() {
+            nic["networkInterface"][k]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        } else {
+            column.to_string()
+        }
     };
     InstanceView {
         instance_id: &r.id,
         instance_name: &r.name,
         hostname: &r.hostname,
         instance_type: &r.instance_type,
-        vpc_id: nic_field("vpcId"),
-        subnet_id: nic_field("subnetId"),
+        vpc_id: nic_field("vpcId", &r.vpc_id),
+        subnet_id: nic_field("subnetId", &r.subnet_id),
         private_ip_address: &r.private_ip,
-        elastic_ip_id: "",
-        elastic_ip_address: "",
+        elastic_ip_id: &r.elastic_ip_id,
+        elastic_ip_address: &r.elastic_ip_address,
         status: r.status,
         description: &r.description,
         image_id: &r.image_id,
@@ -270,7 +276,7 @@ pub fn instance(i: &InstanceDetail) -> InstanceView<'_> {
         secondary_network_interfaces: NONE,
         launch_time: local_time(r.created_at),
         az: &r.az,
-        key_names: NONE,
+        key_names: serde_json::from_str(&r.key_names).unwrap_or_default(),
         charge: charge(&r.charge_mode, r.created_at),
         fault_domain: "",
         tags: NONE,
@@ -282,8 +288,11 @@ pub fn instance(i: &InstanceDetail) -> InstanceView<'_> {
     }
 }
 
-fn primary_nic(given: Option<&str>, instance_id: &str, ip: &str) -> Value {
-    let mut nic: Value = given
+fn primary_nic(r: &crate::service::InstanceRow) -> Value {
+    let (instance_id, ip) = (&r.id, &r.private_ip);
+    let mut nic: Value = r
+        .primary_nic
+        .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .filter(Value::is_object)
         .unwrap_or_else(|| json!({}));
@@ -299,8 +308,13 @@ fn primary_nic(given: Option<&str>, instance_id: &str, ip: &str) -> Value {
         "port-{}",
         instance_id.trim_start_matches("i-")
     )));
-    ni.entry("primaryIp")
+    let primary = ni
+        .entry("primaryIp")
         .or_insert(json!({"privateIpAddress": ip}));
+    if let Some(p) = primary.as_object_mut() {
+        p.insert("elasticIpId".into(), json!(r.elastic_ip_id));
+        p.insert("elasticIpAddress".into(), json!(r.elastic_ip_address));
+    }
     ni.entry("privateIpAddress").or_insert(json!(ip));
     nic
 }
@@ -637,9 +651,9 @@ mod tests {
     /// The instance view has every field of the SDK's Instance model; a local disk shows
     /// as `localDisk`, a cloud disk as `cloudDisk` (a whole Disk with its attachment), and
     /// an instance without a system disk shows `{}`.
-    #[test]
-    fn instance_view_has_the_sdk_fields() {
-        let row = crate::service::InstanceRow {
+    /// An instance row from before the vpc service: its subnet only in the given JSON.
+    fn sample_row() -> crate::service::InstanceRow {
+        crate::service::InstanceRow {
             id: "i-1".into(),
             pin: "p".into(),
             region: "r".into(),
@@ -659,7 +673,17 @@ mod tests {
             charge_on_stopped: "keepCharging".into(),
             created_at: 1_626_697_997_000,
             seq: 1,
-        };
+            vpc_id: String::new(),
+            subnet_id: String::new(),
+            elastic_ip_id: String::new(),
+            elastic_ip_address: String::new(),
+            key_names: "[]".into(),
+        }
+    }
+
+    #[test]
+    fn instance_view_has_the_sdk_fields() {
+        let row = sample_row();
         let detail = InstanceDetail {
             instance_type: crate::service::catalog::instance_type("g.n2.medium"),
             disks: vec![
@@ -774,13 +798,18 @@ mod tests {
 
     #[test]
     fn nic_is_echoed_and_completed() {
-        let nic = primary_nic(
-            Some(r#"{"networkInterface":{"subnetId":"subnet-1"}}"#),
-            "i-abc",
-            "10.0.0.2",
-        );
+        let mut row = sample_row();
+        row.id = "i-abc".into();
+        row.primary_nic = Some(r#"{"networkInterface":{"subnetId":"subnet-1"}}"#.into());
+        row.elastic_ip_address = "114.67.0.1".into();
+        let nic = primary_nic(&row);
         assert_eq!(nic["networkInterface"]["subnetId"], "subnet-1");
         assert_eq!(nic["networkInterface"]["networkInterfaceId"], "port-abc");
-        assert_eq!(primary_nic(Some("[1]"), "i-x", "ip")["deviceIndex"], 0);
+        assert_eq!(
+            nic["networkInterface"]["primaryIp"]["elasticIpAddress"],
+            "114.67.0.1"
+        );
+        row.primary_nic = Some("[1]".into());
+        assert_eq!(primary_nic(&row)["deviceIndex"], 0);
     }
 }
