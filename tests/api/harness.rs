@@ -429,6 +429,12 @@ impl Server {
         self.send(Method::DELETE, path_and_query, None).await
     }
 
+    /// The vpc service's modify* calls.
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        let bytes = serde_json::to_vec(&body).expect("json");
+        self.send(Method::PATCH, path, Some(bytes)).await
+    }
+
     async fn send(&self, method: Method, path_and_query: &str, body: Option<Vec<u8>>) -> Resp {
         let service = signing_service(path_and_query);
         let auth = Auth::Sign {
@@ -477,7 +483,7 @@ impl Server {
                 req = req.header(k, v);
             }
         }
-        if method == Method::POST {
+        if method == Method::POST || method == Method::PATCH {
             req = req.body(body);
         }
         let r = req
@@ -752,11 +758,21 @@ pub enum Auth {
 }
 
 /// The signing service: `disk` for disks, snapshots and the disk quota (`/quotas?type=`),
-/// else `vm`.
+/// `vpc` for the vpc service's collections (and its `/quotas/`), else `vm`.
 pub fn signing_service(path_and_query: &str) -> &'static str {
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
+    const VPC: [&str; 5] = [
+        "/vpcs",
+        "/subnets",
+        "/networkSecurityGroups",
+        "/elasticIps",
+        "/networkInterfaces",
+    ];
+    if VPC.iter().any(|c| path.contains(c)) || path.ends_with("/quotas/") {
+        return "vpc";
+    }
     let disk_quota = path.ends_with("/quotas")
         && query
             .split('&')

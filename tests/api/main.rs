@@ -30,4 +30,5 @@ mod reliability;
 mod rust_signer;
 mod sharing;
 mod snapshots;
+mod vpc;
 mod wire;
