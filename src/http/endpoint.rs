@@ -18,6 +18,17 @@ pub enum Endpoint {
     AttachDisk { instance_id: String },
     DetachDisk { instance_id: String },
     CreateImage { instance_id: String },
+    ModifyInstanceAttribute { instance_id: String },
+    ModifyInstancePassword { instance_id: String },
+    ModifyInstanceDiskAttribute { instance_id: String },
+    ResizeInstance { instance_id: String },
+    RebuildInstance { instance_id: String },
+    AssociateInstanceElasticIp { instance_id: String },
+    DisassociateInstanceElasticIp { instance_id: String },
+    DescribeInstanceTypes,
+    DescribeInstanceStatus,
+    DescribeBriefInstances,
+    DescribeInstancePrivateIpAddress,
     DescribeImages,
     DeleteImage { image_id: String },
     ImportImage,
@@ -91,6 +102,17 @@ impl Endpoint {
             AttachDisk { .. } => "attachDisk",
             DetachDisk { .. } => "detachDisk",
             CreateImage { .. } => "createImage",
+            ModifyInstanceAttribute { .. } => "modifyInstanceAttribute",
+            ModifyInstancePassword { .. } => "modifyInstancePassword",
+            ModifyInstanceDiskAttribute { .. } => "modifyInstanceDiskAttribute",
+            ResizeInstance { .. } => "resizeInstance",
+            RebuildInstance { .. } => "rebuildInstance",
+            AssociateInstanceElasticIp { .. } => "associateElasticIp",
+            DisassociateInstanceElasticIp { .. } => "disassociateElasticIp",
+            DescribeInstanceTypes => "describeInstanceTypes",
+            DescribeInstanceStatus => "describeInstanceStatus",
+            DescribeBriefInstances => "describeBriefInstances",
+            DescribeInstancePrivateIpAddress => "describeInstancePrivateIpAddress",
             DescribeImages => "describeImages",
             DeleteImage { .. } => "deleteImage",
             ImportImage => "importImage",
@@ -143,8 +165,7 @@ impl Endpoint {
             DescribeNetworkInterface { .. } => "describeNetworkInterface",
             AssociateElasticIp { .. } => "associateElasticIp",
             DisassociateElasticIp { .. } => "disassociateElasticIp",
-            // The vpc service's describeQuota: one name per action for fault rules.
-            DescribeVpcQuota => "describeVpcQuota",
+            DescribeVpcQuota => "describeQuota",
         }
     }
 }
@@ -204,6 +225,31 @@ impl Route {
             ("POST", "instances", Some(i), Some("attachDisk")) => AttachDisk { instance_id: i },
             ("POST", "instances", Some(i), Some("detachDisk")) => DetachDisk { instance_id: i },
             ("POST", "instances", Some(i), Some("createImage")) => CreateImage { instance_id: i },
+            ("POST", "instances", Some(i), Some("modifyInstanceAttribute")) => {
+                ModifyInstanceAttribute { instance_id: i }
+            }
+            ("POST", "instances", Some(i), Some("modifyInstancePassword")) => {
+                ModifyInstancePassword { instance_id: i }
+            }
+            ("POST", "instances", Some(i), Some("modifyInstanceDiskAttribute")) => {
+                ModifyInstanceDiskAttribute { instance_id: i }
+            }
+            ("POST", "instances", Some(i), Some("resizeInstance")) => {
+                ResizeInstance { instance_id: i }
+            }
+            ("POST", "instances", Some(i), Some("rebuildInstance")) => {
+                RebuildInstance { instance_id: i }
+            }
+            ("POST", "instances", Some(i), Some("associateElasticIp")) => {
+                AssociateInstanceElasticIp { instance_id: i }
+            }
+            ("POST", "instances", Some(i), Some("disassociateElasticIp")) => {
+                DisassociateInstanceElasticIp { instance_id: i }
+            }
+            ("GET", "instanceTypes", None, None) => DescribeInstanceTypes,
+            ("GET", "instanceStatus", None, None) => DescribeInstanceStatus,
+            ("GET", "instances", None, Some("describeBriefInstances")) => DescribeBriefInstances,
+            ("GET", "instancePrivateIpAddress", None, None) => DescribeInstancePrivateIpAddress,
             ("GET", "images", None, None) => DescribeImages,
             ("DELETE", "images", Some(i), None) => DeleteImage { image_id: i },
             ("POST", "images", None, Some("import")) => ImportImage,

@@ -16,6 +16,14 @@ pub fn region_index(region: &str) -> usize {
     REGIONS.iter().position(|r| *r == region).unwrap_or(0)
 }
 
+/// The zones of a region, in order.
+pub fn zones_of(region: &str) -> Vec<String> {
+    ["a", "b", "c"]
+        .iter()
+        .map(|z| format!("{region}{z}"))
+        .collect()
+}
+
 /// Zones are `<region>a`, `<region>b`, `<region>c`.
 pub fn is_zone_of(region: &str, az: &str) -> bool {
     az.strip_prefix(region)

@@ -12,7 +12,7 @@ use super::{idempotency, Scope, Service};
 use crate::block::GIB;
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
-use crate::store::status::{AttachmentStatus, DiskStatus, ImageStatus, InstanceStatus};
+use crate::store::status::{AttachmentStatus, DiskStatus, InstanceStatus};
 use crate::store::{self, now_ms, AttachmentRow, Db, DiskRow, ImageRow, InstanceRow, LayerRow};
 use crate::tasks::{self, payload};
 
@@ -145,26 +145,7 @@ impl Service {
         }
 
         let mut db = self.store.read().await?;
-        // A public image, the caller's own, or one shared with it or released.
-        let image =
-            match store::image::image_get_visible(&mut db, &scope.pin, &scope.region, &image_id)
-                .await?
-            {
-                Some(own) => own,
-                None => store::image_share::image_get_received(
-                    &mut db,
-                    &scope.pin,
-                    &scope.region,
-                    &image_id,
-                )
-                .await?
-                .ok_or_else(|| ApiError::image_not_found(&image_id))?,
-            };
-        if image.status != ImageStatus::Ready {
-            return Err(ApiError::FailedPrecondition(format!(
-                "Image '{image_id}' not ready"
-            )));
-        }
+        let image = self.launchable_image(&mut db, scope, &image_id).await?;
         super::image_constraint::check_instance_type(&image.id, itype)?;
         let disks = self
             .plan_disks(&mut db, scope, &spec, &image, itype)
@@ -248,6 +229,10 @@ impl Service {
             key_names: serde_json::to_string(&spec.key_names).map_err(ApiError::internal)?,
         };
         store::instance::instance_insert(tx, &row).await?;
+        if let Some(p) = &spec.password {
+            let hash = super::instance_change::password_hash(p);
+            store::instance::instance_set_password_hash(tx, &id, &hash).await?;
+        }
         if let Some(e) = &launch.elastic_ip {
             let eip = self
                 .record_elastic_ip(tx, scope, e, String::new(), true)

@@ -171,7 +171,7 @@ fn system_disk(
 
 /// The layer a new system disk overlays: the image's own layer (public or localDisk
 /// copy), or the frozen layer of its system-disk snapshot (cloudDisk).
-async fn image_boot_layer(db: &mut Db, image: &ImageRow) -> ApiResult<String> {
+pub(super) async fn image_boot_layer(db: &mut Db, image: &ImageRow) -> ApiResult<String> {
     if let Some(l) = &image.layer_id {
         return Ok(l.clone());
     }

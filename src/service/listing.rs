@@ -71,6 +71,9 @@ pub struct InstanceFilters {
     pub image_id: Vec<String>,
     pub instance_type: Vec<String>,
     pub subnet_id: Vec<String>,
+    pub vpc_id: Vec<String>,
+    /// Its primary interface's elastic IP.
+    pub elastic_ip_address: Vec<String>,
 }
 
 /// describeDisks filters. E.g. `filters.1.name=status&filters.1.values.1=available`.
@@ -138,6 +141,8 @@ impl Service {
             image_ids: f.image_id,
             instance_types: f.instance_type,
             subnet_ids: f.subnet_id,
+            vpc_ids: f.vpc_id,
+            elastic_ip_addresses: f.elastic_ip_address,
             offset: page.offset(),
             limit: page.limit(),
         })

@@ -20,6 +20,7 @@ pub mod image_create;
 pub mod image_share;
 pub mod image_transfer;
 pub mod instance;
+pub mod instance_change;
 pub mod instance_create;
 mod launch_disks;
 pub mod listing;

@@ -132,6 +132,17 @@ pub fn image_name_ok(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c) || is_cjk(c))
 }
 
+/// Hostnames: 2–64 of letters, digits, `-` and `.`, starting and ending with a letter or
+/// digit (JD's Linux rule).
+pub fn hostname_ok(h: &str) -> bool {
+    let n = h.chars().count();
+    (2..=64).contains(&n)
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && h.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && h.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
 /// Instance passwords: 8–30 characters of at least three of: upper-case letters,
 /// lower-case letters, digits, and the special characters JD allows.
 pub fn password_ok(p: &str) -> bool {

@@ -298,3 +298,35 @@ pub async fn local_disk_gb(db: &mut Db, pin: &str, region: &str) -> DbResult<i64
     )
     .await
 }
+
+/// modifyInstanceDiskAttribute: whether the disk goes with the instance.
+pub async fn attachment_set_auto_delete(
+    db: &mut Db,
+    disk_id: &str,
+    instance_id: &str,
+    auto_delete: bool,
+) -> DbResult<()> {
+    let st = Stmt::new(
+        "UPDATE attachments SET auto_delete = $1 WHERE disk_id = $2 AND instance_id = $3",
+    )
+    .bind(auto_delete)
+    .bind(disk_id)
+    .bind(instance_id);
+    db.execute(st).await?;
+    Ok(())
+}
+
+/// rebuildInstance: the disk's new top layer and size.
+pub async fn disk_set_top_layer(
+    db: &mut Db,
+    id: &str,
+    layer_id: &str,
+    size_gb: i64,
+) -> DbResult<()> {
+    let st = Stmt::new("UPDATE disks SET top_layer_id = $1, size_gb = $2 WHERE id = $3")
+        .bind(layer_id)
+        .bind(size_gb)
+        .bind(id);
+    db.execute(st).await?;
+    Ok(())
+}

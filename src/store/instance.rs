@@ -15,6 +15,8 @@ pub struct InstanceQuery {
     pub image_ids: Vec<String>,
     pub instance_types: Vec<String>,
     pub subnet_ids: Vec<String>,
+    pub vpc_ids: Vec<String>,
+    pub elastic_ip_addresses: Vec<String>,
     pub offset: i64,
     pub limit: i64,
 }
@@ -77,11 +79,6 @@ pub async fn instance_list(db: &mut Db, q: &InstanceQuery) -> DbResult<(Vec<Inst
 
 /// describeInstances' query for `cols`, every condition of `q` applied.
 fn instance_select(q: &InstanceQuery) -> impl Fn(&str) -> Stmt + '_ {
-    let subnets: Vec<String> = q
-        .subnet_ids
-        .iter()
-        .map(|s| format!("\"subnetId\":\"{s}\""))
-        .collect();
     move |cols: &str| {
         let mut st = Stmt::select_scoped(cols, "instances", &q.pin, &q.region);
         st.push_in("id", &q.ids)
@@ -91,7 +88,9 @@ fn instance_select(q: &InstanceQuery) -> impl Fn(&str) -> Stmt + '_ {
             .push_in("instance_type", &q.instance_types)
             .push_like_any("name", &q.names)
             .push_like_any("private_ip", &q.private_ips)
-            .push_like_any("COALESCE(primary_nic, '')", &subnets);
+            .push_in("subnet_id", &q.subnet_ids)
+            .push_in("vpc_id", &q.vpc_ids)
+            .push_in("elastic_ip_address", &q.elastic_ip_addresses);
         st
     }
 }
@@ -215,4 +214,53 @@ pub async fn instance_page(
         })
         .collect();
     Ok((page, total))
+}
+
+/// modifyInstanceAttribute: each `Some` replaces its column.
+pub async fn instance_set_attributes(
+    db: &mut Db,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+    hostname: Option<&str>,
+) -> DbResult<()> {
+    let st = Stmt::new(
+        "UPDATE instances SET name = COALESCE($1, name),
+           description = COALESCE($2, description), hostname = COALESCE($3, hostname)
+         WHERE id = $4",
+    )
+    .bind(name)
+    .bind(description)
+    .bind(hostname)
+    .bind(id);
+    db.execute(st).await?;
+    Ok(())
+}
+
+pub async fn instance_set_password_hash(db: &mut Db, id: &str, hash: &str) -> DbResult<()> {
+    let st = Stmt::new("UPDATE instances SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id);
+    db.execute(st).await?;
+    Ok(())
+}
+
+/// resizeInstance: a new type, only while the instance is idle and stopped.
+pub async fn instance_set_type(db: &mut Db, id: &str, instance_type: &str) -> DbResult<bool> {
+    let sets = [("instance_type", instance_type.into())];
+    super::guarded_update(db, "instances", id, &sets, true, &[InstanceStatus::Stopped]).await
+}
+
+/// rebuildInstance: the image it now runs, only while idle and stopped.
+pub async fn instance_set_image(db: &mut Db, id: &str, image_id: &str) -> DbResult<bool> {
+    let sets = [("image_id", image_id.into())];
+    super::guarded_update(db, "instances", id, &sets, true, &[InstanceStatus::Stopped]).await
+}
+
+pub async fn instance_set_key_names(db: &mut Db, id: &str, key_names: &str) -> DbResult<()> {
+    let st = Stmt::new("UPDATE instances SET key_names = $1 WHERE id = $2")
+        .bind(key_names)
+        .bind(id);
+    db.execute(st).await?;
+    Ok(())
 }

@@ -19,6 +19,7 @@ mod gateway;
 mod image_lifecycle;
 mod images;
 mod imports;
+mod instance_changes;
 mod instances;
 mod isolation;
 mod openapi;

@@ -8,6 +8,7 @@ pub(super) mod image;
 pub(super) mod image_share;
 pub(super) mod image_transfer;
 pub(super) mod instance;
+pub(super) mod instance_change;
 pub(super) mod quota;
 pub(super) mod security_group;
 pub(super) mod snapshot;
@@ -38,6 +39,29 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
         AttachDisk { instance_id } => instance::attach_disk(svc, call, &instance_id).await,
         DetachDisk { instance_id } => instance::detach_disk(svc, call, &instance_id).await,
         CreateImage { instance_id } => image::create_image(svc, call, &instance_id).await,
+        ModifyInstanceAttribute { instance_id } => {
+            instance_change::modify_attribute(svc, call, &instance_id).await
+        }
+        ModifyInstancePassword { instance_id } => {
+            instance_change::modify_password(svc, call, &instance_id).await
+        }
+        ModifyInstanceDiskAttribute { instance_id } => {
+            instance_change::modify_disk_attribute(svc, call, &instance_id).await
+        }
+        ResizeInstance { instance_id } => instance_change::resize(svc, call, &instance_id).await,
+        RebuildInstance { instance_id } => instance_change::rebuild(svc, call, &instance_id).await,
+        AssociateInstanceElasticIp { instance_id } => {
+            instance_change::associate_elastic_ip(svc, call, &instance_id).await
+        }
+        DisassociateInstanceElasticIp { instance_id } => {
+            instance_change::disassociate_elastic_ip(svc, call, &instance_id).await
+        }
+        DescribeInstanceTypes => instance_change::describe_instance_types(svc, call).await,
+        DescribeInstanceStatus => instance_change::describe_instance_status(svc, call).await,
+        DescribeBriefInstances => instance_change::describe_brief_instances(svc, call).await,
+        DescribeInstancePrivateIpAddress => {
+            instance_change::describe_private_ip_address(svc, call).await
+        }
         DescribeImages => image::describe_images(svc, call).await,
         DeleteImage { image_id } => image::delete_image(svc, call, &image_id).await,
         ImportImage => image_transfer::import_image(svc, call).await,

@@ -5,7 +5,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::http::endpoint::{Endpoint, ServiceName};
 use crate::http::handlers::{
-    disk, image, image_share, image_transfer, instance, quota, snapshot, Ignored, Paging,
+    disk, image, image_share, image_transfer, instance, instance_change, quota, snapshot, Ignored,
+    Paging,
 };
 use crate::http::views;
 
@@ -81,6 +82,17 @@ pub fn representatives() -> Vec<Endpoint> {
         AttachDisk { instance_id: i() },
         DetachDisk { instance_id: i() },
         CreateImage { instance_id: i() },
+        ModifyInstanceAttribute { instance_id: i() },
+        ModifyInstancePassword { instance_id: i() },
+        ModifyInstanceDiskAttribute { instance_id: i() },
+        ResizeInstance { instance_id: i() },
+        RebuildInstance { instance_id: i() },
+        AssociateInstanceElasticIp { instance_id: i() },
+        DisassociateInstanceElasticIp { instance_id: i() },
+        DescribeInstanceTypes,
+        DescribeInstanceStatus,
+        DescribeBriefInstances,
+        DescribeInstancePrivateIpAddress,
         DescribeImages,
         DescribeImage { image_id: img() },
         ModifyImageAttribute { image_id: img() },
@@ -464,6 +476,128 @@ pub fn doc(e: &Endpoint) -> Doc {
             query: vec![inline::<quota::DescribeQuota>],
             result: Answer::One(schema::<quota::DescribeQuotaResult>),
             ..d("GET", QUOTAS, Disk, "disk and snapshot quota")
+        },
+        ModifyInstanceAttribute { .. } => Doc {
+            body: Some((schema::<instance_change::ModifyInstanceAttribute>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:modifyInstanceAttribute",
+                Vm,
+                "Rename an instance",
+            )
+        },
+        ModifyInstancePassword { .. } => Doc {
+            description: "Running or stopped; the password takes effect at the next start.",
+            body: Some((schema::<instance_change::ModifyInstancePassword>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:modifyInstancePassword",
+                Vm,
+                "Set an instance's password",
+            )
+        },
+        ModifyInstanceDiskAttribute { .. } => Doc {
+            body: Some((schema::<instance_change::ModifyInstanceDiskAttribute>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:modifyInstanceDiskAttribute",
+                Vm,
+                "Set whether disks go with the instance",
+            )
+        },
+        ResizeInstance { .. } => Doc {
+            description: "A stopped instance; a type of describeInstanceTypes its image allows.",
+            body: Some((schema::<instance_change::ResizeInstance>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:resizeInstance",
+                Vm,
+                "Change an instance's type",
+            )
+        },
+        RebuildInstance { .. } => Doc {
+            description: "A stopped instance gets a new system disk from the image (its own \
+                 by default); the old system disk's data goes, data disks stay.",
+            body: Some((schema::<instance_change::RebuildInstance>, false)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:rebuildInstance",
+                Vm,
+                "Rebuild an instance's system disk",
+            )
+        },
+        AssociateInstanceElasticIp { .. } => Doc {
+            body: Some((schema::<instance_change::InstanceElasticIp>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:associateElasticIp",
+                Vm,
+                "Associate an elastic IP with an instance",
+            )
+        },
+        DisassociateInstanceElasticIp { .. } => Doc {
+            body: Some((schema::<instance_change::InstanceElasticIp>, true)),
+            ..d(
+                "POST",
+                "/v1/regions/{regionId}/instances/{instanceId}:disassociateElasticIp",
+                Vm,
+                "Disassociate an instance's elastic IP",
+            )
+        },
+        DescribeInstanceTypes => Doc {
+            query: vec![inline::<instance_change::DescribeInstanceTypes>],
+            result: Answer::One(schema::<instance_change::DescribeInstanceTypesResult>),
+            ..d(
+                "GET",
+                "/v1/regions/{regionId}/instanceTypes",
+                Vm,
+                "List instance types",
+            )
+        },
+        DescribeInstanceStatus => Doc {
+            query: vec![
+                inline::<Paging>,
+                inline::<instance_change::DescribeInstanceList>,
+            ],
+            result: Answer::List(
+                "instanceStatuses",
+                schema::<instance_change::InstanceStatusView>,
+            ),
+            ..d(
+                "GET",
+                "/v1/regions/{regionId}/instanceStatus",
+                Vm,
+                "List instance statuses",
+            )
+        },
+        DescribeBriefInstances => Doc {
+            query: vec![
+                inline::<Paging>,
+                inline::<instance_change::DescribeInstanceList>,
+            ],
+            result: Answer::List("instances", schema::<views::InstanceView>),
+            ..d(
+                "GET",
+                "/v1/regions/{regionId}/instances:describeBriefInstances",
+                Vm,
+                "List instances (brief)",
+            )
+        },
+        DescribeInstancePrivateIpAddress => Doc {
+            query: vec![
+                inline::<Paging>,
+                inline::<instance_change::DescribeInstanceList>,
+            ],
+            result: Answer::List(
+                "instancePrivateIpAddress",
+                schema::<instance_change::InstancePrivateIpView>,
+            ),
+            ..d(
+                "GET",
+                "/v1/regions/{regionId}/instancePrivateIpAddress",
+                Vm,
+                "List instances' private addresses",
+            )
         },
         CreateVpc
         | DescribeVpcs

@@ -223,7 +223,7 @@ fn operation(d: &Doc, g: &mut SchemaGenerator) -> Value {
         );
     }
     let mut op = json!({
-        "operationId": d.operation_id,
+        "operationId": openapi_id(d),
         "summary": d.summary,
         "tags": [service],
         "parameters": params,
@@ -248,9 +248,9 @@ fn links(docs: &[Doc], param: &str, pointer: &str) -> Value {
     for c in docs {
         if path_params_of(c.path).iter().any(|p| p == param) {
             out.insert(
-                c.operation_id.to_string(),
+                openapi_id(c),
                 json!({
-                    "operationId": c.operation_id,
+                    "operationId": openapi_id(c),
                     "parameters": {
                         "regionId": "$request.path.regionId",
                         param: format!("$response.body#{pointer}"),
@@ -292,6 +292,15 @@ fn merge_operation(existing: &mut Value, other: Value) {
         };
         alternatives.push(theirs);
         *mine = json!({"oneOf": alternatives});
+    }
+}
+
+/// The OpenAPI `operationId`: JD's name, prefixed with `vpc.` for the vpc service, whose
+/// names repeat vm's and disk's (`describeQuota`, `associateElasticIp`).
+fn openapi_id(d: &Doc) -> String {
+    match d.service {
+        ServiceName::Vpc => format!("vpc.{}", d.operation_id),
+        _ => d.operation_id.to_string(),
     }
 }
 
@@ -601,7 +610,7 @@ mod tests {
         let all = representatives();
         let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len(), "a variant is listed twice");
-        let mut ids: Vec<_> = all.iter().map(|e| doc(e).operation_id).collect();
+        let mut ids: Vec<_> = all.iter().map(|e| openapi_id(&doc(e))).collect();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), all.len(), "operation ids are not unique");

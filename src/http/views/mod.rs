@@ -1,5 +1,6 @@
 //! Rows → JD Cloud JSON models (spec §4). Field names follow the SDK models exactly.
 
+pub mod catalog;
 pub mod vpc;
 
 use chrono::{FixedOffset, TimeZone, Utc};
