@@ -186,11 +186,13 @@ fn assert_error_line(r: &Run, status: &str, message: &str) {
     assert!(r.stdout.is_empty(), "{r:#?}");
 }
 
+/// The devices of the instance's data disks, those recently detached left out.
 fn devices(v: &Value) -> Vec<String> {
     v["dataDisks"]
         .as_array()
         .unwrap_or_else(|| panic!("no dataDisks: {v}"))
         .iter()
+        .filter(|d| d["status"] != "detached")
         .map(|d| d["deviceName"].as_str().unwrap().to_string())
         .collect()
 }
