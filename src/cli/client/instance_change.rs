@@ -100,7 +100,7 @@ pub struct TypesArgs {
     pub az: Vec<String>,
 }
 
-/// POSTs `action` on the instance; says `line` to people, then ids or the result.
+/// POSTs `action` on the instance (vm `/instances/{id}:{action}`).
 async fn act(ctx: &Ctx, id: &str, action: &str, body: Value) -> Result<Value, Failure> {
     Ok(ctx
         .post("vm", &format!("/instances/{id}:{action}"), &body)
