@@ -224,4 +224,10 @@ impl Client {
         self.call(service, reqwest::Method::DELETE, path, query, None)
             .await
     }
+
+    /// JD's modify* of disks, snapshots and vpc resources.
+    pub async fn patch(&self, service: &str, path: &str, body: &Value) -> Result<Value, CallError> {
+        self.call(service, reqwest::Method::PATCH, path, "", Some(body))
+            .await
+    }
 }

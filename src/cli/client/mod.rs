@@ -416,6 +416,11 @@ impl Ctx {
         self.client.delete(service, path, query).await
     }
 
+    pub async fn patch(&self, service: &str, path: &str, body: &Value) -> Result<Value, CallError> {
+        self.log("PATCH", service, path, "");
+        self.client.patch(service, path, body).await
+    }
+
     /// GETs every page of a describe call (`pageSize` 100) and returns the `result` with
     /// `key` holding all items and `totalCount`; or only the page `paging` names.
     pub async fn get_all(
