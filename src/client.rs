@@ -227,7 +227,7 @@ impl Client {
             .await
     }
 
-    /// PATCH, as the vpc service modifies (modifyVpc, modifySubnet, …).
+    /// JD's modify* of disks, snapshots and vpc resources.
     pub async fn patch(&self, service: &str, path: &str, body: &Value) -> Result<Value, CallError> {
         self.call(service, reqwest::Method::PATCH, path, "", Some(body))
             .await

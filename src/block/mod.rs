@@ -225,6 +225,20 @@ impl BlockStore {
         self.allocated_bytes(layer_id).await
     }
 
+    /// Grows the virtual size of a (writable, top) layer to `size` bytes in place; its data
+    /// stays, the new end reads as zeros. Idempotent: a layer already that large is left
+    /// as it is (a step re-run after a crash). Never shrinks.
+    pub async fn grow(&self, layer_id: &str, size: u64) -> BlockResult<()> {
+        let path = self.layer_path(layer_id);
+        if self.virtual_size(&path, "qcow2").await? >= size {
+            return Ok(());
+        }
+        let file = Self::layer_file_name(layer_id);
+        let size = size.to_string();
+        self.qemu_img(&["resize", "-q", "-f", "qcow2", &file, &size])
+            .await
+    }
+
     /// A standalone qcow2 layer from an image file in any format qemu-img reads (`qcow2`,
     /// `raw`, `vmdk`, `vpc` for VHD), grown to `size` bytes when the source is smaller.
     /// Fails if the source's virtual size is larger than `size`.
@@ -551,6 +565,27 @@ mod tests {
         drop(copying);
         assert!(!tmp.exists(), "temp file left behind");
         assert!(!bs.exists("lyr-copy"));
+    }
+
+    /// An overlay grows in place (its backing stays), twice is once, and it never shrinks.
+    #[tokio::test]
+    #[cfg_attr(not(feature = "qemu-tests"), ignore = "needs qemu-img")]
+    async fn grow_is_in_place_and_idempotent() {
+        let (_d, bs) = store();
+        bs.create_blank("lyr-a", GIB).await.unwrap();
+        bs.create_overlay("lyr-b", "lyr-a", None).await.unwrap();
+        bs.grow("lyr-b", 3 * GIB).await.unwrap();
+        bs.grow("lyr-b", 3 * GIB).await.unwrap();
+        bs.grow("lyr-b", 2 * GIB).await.unwrap();
+        let path = bs.layer_path("lyr-b");
+        assert_eq!(bs.virtual_size(&path, "qcow2").await.unwrap(), 3 * GIB);
+        let out = std::process::Command::new("qemu-img")
+            .args(["info", "--output=json"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(info["backing-filename"], "lyr-a.qcow2");
     }
 
     #[tokio::test]

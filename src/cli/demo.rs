@@ -26,6 +26,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         transition_delay: Duration::from_millis(300),
         task_delay: Duration::from_millis(500),
+        deleted_retention: Duration::from_secs(300),
         quotas: vec![],
         no_auth: false,
         auth_skew: Duration::from_secs(900),

@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// The least time each data-plane task (disk, snapshot, image) takes.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub task_delay: Duration,
+    /// How long a deleted disk still reads `deleted` in describeDisk (as JD's do; Terraform
+    /// waits for it) before it is gone (404).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub deleted_retention: Duration,
     /// Override a quota per account and region: KIND=N with KIND one of instance, disk,
     /// snapshot, image. Repeatable.
     #[arg(long = "quota", value_name = "KIND=N")]

@@ -16,6 +16,7 @@ pub fn default_config() -> Config {
         delays: Delays {
             transition: std::time::Duration::from_secs(1),
             task: std::time::Duration::from_secs(2),
+            deleted_retention: std::time::Duration::from_secs(300),
         },
         quotas: Quotas::default(),
         qemu_img_timeout: std::time::Duration::from_secs(3600),
@@ -60,6 +61,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         delays: Delays {
             transition: args.transition_delay,
             task: args.task_delay,
+            deleted_retention: args.deleted_retention,
         },
         quotas,
         qemu_img_timeout: args.qemu_img_timeout,

@@ -1,4 +1,5 @@
-//! Cloud disks: createDisks, describe, deleteDisk.
+//! Cloud disks: createDisks, describe, deleteDisk (a deleted disk reads `deleted` for
+//! `--deleted-retention`, then is gone).
 
 use super::catalog;
 use super::spec::{self, DiskSpecInput};
@@ -42,10 +43,22 @@ impl Service {
             )));
         }
         let mut conn = self.store.read().await?;
-        let row = store::disk::disk_get(&mut conn, &scope.pin, &scope.region, id)
-            .await?
-            .ok_or_else(|| ApiError::disk_not_found(id))?;
+        let deleted_after = self.deleted_after();
+        let row = store::disk::disk_get_or_deleted(
+            &mut conn,
+            &scope.pin,
+            &scope.region,
+            id,
+            deleted_after,
+        )
+        .await?
+        .ok_or_else(|| ApiError::disk_not_found(id))?;
         disk_detail(&mut conn, row).await
+    }
+
+    /// Disks deleted after this instant (ms) still read `deleted`; older ones are gone.
+    pub(crate) fn deleted_after(&self) -> i64 {
+        store::now_ms() - self.cfg.delays.deleted_retention.as_millis() as i64
     }
 
     pub async fn disk_list(&self, q: DiskQuery) -> ApiResult<(Vec<DiskDetail>, i64)> {

@@ -171,6 +171,7 @@ impl Service {
             names: f.name,
             multi_attach: f.multi_attach,
             encrypted: f.encrypted,
+            deleted_after: self.deleted_after(),
             offset: page.offset(),
             limit: page.limit(),
         })

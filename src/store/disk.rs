@@ -18,6 +18,8 @@ pub struct DiskQuery {
     pub names: Vec<String>,
     pub multi_attach: Option<bool>,
     pub encrypted: Option<bool>,
+    /// Deleted disks listed (status filter `deleted`) are those deleted after this (ms).
+    pub deleted_after: i64,
     pub offset: i64,
     pub limit: i64,
 }
@@ -30,9 +32,23 @@ pub async fn disk_insert(db: &mut Db, d: &DiskRow) -> DbResult<()> {
     Ok(())
 }
 
-/// A cloud disk of this account and region.
+/// A cloud disk of this account and region; a `deleted` one (kept only so describeDisk can
+/// show it for a while) is gone for every rule.
 pub async fn disk_get(db: &mut Db, pin: &str, region: &str, id: &str) -> DbResult<Option<DiskRow>> {
-    db.fetch_optional(Stmt::new(format!("SELECT {DISK_COLUMNS} FROM disks WHERE id = $1 AND pin = $2 AND region = $3 AND category = 'cloud'",)).bind(id).bind(pin).bind(region)).await
+    db.fetch_optional(Stmt::new(format!("SELECT {DISK_COLUMNS} FROM disks WHERE id = $1 AND pin = $2 AND region = $3 AND category = 'cloud' AND status <> 'deleted'",)).bind(id).bind(pin).bind(region)).await
+}
+
+/// `disk_get`, a disk deleted after `deleted_after` (ms) included: describeDisk shows it
+/// reading `deleted` for the retention window.
+pub async fn disk_get_or_deleted(
+    db: &mut Db,
+    pin: &str,
+    region: &str,
+    id: &str,
+    deleted_after: i64,
+) -> DbResult<Option<DiskRow>> {
+    db.fetch_optional(Stmt::new(format!("SELECT {DISK_COLUMNS} FROM disks WHERE id = $1 AND pin = $2 AND region = $3 AND category = 'cloud'
+         AND (status <> 'deleted' OR deleted_at > $4)",)).bind(id).bind(pin).bind(region).bind(deleted_after)).await
 }
 
 pub async fn disk_by_id(db: &mut Db, id: &str) -> DbResult<Option<DiskRow>> {
@@ -43,8 +59,17 @@ pub async fn disk_by_id(db: &mut Db, id: &str) -> DbResult<Option<DiskRow>> {
 pub async fn disk_list(db: &mut Db, q: &DiskQuery) -> DbResult<(Vec<DiskRow>, i64)> {
     let select = |cols: &str| {
         let mut st = Stmt::select_scoped(cols, "disks", &q.pin, &q.region);
-        st.push(" AND category = 'cloud'")
-            .push_in("id", &q.ids)
+        st.push(" AND category = 'cloud'");
+        // Deleted disks are listed only when asked for by status, and only within their
+        // retention window.
+        if q.statuses.iter().any(|s| s == DiskStatus::Deleted.as_str()) {
+            st.push(" AND (status <> 'deleted' OR deleted_at > ")
+                .push_bind(q.deleted_after)
+                .push(")");
+        } else {
+            st.push(" AND status <> 'deleted'");
+        }
+        st.push_in("id", &q.ids)
             .push_in("disk_type", &q.disk_types)
             .push_in("status", &q.statuses)
             .push_in("az", &q.azs)
@@ -132,7 +157,8 @@ pub async fn disk_delete(db: &mut Db, id: &str) -> DbResult<()> {
 pub async fn disk_count(db: &mut Db, pin: &str, region: &str) -> DbResult<i64> {
     db.fetch_i64(
         Stmt::new(
-            "SELECT COUNT(*) FROM disks WHERE pin = $1 AND region = $2 AND category = 'cloud'",
+            "SELECT COUNT(*) FROM disks WHERE pin = $1 AND region = $2 AND category = 'cloud'
+             AND status <> 'deleted'",
         )
         .bind(pin)
         .bind(region),
@@ -326,6 +352,55 @@ pub async fn disk_set_top_layer(
     let st = Stmt::new("UPDATE disks SET top_layer_id = $1, size_gb = $2 WHERE id = $3")
         .bind(layer_id)
         .bind(size_gb)
+        .bind(id);
+    db.execute(st).await?;
+    Ok(())
+}
+
+/// deleteDisk done at `now` (ms): the disk reads `deleted`, holds no layer and is idle
+/// until purged. Its former top layer, which the caller collects after the commit.
+pub async fn disk_mark_deleted(db: &mut Db, id: &str, now: i64) -> DbResult<Option<String>> {
+    let old = disk_release_layer(db, id).await?;
+    let st = Stmt::new("UPDATE disks SET status = $1, task = NULL, deleted_at = $2 WHERE id = $3")
+        .bind(DiskStatus::Deleted)
+        .bind(now)
+        .bind(id);
+    db.execute(st).await?;
+    Ok(old)
+}
+
+/// Removes the disks deleted at or before `deleted_before` (ms): their retention is over.
+pub async fn disks_purge_deleted(db: &mut Db, deleted_before: i64) -> DbResult<u64> {
+    db.execute(
+        Stmt::new("DELETE FROM disks WHERE status = 'deleted' AND deleted_at <= $1")
+            .bind(deleted_before),
+    )
+    .await
+}
+
+/// modifyDiskAttribute: the new name and/or description (`None` keeps the current one).
+pub async fn disk_set_attributes(
+    db: &mut Db,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> DbResult<()> {
+    let st = Stmt::new(
+        "UPDATE disks SET name = COALESCE($1, name), description = COALESCE($2, description)
+         WHERE id = $3",
+    )
+    .bind(name)
+    .bind(description)
+    .bind(id);
+    db.execute(st).await?;
+    Ok(())
+}
+
+/// extendDisk done: the disk's new size and IOPS.
+pub async fn disk_set_size(db: &mut Db, id: &str, size_gb: i64, iops: i64) -> DbResult<()> {
+    let st = Stmt::new("UPDATE disks SET size_gb = $1, iops = $2 WHERE id = $3")
+        .bind(size_gb)
+        .bind(iops)
         .bind(id);
     db.execute(st).await?;
     Ok(())

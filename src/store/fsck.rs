@@ -21,7 +21,7 @@ pub async fn stuck_rows(db: &mut Db) -> DbResult<Vec<(String, String, String)>> 
     let mut out = Vec::new();
     for (table, cond) in [
         ("instances", "x.task IS NOT NULL OR x.status IN ('pending','starting','stopping','rebooting','deleting')"),
-        ("disks", "x.task IS NOT NULL OR x.status IN ('creating','deleting')"),
+        ("disks", "x.task IS NOT NULL OR x.status IN ('creating','deleting','extending','restoring')"),
         ("snapshots", "x.status IN ('creating','deleting')"),
         ("images", "x.status IN ('pending','deleting')"),
     ] {
@@ -51,7 +51,8 @@ pub async fn mark_stuck_failed(db: &mut Db, table: &str, id: &str) -> DbResult<(
         "instances" => "UPDATE instances SET status = 'error', task = NULL WHERE id = $1",
         "disks" => {
             "UPDATE disks SET task = NULL, status = CASE status WHEN 'creating' THEN 'error_create'
-                 WHEN 'deleting' THEN 'error_delete' ELSE status END WHERE id = $1"
+                 WHEN 'deleting' THEN 'error_delete' WHEN 'extending' THEN 'error_extend'
+                 WHEN 'restoring' THEN 'error_restore' ELSE status END WHERE id = $1"
         }
         "snapshots" => {
             "UPDATE snapshots SET status = CASE status WHEN 'creating' THEN 'error_create'

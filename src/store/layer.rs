@@ -90,3 +90,14 @@ pub async fn layer_chain(db: &mut Db, top: &str) -> DbResult<Vec<String>> {
          )
          SELECT id FROM chain ORDER BY depth",).bind(top)).await
 }
+
+/// A layer's virtual size after a resize (what re-creating its file would use).
+pub async fn layer_set_size(db: &mut Db, id: &str, size_bytes: i64) -> DbResult<()> {
+    db.execute(
+        Stmt::new("UPDATE layers SET size_bytes = $1 WHERE id = $2")
+            .bind(size_bytes)
+            .bind(id),
+    )
+    .await?;
+    Ok(())
+}

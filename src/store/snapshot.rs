@@ -171,3 +171,40 @@ pub async fn snapshot_image_ids(db: &mut Db, snapshot_id: &str) -> DbResult<Vec<
     )
     .await
 }
+
+/// modifySnapshotAttribute: the new name and/or description (`None` keeps the current one).
+pub async fn snapshot_set_attributes(
+    db: &mut Db,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> DbResult<()> {
+    let st = Stmt::new(
+        "UPDATE snapshots SET name = COALESCE($1, name), description = COALESCE($2, description)
+         WHERE id = $3",
+    )
+    .bind(name)
+    .bind(description)
+    .bind(id);
+    db.execute(st).await?;
+    Ok(())
+}
+
+/// The snapshots of one disk in the account and region, oldest first: its snapshot chain.
+pub async fn snapshots_of_disk(
+    db: &mut Db,
+    pin: &str,
+    region: &str,
+    disk_id: &str,
+) -> DbResult<Vec<SnapshotRow>> {
+    db.fetch_all(
+        Stmt::new(format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots
+             WHERE pin = $1 AND region = $2 AND disk_id = $3 ORDER BY seq, id"
+        ))
+        .bind(pin)
+        .bind(region)
+        .bind(disk_id),
+    )
+    .await
+}

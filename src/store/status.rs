@@ -186,6 +186,10 @@ states!(
         DiskDelete = "disk_delete",
         DiskAttach = "disk_attach",
         DiskDetach = "disk_detach",
+        /// extendDisk: the disk's top layer grows.
+        DiskExtend = "disk_extend",
+        /// restoreDisk: the data is already switched by the call; this ends `restoring`.
+        DiskRestore = "disk_restore",
         SnapshotCreate = "snapshot_create",
         SnapshotDelete = "snapshot_delete",
         ImageCreate = "image_create",

@@ -4,6 +4,7 @@
 //! lease) resumes the task at its recorded step; steps are written to be safe to repeat.
 
 mod copy_steps;
+mod disk_steps;
 pub mod fault;
 mod gc;
 mod image_steps;
@@ -33,6 +34,8 @@ pub struct Delays {
     pub transition: Duration,
     /// The least time each data-plane task (disk, snapshot, image) takes.
     pub task: Duration,
+    /// How long a deleted disk reads `deleted` before its row is purged.
+    pub deleted_retention: Duration,
 }
 
 #[derive(Clone)]

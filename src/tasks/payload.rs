@@ -59,6 +59,9 @@ payloads! {
     DiskDelete = DiskDelete {}
     DiskAttach = DiskAttach { instance_id: String }
     DiskDetach = DiskDetach { instance_id: String }
+    /// extendDisk: the size (GiB) and IOPS the disk ends with.
+    DiskExtend = DiskExtend { size_gb: i64, iops: i64 }
+    DiskRestore = DiskRestore {}
     SnapshotCreate = SnapshotCreate {}
     SnapshotDelete = SnapshotDelete {}
     /// The instance imaged and every disk frozen by the createImage call.

@@ -55,6 +55,8 @@ pub(super) async fn run_step(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         (TaskKind::DiskDelete, _) => disk_delete(ctx, task).await,
         (TaskKind::DiskAttach, _) => disk_attach_finish(ctx, task).await,
         (TaskKind::DiskDetach, _) => disk_detach_finish(ctx, task).await,
+        (TaskKind::DiskExtend, _) => super::disk_steps::extend(ctx, task).await,
+        (TaskKind::DiskRestore, _) => super::disk_steps::restore(ctx, task).await,
         (TaskKind::SnapshotCreate, _) => snapshot_create_finish(ctx, task).await,
         (TaskKind::SnapshotDelete, _) => snapshot_delete(ctx, task).await,
         (TaskKind::ImageCreate, Work) => image::copy_local_system_disk(ctx, task).await,
@@ -180,15 +182,21 @@ async fn disk_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     Ok(())
 }
 
+/// The disk reads `deleted` (JD's last status, which Terraform waits for) and lets go of
+/// its data; its row is purged by a later deleteDisk once `--deleted-retention` is over
+/// (reads treat it as gone from then on).
 async fn disk_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let mut tx = ctx.store.write().await?;
+    let now = store::now_ms();
     let freed = match disk::disk_by_id(&mut tx, &task.target_id).await? {
-        Some(d) => {
-            disk::disk_delete(&mut tx, &d.id).await?;
-            d.top_layer_id.into_iter().collect()
-        }
-        None => vec![],
+        Some(d) if d.status != DiskStatus::Deleted => disk::disk_mark_deleted(&mut tx, &d.id, now)
+            .await?
+            .into_iter()
+            .collect(),
+        _ => vec![],
     };
+    let retention = ctx.delays.deleted_retention.as_millis() as i64;
+    disk::disks_purge_deleted(&mut tx, now - retention).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     collect_layers(ctx, freed).await?;
@@ -312,6 +320,14 @@ pub(super) async fn fail(ctx: &TaskCtx, task: &TaskRow, error: &str) -> StepResu
         }
         TaskKind::DiskDelete => {
             disk::disk_set_state(c, &task.target_id, DiskStatus::ErrorDelete, None).await?
+        }
+        // The disk keeps its size (a failed extend) or the data the call switched to (a
+        // failed restore); its status says the operation failed, as JD's does.
+        TaskKind::DiskExtend => {
+            disk::disk_set_state(c, &task.target_id, DiskStatus::ErrorExtend, None).await?
+        }
+        TaskKind::DiskRestore => {
+            disk::disk_set_state(c, &task.target_id, DiskStatus::ErrorRestore, None).await?
         }
         TaskKind::DiskAttach | TaskKind::DiskDetach => {
             // A payload that does not decode still fails the task (nothing to detach from).

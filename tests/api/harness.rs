@@ -60,13 +60,19 @@ pub struct Resp {
     pub body: Value,
 }
 
-/// The default 100 ms delays, unless `extra` names its own, then `extra`.
+/// The default 100 ms delays (200 ms deleted-disk retention), unless `extra` names its
+/// own, then `extra`.
 fn serve_args(extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     for flag in ["--transition-delay", "--task-delay"] {
         if !extra.contains(&flag) {
             args.extend([flag.to_string(), "100ms".to_string()]);
         }
+    }
+    // A deleted disk reads `deleted` briefly, then is gone, as tests that wait for it
+    // expect; tests of the retention window set their own.
+    if !extra.contains(&"--deleted-retention") {
+        args.extend(["--deleted-retention".to_string(), "200ms".to_string()]);
     }
     // On PostgreSQL a restarted node may not know it is alone soon enough to release its
     // predecessor's leases; a short lease keeps resumption quick.

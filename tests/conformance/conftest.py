@@ -138,6 +138,9 @@ def _start_kiln(base, extra_args=(), label="kiln"):
     for flag in ("--transition-delay", "--task-delay"):
         if flag not in extra_args:
             cmd += [flag, "200ms"]
+    # A deleted disk reads `deleted` briefly, then is gone (404), as tests that wait expect.
+    if "--deleted-retention" not in extra_args:
+        cmd += ["--deleted-retention", "1s"]
     # importImage/exportImage use files under the temporary directory (pytest's tmp_path).
     cmd += ["--file-root", tempfile.gettempdir()]
     cmd += list(extra_args)

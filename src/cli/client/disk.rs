@@ -1,4 +1,5 @@
-//! `kiln disk …`: createDisks, describeDisks/describeDisk, deleteDisk.
+//! `kiln disk …`: createDisks, describeDisks/describeDisk, deleteDisk, modifyDiskAttribute,
+//! extendDisk, restoreDisk.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -40,6 +41,47 @@ Examples:
     Delete {
         #[command(flatten)]
         id: DiskId,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+    /// Rename a disk or change its description (modifyDiskAttribute).
+    #[command(
+        after_help = "Example:\n  kiln disk modify vol-abc123 --name logs --description 'app logs'"
+    )]
+    Modify {
+        #[command(flatten)]
+        id: DiskId,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New description (up to 256 characters).
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Grow an available disk; its data stays (extendDisk).
+    #[command(after_help = "Example:\n  kiln disk extend vol-abc123 --size 100 --wait")]
+    Extend {
+        #[command(flatten)]
+        id: DiskId,
+        /// The new size in GB (larger than now, a multiple of 10).
+        #[arg(long, value_name = "GB")]
+        size: i64,
+        /// New IOPS (ssd.io1 only).
+        #[arg(long)]
+        iops: Option<i64>,
+        #[command(flatten)]
+        wait: WaitFlag,
+    },
+    /// Roll an available disk back to one of its snapshots (restoreDisk).
+    #[command(
+        after_help = "Example:\n  kiln disk restore vol-abc123 --snapshot snapshot-def456 --wait"
+    )]
+    Restore {
+        #[command(flatten)]
+        id: DiskId,
+        /// The snapshot (of this disk) to restore.
+        #[arg(long, value_name = "SNAPSHOT_ID")]
+        snapshot: String,
         #[command(flatten)]
         wait: WaitFlag,
     },
@@ -114,6 +156,57 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
                 Want::Gone,
             )
             .await
+        }
+        Cmd::Modify {
+            id,
+            name,
+            description,
+        } => {
+            let id = id.get();
+            let mut body = json!({});
+            if let Some(n) = name {
+                body["name"] = json!(n);
+            }
+            if let Some(d) = description {
+                body["description"] = json!(d);
+            }
+            let r = ctx.patch("disk", &format!("/disks/{id}"), &body).await?;
+            if ctx.human() {
+                outln!("Modified disk {id}");
+            } else {
+                ctx.emit(std::slice::from_ref(&id), &r, String::new);
+            }
+            Ok(Outcome::new(vec![id], r))
+        }
+        Cmd::Extend {
+            id,
+            size,
+            iops,
+            wait,
+        } => {
+            let id = id.get();
+            let mut body = json!({"diskSizeGB": size});
+            if let Some(n) = iops {
+                body["iops"] = json!(n);
+            }
+            let r = ctx
+                .post("disk", &format!("/disks/{id}:extend"), &body)
+                .await?;
+            let target = Target::Disk(id.clone());
+            let want = Want::Status("available");
+            ctx.accepted("disk", &id, r, "Extending", wait.wait, target, want)
+                .await
+        }
+        Cmd::Restore { id, snapshot, wait } => {
+            let id = id.get();
+            let body = json!({"snapshotId": snapshot});
+            let r = ctx
+                .post("disk", &format!("/disks/{id}:restore"), &body)
+                .await?;
+            let target = Target::Disk(id.clone());
+            let want = Want::Status("available");
+            ctx.accepted("disk", &id, r, "Restoring", wait.wait, target, want)
+                .await
         }
     }
 }

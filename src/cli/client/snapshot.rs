@@ -1,4 +1,5 @@
-//! `kiln snapshot …`: createSnapshot, describeSnapshots/describeSnapshot, deleteSnapshot.
+//! `kiln snapshot …`: createSnapshot, describeSnapshots/describeSnapshot, deleteSnapshot
+//! (deleteSnapshots for several), modifySnapshotAttribute, describeSnapshotChain.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -33,13 +34,37 @@ Examples:
         #[command(flatten)]
         id: SnapshotId,
     },
-    /// Delete a snapshot (deleteSnapshot).
-    #[command(after_help = "Example:\n  kiln snapshot delete snapshot-abc123 --wait")]
+    /// Delete a snapshot (deleteSnapshot), or several at once (deleteSnapshots).
+    #[command(after_help = "\
+Examples:
+  kiln snapshot delete snapshot-abc123 --wait
+  kiln snapshot delete snapshot-abc123 snapshot-def456 snapshot-ghi789")]
     Delete {
         #[command(flatten)]
         id: SnapshotId,
+        /// More snapshots to delete in the same call.
+        #[arg(value_name = "MORE")]
+        more: Vec<String>,
         #[command(flatten)]
         wait: WaitFlag,
+    },
+    /// Rename a snapshot or change its description (modifySnapshotAttribute).
+    #[command(after_help = "Example:\n  kiln snapshot modify snapshot-abc123 --name nightly")]
+    Modify {
+        #[command(flatten)]
+        id: SnapshotId,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New description (up to 256 characters).
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// How many snapshots a disk has and how many bytes they hold (describeSnapshotChain).
+    #[command(after_help = "Example:\n  kiln snapshot chain vol-abc123")]
+    Chain {
+        #[command(flatten)]
+        disk: DiskId,
     },
 }
 
@@ -81,7 +106,48 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
         Cmd::Create(a) => create(ctx, a).await,
         Cmd::List(a) => list(ctx, a).await,
         Cmd::Show { id } => show(ctx, &id.get()).await,
-        Cmd::Delete { id, wait } => {
+        Cmd::Delete { id, more, wait } if !more.is_empty() => {
+            delete_many(ctx, id.get(), more, wait.wait).await
+        }
+        Cmd::Modify {
+            id,
+            name,
+            description,
+        } => {
+            let id = id.get();
+            let mut body = json!({});
+            if let Some(n) = name {
+                body["name"] = json!(n);
+            }
+            if let Some(d) = description {
+                body["description"] = json!(d);
+            }
+            let r = ctx
+                .patch("disk", &format!("/snapshots/{id}"), &body)
+                .await?;
+            if ctx.human() {
+                outln!("Modified snapshot {id}");
+            } else {
+                ctx.emit(std::slice::from_ref(&id), &r, String::new);
+            }
+            Ok(Outcome::new(vec![id], r))
+        }
+        Cmd::Chain { disk } => {
+            let disk = disk.get();
+            let mut q = Query::new();
+            q.push("diskId", disk.as_str());
+            let r = ctx.get("disk", "/snapshots:chain", &q.encode()).await?;
+            let c = &r["snapshotChain"];
+            ctx.emit(std::slice::from_ref(&disk), &r, || {
+                fields(&[
+                    ("Disk", s(c, "/diskId")),
+                    ("Snapshots", s(c, "/snapshotTotalCount")),
+                    ("Bytes", s(c, "/snapshotChainSize")),
+                ])
+            });
+            Ok(Outcome::new(vec![disk], r))
+        }
+        Cmd::Delete { id, wait, .. } => {
             let id = id.get();
             let r = ctx.delete("disk", &format!("/snapshots/{id}"), "").await?;
             ctx.accepted(
@@ -96,6 +162,52 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
             .await
         }
     }
+}
+
+/// deleteSnapshots: one line per snapshot; fails (exit 1) when any was refused, after
+/// waiting (`--wait`) for those accepted.
+async fn delete_many(
+    ctx: &Ctx,
+    first: String,
+    more: Vec<String>,
+    wait: bool,
+) -> Result<Outcome, Failure> {
+    let mut q = Query::new();
+    for (i, id) in std::iter::once(&first).chain(&more).enumerate() {
+        q.push(&format!("snapshotIds.{}", i + 1), id.as_str());
+    }
+    let r = ctx.delete("disk", "/snapshots", &q.encode()).await?;
+    let results = items(&r, "snapshots");
+    let deleted: Vec<String> = results
+        .iter()
+        .filter(|d| d["success"] == true)
+        .map(|d| s(d, "/snapshotId"))
+        .collect();
+    let refused: Vec<String> = results
+        .iter()
+        .filter(|d| d["success"] != true)
+        .map(|d| format!("{}: {}", s(d, "/snapshotId"), s(d, "/detail")))
+        .collect();
+    if ctx.human() {
+        for id in &deleted {
+            outln!("Deleting snapshot {id}");
+        }
+    } else {
+        ctx.emit(&deleted, &r, String::new);
+    }
+    if wait {
+        for id in &deleted {
+            ctx.wait_for(&Target::Snapshot(id.clone()), Want::Gone)
+                .await?;
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Failure::Other(format!(
+            "not deleted: {}",
+            refused.join("; ")
+        )));
+    }
+    Ok(Outcome::new(deleted, r))
 }
 
 async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {

@@ -117,6 +117,10 @@ impl Ctx {
             Target::Disk(_) => {
                 let o = v["disk"].clone();
                 let st = s(&o, "/status");
+                // A deleted disk reads `deleted` for a while before it is 404: done.
+                if st == "deleted" {
+                    return Ok(Probe::Gone);
+                }
                 (o, st, String::new(), String::new())
             }
             Target::Snapshot(_) => {

@@ -3,6 +3,7 @@
 //! `Params::decode`) and result structs; `openapi` documents both from their derives.
 
 pub(super) mod disk;
+pub(super) mod disk_change;
 pub(super) mod elastic_ip;
 pub(super) mod image;
 pub(super) mod image_share;
@@ -12,6 +13,7 @@ pub(super) mod instance_change;
 pub(super) mod quota;
 pub(super) mod security_group;
 pub(super) mod snapshot;
+pub(super) mod snapshot_change;
 pub(super) mod vpc;
 
 use schemars::JsonSchema;
@@ -98,6 +100,14 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
             snapshot::describe_snapshot(svc, call, &snapshot_id).await
         }
         DeleteSnapshot { snapshot_id } => snapshot::delete_snapshot(svc, call, &snapshot_id).await,
+        ModifyDiskAttribute { disk_id } => disk_change::modify_disk(svc, call, &disk_id).await,
+        ExtendDisk { disk_id } => disk_change::extend_disk(svc, call, &disk_id).await,
+        RestoreDisk { disk_id } => disk_change::restore_disk(svc, call, &disk_id).await,
+        ModifySnapshotAttribute { snapshot_id } => {
+            snapshot_change::modify_snapshot(svc, call, &snapshot_id).await
+        }
+        DeleteSnapshots => snapshot_change::delete_snapshots(svc, call).await,
+        DescribeSnapshotChain => snapshot_change::describe_snapshot_chain(svc, call).await,
         DescribeQuota => quota::describe_quota(svc, call).await,
         CreateVpc => vpc::create_vpc(svc, call).await,
         DescribeVpcs => vpc::describe_vpcs(svc, call).await,

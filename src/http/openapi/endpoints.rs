@@ -122,6 +122,7 @@ pub fn representatives() -> Vec<Endpoint> {
         DescribeQuota,
     ]
     .into_iter()
+    .chain(super::disk_change_endpoints::representatives())
     .chain(super::vpc_endpoints::representatives())
     .collect()
 }
@@ -625,5 +626,11 @@ pub fn doc(e: &Endpoint) -> Doc {
         | AssociateElasticIp { .. }
         | DisassociateElasticIp { .. }
         | DescribeVpcQuota => super::vpc_endpoints::doc(e),
+        ModifyDiskAttribute { .. }
+        | ExtendDisk { .. }
+        | RestoreDisk { .. }
+        | ModifySnapshotAttribute { .. }
+        | DeleteSnapshots
+        | DescribeSnapshotChain => super::disk_change_endpoints::doc(e),
     }
 }

@@ -30,6 +30,7 @@ use super::endpoint::ServiceName;
 use crate::error::ApiError;
 use crate::service::catalog;
 
+mod disk_change_endpoints;
 mod endpoints;
 mod vpc_endpoints;
 
