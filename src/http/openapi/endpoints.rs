@@ -122,6 +122,7 @@ pub fn representatives() -> Vec<Endpoint> {
         DescribeQuota,
     ]
     .into_iter()
+    .chain(super::keypair_endpoints::representatives())
     .chain(super::vpc_endpoints::representatives())
     .collect()
 }
@@ -599,6 +600,12 @@ pub fn doc(e: &Endpoint) -> Doc {
                 "List instances' private addresses",
             )
         },
+        CreateKeypair
+        | ImportKeypair
+        | DescribeKeypairs
+        | DeleteKeypair { .. }
+        | AttachKeypair { .. }
+        | DetachKeypair { .. } => super::keypair_endpoints::doc(e),
         CreateVpc
         | DescribeVpcs
         | DescribeVpc { .. }
