@@ -474,3 +474,69 @@ async fn windows_instances_take_no_key() {
             );
     }
 }
+
+#[tokio::test]
+async fn the_keypair_commands() {
+    use crate::cli::Env;
+    let s = Server::start(&[]).await;
+    let env = Env::for_server(&s);
+    let pem_file = env.home.path().join("deploy.pem");
+    let pem = pem_file.to_str().unwrap();
+    let made = env.kiln(&["keypair", "create", "deploy", "--private-key-file", pem]);
+    made.ok();
+    assert!(
+        made.stdout.starts_with("Created key pair deploy ("),
+        "{made:?}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(&pem_file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&pem_file).unwrap();
+    assert!(text.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    // An existing file is not overwritten, and no key is made for it.
+    env.kiln(&["keypair", "create", "second", "--private-key-file", pem])
+        .code(2);
+    assert_eq!(std::fs::read_to_string(&pem_file).unwrap(), text);
+
+    let shown = env.kiln(&["keypair", "create", "--key-name", "on-stdout"]);
+    shown.ok();
+    assert!(shown.stdout.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    assert!(shown.stderr.contains("shown only this once"), "{shown:?}");
+
+    let ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILM+rvN+ot98qgEN796jTiQfZfG1KaT0PtFDJ/XFSqti me";
+    let pub_file = env.home.path().join("laptop.pub");
+    std::fs::write(&pub_file, format!("{ed}\n")).unwrap();
+    let imported = env.kiln(&[
+        "keypair",
+        "import",
+        "laptop",
+        "--public-key-file",
+        pub_file.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(imported.ok().id(), "laptop");
+    env.kiln(&["keypair", "import", "junk", "--public-key", "nope"])
+        .code(4);
+
+    let listed = env.kiln(&["keypair", "list", "-o", "json"]);
+    assert_eq!(listed.ok().json()["totalCount"], 3);
+
+    let id = s.launch(instance_spec("kp-cli")).await;
+    let attached = env.kiln(&[
+        "keypair",
+        "attach",
+        "deploy",
+        &id,
+        "--password-auth",
+        "no",
+        "-q",
+    ]);
+    assert_eq!(attached.ok().id(), id);
+    let table = env.kiln(&["keypair", "list", "--name", "deploy"]);
+    assert!(table.ok().stdout.contains(&id), "{table:?}");
+    env.kiln(&["keypair", "detach", "deploy", &id]).ok();
+    env.kiln(&["keypair", "delete", "on-stdout"]).ok();
+    env.kiln(&["keypair", "delete", "on-stdout"]).code(3);
+    let left = env.kiln(&["keypair", "list", "-q"]);
+    assert_eq!(left.ok().lines(), ["deploy", "laptop"]);
+}

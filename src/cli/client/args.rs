@@ -1,6 +1,7 @@
 //! Arguments several commands share, spelled both Kiln's way and `jdc`'s: a resource id as
 //! a positional argument or as `jdc`'s `--instance-id`, `--image-id`, `--disk-id`,
-//! `--snapshot-id`; and `jdc`'s `--page-number`/`--page-size` on the list commands.
+//! `--snapshot-id`, `--key-name`; and `jdc`'s `--page-number`/`--page-size` on the list
+//! commands.
 
 use clap::Args;
 
@@ -55,6 +56,14 @@ resource_id!(
     "snapshot-id",
     "SNAPSHOT_ID",
     "Snapshot id."
+);
+resource_id!(
+    KeyName,
+    key,
+    key_name,
+    "key-name",
+    "KEY_NAME",
+    "Key pair name."
 );
 
 /// One page instead of all of them, as `jdc`'s describe commands ask for it.

@@ -1,5 +1,5 @@
 //! The client subcommands of the `kiln` binary, grouped by resource:
-//! `kiln instance|image|disk|snapshot|quota …` and `kiln completions`.
+//! `kiln instance|image|disk|snapshot|keypair|quota …` and `kiln completions`.
 //!
 //! They talk to a Kiln server or to JD Cloud itself through [`crate::client::Client`], which
 //! signs like the official SDKs (JDCLOUD2) with the same code the server verifies with.
@@ -12,6 +12,7 @@ mod disk;
 mod image;
 mod image_lifecycle;
 mod instance;
+mod keypair;
 mod output;
 mod quota;
 mod rules;
@@ -69,6 +70,9 @@ pub enum ClientCommand {
     /// Disk snapshots: create, list, show, delete.
     #[command(after_help = snapshot::GROUP_HELP)]
     Snapshot(SnapshotArgs),
+    /// SSH key pairs: create, import, list, delete, attach, detach.
+    #[command(after_help = keypair::GROUP_HELP)]
+    Keypair(KeypairArgs),
     /// Quotas of the account in the region: used and limit per resource.
     #[command(after_help = quota::GROUP_HELP)]
     Quota(QuotaArgs),
@@ -112,6 +116,14 @@ pub struct SnapshotArgs {
     pub common: Common,
     #[command(subcommand)]
     pub cmd: snapshot::Cmd,
+}
+
+#[derive(Args, Debug)]
+pub struct KeypairArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub cmd: keypair::Cmd,
 }
 
 #[derive(Args, Debug)]
@@ -465,6 +477,7 @@ pub async fn run(cmd: ClientCommand, top: fn() -> clap::Command) -> anyhow::Resu
         ClientCommand::Image(a) => &a.common,
         ClientCommand::Disk(a) => &a.common,
         ClientCommand::Snapshot(a) => &a.common,
+        ClientCommand::Keypair(a) => &a.common,
         ClientCommand::Quota(a) => &a.common,
     };
     let ctx = match Ctx::from_common(common) {
@@ -476,6 +489,7 @@ pub async fn run(cmd: ClientCommand, top: fn() -> clap::Command) -> anyhow::Resu
         ClientCommand::Image(a) => image::run(&ctx, a.cmd).await,
         ClientCommand::Disk(a) => disk::run(&ctx, a.cmd).await,
         ClientCommand::Snapshot(a) => snapshot::run(&ctx, a.cmd).await,
+        ClientCommand::Keypair(a) => keypair::run(&ctx, a.cmd).await,
         ClientCommand::Quota(a) => quota::run(&ctx, a.cmd).await,
         ClientCommand::Completions { .. } => Ok(Outcome::default()),
     };
@@ -516,6 +530,7 @@ pub async fn run_args(ctx: &Ctx, args: &[&str]) -> Result<Outcome, Failure> {
         ClientCommand::Image(a) => image::run(ctx, a.cmd).await,
         ClientCommand::Disk(a) => disk::run(ctx, a.cmd).await,
         ClientCommand::Snapshot(a) => snapshot::run(ctx, a.cmd).await,
+        ClientCommand::Keypair(a) => keypair::run(ctx, a.cmd).await,
         ClientCommand::Quota(a) => quota::run(ctx, a.cmd).await,
         ClientCommand::Completions { .. } => Err(Failure::Usage("not here".into())),
     }
