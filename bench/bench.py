@@ -13,12 +13,15 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,6 +45,9 @@ PROFILES = {
         # and shorter runs, so that three set-ups fit in a few minutes.
         f_runs=3, f_images=2000, f_populate_clients=16, f_a_duration=3.0, f_a_warmup=0.5,
         f_b_duration=3.0, f_b_clients=32,
+        # G (copyImages vs qemu-img convert): MiB of guest data written into each of the
+        # source image's two disks; H (OSS export/import): MiB written into the system disk.
+        g_write_mib=1024, g_pairs=12, h_write_mib=2048, h_runs=3,
     ),
     # CI's smoke run (scripts/bench --smoke): every scenario once with tiny counts, to
     # prove the benchmark still runs end to end and yields every figure. Never judged on
@@ -53,6 +59,7 @@ PROFILES = {
         moto_min_ops=1, moto_max_duration=2.0,
         f_runs=1, f_images=20, f_populate_clients=4, f_a_duration=0.3, f_a_warmup=0.1,
         f_b_duration=0.5, f_b_clients=4,
+        g_write_mib=8, g_pairs=1, h_write_mib=16, h_runs=1,
     ),
     "quick": dict(
         runs=2, images=1000, instances=100, populate_clients=16,
@@ -62,6 +69,7 @@ PROFILES = {
         moto_min_ops=5, moto_max_duration=6.0,
         f_runs=2, f_images=500, f_populate_clients=16, f_a_duration=1.5, f_a_warmup=0.5,
         f_b_duration=2.0, f_b_clients=32,
+        g_write_mib=256, g_pairs=2, h_write_mib=256, h_runs=2,
     ),
 }
 
@@ -101,6 +109,80 @@ def proc_status(pid):
     except OSError:
         pass
     return out
+
+
+def reset_peak_rss(pid):
+    """Resets a process's VmHWM to its current RSS (Linux ≥ 4.0); False where not allowed."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's VmRSS every `every` s until end(): (peak bytes, samples)."""
+
+    def __init__(self, pid, every=0.1):
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.samples = []
+        self.stop_ev = threading.Event()
+
+    def begin(self):
+        self.start()
+        return self
+
+    def run(self):
+        while True:
+            rss = proc_status(self.pid).get("VmRSS")
+            if rss:
+                self.samples.append(rss)
+            if self.stop_ev.wait(self.every):
+                break
+
+    def end(self):
+        self.stop_ev.set()
+        self.join()
+        return (max(self.samples) if self.samples else None), len(self.samples)
+
+
+# H's baseline: boto3 in a process of its own (on the server core, where Kiln sends from).
+# argv: op endpoint bucket key path access-key secret-key shape. shape "default": boto3's
+# default TransferConfig (8 MiB parts / ranged GETs, up to 10 threads); "serial": Kiln's
+# shape (one thread; 16 MiB parts up, one GET down). The client is made and has connected
+# (head_bucket) before the clock starts; a download's fsync is timed apart (Kiln's download
+# fsyncs before it converts).
+S3_HELPER = r"""
+import json, os, sys, time
+import boto3
+from boto3.s3.transfer import TransferConfig
+op, endpoint, bucket, key, path, ak, sk, shape = sys.argv[1:9]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                  aws_access_key_id=ak, aws_secret_access_key=sk)
+s3.head_bucket(Bucket=bucket)
+if shape == "serial":
+    cfg = TransferConfig(use_threads=False, multipart_chunksize=16 << 20,
+                         multipart_threshold=(16 << 20) if op == "upload" else (1 << 62))
+else:
+    cfg = TransferConfig()
+out = {}
+t0 = time.perf_counter()
+if op == "upload":
+    s3.upload_file(path, bucket, key, Config=cfg)
+    out["seconds"] = time.perf_counter() - t0
+else:
+    s3.download_file(bucket, key, path, Config=cfg)
+    out["seconds"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    out["fsync_seconds"] = time.perf_counter() - t1
+out["bytes"] = os.path.getsize(path)
+print(json.dumps(out))
+"""
 
 
 def cpu_seconds(pid):
@@ -158,9 +240,10 @@ class Pin:
 class KilnServer:
     AK = "KILNBENCHACCESSKEY0001"
 
-    def __init__(self, binary, data_dir, pin, sk, database=None, log_name=None):
+    def __init__(self, binary, data_dir, pin, sk, database=None, log_name=None, extra_args=()):
         self.binary, self.data_dir, self.pin, self.sk = binary, data_dir, pin, sk
         self.database = database  # postgres://… (None: SQLite in the data directory)
+        self.extra_args = list(extra_args)  # e.g. H's --oss-endpoint …
         self.log_name = log_name or os.path.basename(data_dir)
         self.proc = None
         self.port = None
@@ -180,6 +263,7 @@ class KilnServer:
         ]
         if self.database:
             cmd += ["--database", self.database]
+        cmd += self.extra_args
         self.cmd = cmd
         logf = open(os.path.join(os.path.dirname(self.data_dir), self.log_name + ".log"), "a")
         t0 = time.perf_counter()
@@ -199,8 +283,8 @@ class KilnServer:
             if time.perf_counter() - t0 > 120:
                 raise TimeoutError("kiln did not start in 120 s")
 
-    def api(self, timeout=60):
-        return Kiln("127.0.0.1", self.port, self.AK, self.sk, REGION, timeout=timeout)
+    def api(self, timeout=60, region=REGION):
+        return Kiln("127.0.0.1", self.port, self.AK, self.sk, region, timeout=timeout)
 
     @property
     def addr(self):
@@ -218,15 +302,18 @@ class KilnServer:
 
 
 class MotoServer:
-    def __init__(self, venv_bin, pin, logdir):
+    def __init__(self, venv_bin, pin, logdir, on_client_core=False):
         self.venv_bin, self.pin, self.logdir = venv_bin, pin, logdir
+        # H runs moto as the object store on the client core, so that the server core is
+        # the sender's alone (Kiln, or the baseline's boto3 and qemu-img).
+        self.on_client_core = on_client_core
         self.proc = None
 
     def start(self):
         self.port = free_port()
         logf = open(os.path.join(self.logdir, "moto.log"), "a")
-        cmd = self.pin.server() + [os.path.join(self.venv_bin, "moto_server"), "-H", "127.0.0.1",
-                                   "-p", str(self.port)]
+        pin = self.pin.client() if self.on_client_core else self.pin.server()
+        cmd = pin + [os.path.join(self.venv_bin, "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
         self.proc = subprocess.Popen(cmd, stdout=logf, stderr=logf)
         t0 = time.perf_counter()
         while True:
@@ -722,6 +809,331 @@ class Bench:
         self.results["f"] = rows
         self.results["f_meta"]["runtime_s"] = time.perf_counter() - t_start
 
+    # ---- G: copyImages against qemu-img convert of the same chains
+
+    def image_layers(self, server, image_id):
+        """The layer files of the snapshots an image was made with (createImage, copyImages,
+        importImage record them in the data directory's SQLite database)."""
+        db = sqlite3.connect(f"file:{os.path.join(server.data_dir, 'kiln.db')}?mode=ro", uri=True,
+                             timeout=30)
+        try:
+            rows = db.execute("SELECT layer_id FROM snapshots WHERE made_for_image = ? "
+                              "AND layer_id IS NOT NULL ORDER BY id", (image_id,)).fetchall()
+        finally:
+            db.close()
+        return [os.path.join(server.data_dir, "layers", f"{r[0]}.qcow2") for r in rows]
+
+    def convert_chains(self, layers, out_prefix):
+        """`qemu-img convert -O qcow2` of each chain in turn on the server core (what
+        Kiln runs for the same work): (seconds, bytes stored, CPU seconds of qemu-img)."""
+        sh(["sync"])
+        u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        outs = []
+        for i, src in enumerate(layers):
+            dst = f"{out_prefix}-{i}.qcow2"
+            sh(self.pin.server() + ["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "qcow2", src, dst])
+            outs.append(dst)
+        took = time.perf_counter() - t0
+        u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        stored = sum(os.stat(x).st_blocks * 512 for x in outs)
+        for x in outs:
+            os.remove(x)
+        cpu = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
+        return took, stored, cpu
+
+    def timed_kiln(self, server, start, done, poll):
+        """Times one asynchronous Kiln call: `start()` sends it (the clock runs from just
+        before) and returns what `done(x)` polls every `poll` s until it is true. The
+        server's CPU time (its threads and the qemu-img processes it ran) and other
+        processes' CPU time on the server core over the same interval."""
+        sh(["sync"])
+        pid = server.proc.pid
+        c0, o0 = cpu_seconds(pid), core_busy(self.a.server_cpu)
+        t0 = time.perf_counter()
+        x = start()
+        while not done(x):
+            if time.perf_counter() - t0 > 3600:
+                raise TimeoutError("no end in an hour")
+            time.sleep(poll)
+        took = time.perf_counter() - t0
+        c1, o1 = cpu_seconds(pid), core_busy(self.a.server_cpu)
+        return x, took, c1 - c0, max(0.0, (o1 - o0) - (c1 - c0)) / took * 100
+
+    def scenario_g(self):
+        p = self.p
+        s = self.kiln("g")
+        s.start()
+        api = s.api()
+        dest_region = "cn-east-2"
+        dest_api = s.api(region=dest_region)
+        sysd = {"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}}
+        inst = self.create_instances(api, 1, sysd, [cloud_disk(20, "vdb")], name="bench-g")[0]
+        mib = p["g_write_mib"]
+        log(f"G: copyImages vs qemu-img convert, {mib} MiB of guest data in each of 2 disks")
+        for dev, byte in (("vda", 0x71), ("vdb", 0x72)):
+            self.write_guest_data(self.disk_path(s, inst, dev), mib, byte)
+        img = api.request("POST", f"/instances/{inst}:createImage", body={"name": "bench-g-src"})["imageId"]
+        if api.wait_image(img, timeout=1800, interval=0.01) != "ready":
+            raise RuntimeError(f"G: source image {img} in error")
+        layers = self.image_layers(s, img)
+        chain_alloc = sum(self.allocated_data(x) for x in layers)
+        depth = [self.chain_depth(x) for x in layers]
+        meta = {"mode": self.a.mode, "write_mib_per_disk": mib, "disks": len(layers),
+                "chain_allocated": chain_alloc, "chain_depths": depth,
+                "virtual_gib": sum(json.loads(sh(["qemu-img", "info", "-U", "--output=json", x]))
+                                   ["virtual-size"] for x in layers) / GIB,
+                "poll_ms": 10, **binary_id(self.a),
+                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        self.results["g_meta"] = meta
+        # One untimed convert first, so that neither side of the first pair pays for a first
+        # read of the source (or anything else a first run meets).
+        self.convert_chains(layers, os.path.join(self.work, "g-warmup"))
+        out = []
+        t_start = time.perf_counter()
+        for r in range(p["g_pairs"]):
+            def kiln_copy():
+                def start():
+                    res = api.request("POST", "/images:copyImages", body={
+                        "sourceImageIds": [img], "destinationRegion": dest_region, "name": f"bench-g-{r}"})
+                    return res["copyImages"][0]["destinationImageId"]
+
+                def done(copy):
+                    st = dest_api.request("GET", f"/images/{copy}")["image"]["status"]
+                    if st == "error":
+                        raise RuntimeError(f"G: copy {copy} in error")
+                    return st == "ready"
+                return self.timed_kiln(s, start, done, 0.01)
+
+            def convert():
+                return self.convert_chains(layers, os.path.join(self.work, f"g-convert-{r}"))
+
+            # Alternating which goes first; each starts with nothing dirty (sync).
+            if r % 2 == 0:
+                copy, t_kiln, cpu_kiln, other = kiln_copy()
+                t_conv, conv_stored, cpu_conv = convert()
+            else:
+                t_conv, conv_stored, cpu_conv = convert()
+                copy, t_kiln, cpu_kiln, other = kiln_copy()
+            kiln_stored = sum(os.stat(x).st_blocks * 512 for x in self.image_layers(s, copy))
+            row = {"run": r, "first": "kiln" if r % 2 == 0 else "qemu-img",
+                   "chain_allocated": chain_alloc, "kiln_ready_s": t_kiln, "convert_s": t_conv,
+                   "kiln_mib_s": chain_alloc / (1 << 20) / t_kiln,
+                   "convert_mib_s": chain_alloc / (1 << 20) / t_conv,
+                   "kiln_cpu_s": cpu_kiln, "convert_cpu_s": cpu_conv, "other_cpu_pct": other,
+                   "kiln_stored": kiln_stored, "convert_stored": conv_stored}
+            row["ratio"] = row["kiln_mib_s"] / row["convert_mib_s"]
+            out.append(row)
+            log(f"  pair {r}: copyImages {t_kiln:.3f}s ({row['kiln_mib_s']:.0f} MiB/s, CPU {cpu_kiln:.2f}s), "
+                f"qemu-img convert {t_conv:.3f}s ({row['convert_mib_s']:.0f} MiB/s, CPU {cpu_conv:.2f}s): "
+                f"ratio {row['ratio']:.2f}; other load {other:.0f}%")
+        meta["runtime_s"] = time.perf_counter() - t_start
+        self.results["g"] = out
+        api.close()
+        dest_api.close()
+        s.stop()
+        self.discard(s.data_dir)
+
+    # ---- H: exportImage / importImage through a local S3 server (moto)
+
+    H_BUCKET = "kiln-bench"
+    # boto3's default (ranged, threaded) download is timed only up to this object size.
+    H_RANGED_MAX = 256 << 20
+    H_KEYS = ("bench", "bench-secret")
+
+    def s3_helper(self, moto, op, key, path, shape="default"):
+        """boto3's upload_file / download_file in a process of its own on the server core,
+        timed from the first byte's request (client made and connected before the clock);
+        a download is then fsynced, timed apart. Adds moto's CPU seconds over the call."""
+        cmd = self.pin.server() + [os.path.join(self.a.venv_bin, "python"), "-c", S3_HELPER, op,
+                                   moto.endpoint, self.H_BUCKET, key, path, *self.H_KEYS, shape]
+        c0 = cpu_seconds(moto.proc.pid)
+        out = json.loads(sh(cmd))
+        out["moto_cpu_s"] = cpu_seconds(moto.proc.pid) - c0
+        return out
+
+    def scenario_h(self):
+        import boto3  # moto's dependency, in .venv-bench
+
+        p = self.p
+        m = MotoServer(self.a.venv_bin, self.pin, self.work, on_client_core=True)
+        self.servers.append(m)
+        m.start()
+        s3 = boto3.client("s3", endpoint_url=m.endpoint, region_name="us-east-1",
+                          aws_access_key_id=self.H_KEYS[0], aws_secret_access_key=self.H_KEYS[1])
+        s3.create_bucket(Bucket=self.H_BUCKET)
+        s = KilnServer(self.a.kiln, os.path.join(self.work, "h"), self.pin, self.sk, extra_args=[
+            "--oss-endpoint", m.endpoint, "--oss-access-key", self.H_KEYS[0],
+            "--oss-secret-key", self.H_KEYS[1]])
+        self.servers.append(s)
+        s.start()
+        api = s.api()
+        sysd = {"diskCategory": "cloud", "cloudDiskSpec": {"diskType": "ssd.gp1", "diskSizeGB": 40}}
+        inst = self.create_instances(api, 1, sysd, name="bench-h")[0]
+        mib = p["h_write_mib"]
+        log(f"H: exportImage / importImage through moto's S3, {mib} MiB of guest data in a "
+            "40 GiB system disk")
+        self.write_guest_data(self.disk_path(s, inst, "vda"), mib, 0x5a)
+        img = api.request("POST", f"/instances/{inst}:createImage", body={"name": "bench-h-src"})["imageId"]
+        if api.wait_image(img, timeout=1800, interval=0.01) != "ready":
+            raise RuntimeError(f"H: source image {img} in error")
+        layers = self.image_layers(s, img)
+        bucket_url = f"https://{self.H_BUCKET}.s3.{REGION}.jdcloud-oss.com"
+        meta = {"mode": self.a.mode, "write_mib": mib, "chain_allocated": self.allocated_data(layers[0]),
+                "chain_depth": self.chain_depth(layers[0]), "poll_ms": 20, "rss_every_ms": 100,
+                "moto": "client core" if self.pin.enabled else "unpinned", **binary_id(self.a),
+                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        self.results["h_meta"] = meta
+        t_start = time.perf_counter()
+        out = []
+        for r in range(p["h_runs"]):
+            row = {"run": r, "first": "kiln" if r % 2 == 0 else "baseline"}
+
+            def task_done(task):
+                t = api.request("GET", "/imageTasks", [("taskIds.1", task)])["taskSet"][0]
+                if t["taskStatus"] == "failed":
+                    raise RuntimeError(f"H: export failed: {t}")
+                if t["taskStatus"] == "finished":
+                    row["object"] = json.loads(t["ossObjects"]) if isinstance(t["ossObjects"], str) \
+                        else t["ossObjects"]
+                    return True
+                return False
+
+            def kiln_export():
+                pid = s.proc.pid
+                rss_before = proc_status(pid).get("VmRSS")
+                reset = reset_peak_rss(pid)
+                sampler = RssSampler(pid).begin()
+                body = {"roleName": "bench", "ossUrl": bucket_url, "ossPrefix": f"h{r}x",
+                        "isAllDisk": False}
+                m0 = cpu_seconds(m.proc.pid)
+                try:
+                    _, took, cpu, other = self.timed_kiln(
+                        s, lambda: api.request("POST", f"/images/{img}:exportImage", body=body)["taskId"],
+                        task_done, 0.02)
+                finally:
+                    peak, n = sampler.end()
+                key = row["object"][0]
+                size = s3.head_object(Bucket=self.H_BUCKET, Key=key)["ContentLength"]
+                row.update(export_s=took, export_cpu_s=cpu, export_other_cpu_pct=other,
+                           export_moto_cpu_s=cpu_seconds(m.proc.pid) - m0,
+                           object_key=key, object_bytes=size, rss_before=rss_before,
+                           rss_peak_sampled=peak, rss_samples=n,
+                           rss_hwm=proc_status(pid).get("VmHWM") if reset else None)
+
+            def baseline_export():
+                f1 = os.path.join(self.work, f"h-base-{r}.qcow2")
+                sh(["sync"])
+                t0 = time.perf_counter()
+                sh(self.pin.server() + ["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "qcow2",
+                                        layers[0], f1])
+                row["base_convert_s"] = time.perf_counter() - t0
+                # The same file up twice: boto3's default transfer, and Kiln's shape (one
+                # thread, 16 MiB parts), in turns.
+                for shape in (("default", "serial") if r % 2 == 0 else ("serial", "default")):
+                    sh(["sync"])
+                    up = self.s3_helper(m, "upload", f"h-base-{r}-{shape}.qcow2", f1, shape)
+                    sfx = "" if shape == "default" else "_serial"
+                    row[f"base_upload{sfx}_s"] = up["seconds"]
+                    row[f"base_upload{sfx}_moto_cpu_s"] = up["moto_cpu_s"]
+                    row["base_upload_bytes"] = up["bytes"]
+                os.remove(f1)
+
+            def kiln_import():
+                pid = s.proc.pid
+                reset = reset_peak_rss(pid)
+                sampler = RssSampler(pid).begin()
+                body = {"architecture": "x86_64", "osType": "linux", "platform": "Ubuntu",
+                        "diskFormat": "qcow2", "systemDiskSizeGB": 40, "imageName": f"bench-h-{r}",
+                        "imageUrl": f"{bucket_url}/{row['object_key']}"}
+
+                def ready(image):
+                    st = api.request("GET", f"/images/{image}")["image"]["status"]
+                    if st == "error":
+                        raise RuntimeError(f"H: imported image {image} in error")
+                    return st == "ready"
+                m0 = cpu_seconds(m.proc.pid)
+                try:
+                    image, took, cpu, other = self.timed_kiln(
+                        s, lambda: api.request("POST", "/images:import", body=body)["imageId"], ready, 0.02)
+                finally:
+                    peak, _ = sampler.end()
+                row.update(import_s=took, import_cpu_s=cpu, import_other_cpu_pct=other,
+                           import_moto_cpu_s=cpu_seconds(m.proc.pid) - m0,
+                           import_rss_peak_sampled=peak,
+                           import_rss_hwm=proc_status(pid).get("VmHWM") if reset else None,
+                           imported_allocated=self.allocated_data(self.image_layers(s, image)[0]))
+
+            def baseline_import():
+                # The same work as Kiln's import: one GET, fsync, convert. boto3's default
+                # download_file (8 MiB ranged GETs, 10 threads) is timed alone, and only on
+                # small objects: moto answers each ranged GET by reading the whole object, so
+                # a 2 GiB object took 386 s that way (5 MiB/s), a figure about moto alone.
+                f2 = os.path.join(self.work, f"h-down-{r}.qcow2")
+                ranged = row["object_bytes"] <= self.H_RANGED_MAX
+                for shape in (("serial", "default") if r % 2 == 0 else ("default", "serial")):
+                    if shape == "default" and not ranged:
+                        continue
+                    sh(["sync"])
+                    down = self.s3_helper(m, "download", row["object_key"], f2, shape)
+                    if shape == "default":
+                        row.update(base_download_s=down["seconds"],
+                                   base_download_moto_cpu_s=down["moto_cpu_s"])
+                        os.remove(f2)
+                        continue
+                    t0 = time.perf_counter()
+                    sh(self.pin.server() + ["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "qcow2",
+                                            f2, f2 + ".layer"])
+                    row.update(base_download_serial_s=down["seconds"], base_fsync_s=down["fsync_seconds"],
+                               base_download_serial_moto_cpu_s=down["moto_cpu_s"],
+                               base_import_convert_s=time.perf_counter() - t0)
+                    os.remove(f2)
+                    os.remove(f2 + ".layer")
+
+            if r % 2 == 0:
+                kiln_export()
+                baseline_export()
+                kiln_import()
+                baseline_import()
+            else:
+                baseline_export()
+                kiln_export()
+                baseline_import()
+                kiln_import()
+            mb = row["object_bytes"] / (1 << 20)
+            row["export_mib_s"] = mb / row["export_s"]
+            row["base_export_s"] = row["base_convert_s"] + row["base_upload_s"]
+            row["base_export_mib_s"] = mb / row["base_export_s"]
+            row["base_upload_mib_s"] = mb / row["base_upload_s"]
+            row["import_mib_s"] = mb / row["import_s"]
+            row["base_import_s"] = (row["base_download_serial_s"] + row["base_fsync_s"]
+                                    + row["base_import_convert_s"])
+            row["base_import_mib_s"] = mb / row["base_import_s"]
+            row["base_download_mib_s"] = mb / row["base_download_s"] if row.get("base_download_s") else None
+            row["base_upload_serial_mib_s"] = mb / row["base_upload_serial_s"]
+            row["base_download_serial_mib_s"] = mb / row["base_download_serial_s"]
+            out.append(row)
+            log(f"  run {r}: export {row['export_s']:.2f}s ({row['export_mib_s']:.0f} MiB/s) vs convert+upload "
+                f"{row['base_export_s']:.2f}s ({row['base_export_mib_s']:.0f} MiB/s; upload alone "
+                f"{row['base_upload_mib_s']:.0f}, serial {row['base_upload_serial_mib_s']:.0f}); "
+                f"import {row['import_s']:.2f}s ({row['import_mib_s']:.0f} MiB/s) "
+                f"vs download+fsync+convert {row['base_import_s']:.2f}s ({row['base_import_mib_s']:.0f} MiB/s; "
+                f"ranged download_file alone {f(row['base_download_mib_s'], 0)}, one GET "
+                f"{row['base_download_serial_mib_s']:.0f}); moto CPU export/upload/serial "
+                f"{row['export_moto_cpu_s'] / row['export_s'] * 100:.0f}/"
+                f"{row['base_upload_moto_cpu_s'] / row['base_upload_s'] * 100:.0f}/"
+                f"{row['base_upload_serial_moto_cpu_s'] / row['base_upload_serial_s'] * 100:.0f}%; RSS {row['rss_before'] / (1 << 20):.1f} MiB "
+                f"before, peak {row['rss_peak_sampled'] / (1 << 20):.1f} MiB during the export "
+                f"({row['rss_samples']} samples)")
+            for key in (row["object_key"], f"h-base-{r}-default.qcow2", f"h-base-{r}-serial.qcow2"):
+                s3.delete_object(Bucket=self.H_BUCKET, Key=key)
+        meta["runtime_s"] = time.perf_counter() - t_start
+        self.results["h"] = out
+        api.close()
+        s.stop()
+        m.stop()
+        self.discard(s.data_dir)
+
     @staticmethod
     def allocated_data(path):
         m = json.loads(sh(["qemu-img", "map", "-U", "--output=json", path]))
@@ -747,6 +1159,10 @@ class Bench:
                 self.scenario_d()
             if self.a.with_f or "F" in only:
                 self.scenario_f()
+            if not only or "G" in only:
+                self.scenario_g()
+            if not only or "H" in only:
+                self.scenario_h()
         finally:
             for s in self.servers:
                 s.stop()
@@ -937,14 +1353,295 @@ def report_f(res, a):
 
 
 def splice_f(text, section):
-    """Replaces section F in a report (or inserts it before the per-run appendix)."""
+    """Replaces section F in a report (or inserts it where it belongs)."""
+    return splice_section(text, "F", section)
+
+
+def _section_end(lines, start):
+    """The line after a section: the next `## ` heading or HTML comment (bench-compare's
+    marker), or the end."""
+    return next((i for i in range(start + 1, len(lines))
+                 if lines[i].startswith("## ") or lines[i].startswith("<!-- ")), len(lines))
+
+
+def splice_section(text, letter, section):
+    """Replaces the lettered section (`## X. …`) of a report in place; a report without it
+    gets it after the last lettered section before it (or before the per-run appendix),
+    so bench-compare's block and the appendix stay where they are."""
     lines = text.split("\n")
-    start = next((i for i, l in enumerate(lines) if l.startswith("## F. ")), None)
-    if start is not None:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    heads = [(i, l[3]) for i, l in enumerate(lines)
+             if len(l) > 5 and l.startswith("## ") and l[3].isupper() and l[4:6] == ". "]
+    own = [i for i, x in heads if x == letter]
+    if own:
+        start = own[0]
+        end = _section_end(lines, start)
     else:
-        start = end = next((i for i, l in enumerate(lines) if l.startswith("## Per-run figures")), len(lines))
+        before = [i for i, x in heads if x < letter]
+        if before:
+            start = end = _section_end(lines, before[-1])
+        else:
+            start = end = next((i for i, l in enumerate(lines)
+                                if l.startswith("## Per-run figures")), len(lines))
+    # Keep a blank line before what follows.
     return "\n".join(lines[:start] + section.rstrip("\n").split("\n") + [""] + lines[end:])
+
+
+def binary_id(a):
+    """The kiln binary a scenario ran: its commit (KILN_BIN_REV when the binary was built
+    elsewhere, else the repository's HEAD then) and its sha256."""
+    rev = os.environ.get("KILN_BIN_REV") or try_sh(["git", "-C", a.repo, "rev-parse", "--short=12", "HEAD"])
+    return {"kiln_rev": rev[:12],
+            "kiln_sha256": try_sh(["sha256sum", a.kiln]).split(" ")[0][:16]}
+
+
+def _generated(res_meta, a, letter):
+    mode = res_meta.get("mode", "?")
+    rev = res_meta.get("kiln_rev") or try_sh(["git", "-C", a.repo, "rev-parse", "--short=12", "HEAD"])
+    if res_meta.get("kiln_sha256"):
+        rev += f" (binary sha256 {res_meta['kiln_sha256']}…)"
+    note = "" if mode == "full" else f" — **{mode.upper()} run: small sizes, not for comparison**"
+    return (f"Generated by `scripts/bench{'' if mode == 'full' else ' --' + mode}` (also alone: "
+            f"`scripts/bench --only {letter}`) on {res_meta.get('started')}, kiln rev {rev}{note}. "
+            f"Section run time {res_meta.get('runtime_s', 0) / 60:.1f} min.")
+
+
+G_HEADING = "## G. copyImages vs `qemu-img convert` of the same chains"
+H_HEADING = "## H. exportImage / importImage through a local S3 server (moto)"
+
+
+def g_ratio(rows):
+    return med([r.get("ratio") for r in rows])
+
+
+def report_g(res, a):
+    rows, m = res.get("g") or [], res.get("g_meta") or {}
+    L = []
+    w = L.append
+    w(G_HEADING + "\n")
+    if not rows:
+        w("Not run.\n")
+        return "\n".join(L) + "\n"
+    mib = 1 << 20
+    w(_generated(m, a, "G") + f" {len(rows)} pair{'s' if len(rows) > 1 else ''}; every figure is the median over the pairs "
+      "(min–max in parentheses).\n")
+    w(f"- Source: an instance with a 40 GiB system disk and a 20 GiB data disk (cloud); "
+      f"{m.get('write_mib_per_disk')} MiB of non-zero guest data written into each with qemu-io "
+      "(16 pieces spread over the disk), then createImage → `ready`. Its snapshot layers "
+      f"(chains of {'/'.join(str(x) for x in m.get('chain_depths', []))} layers) hold "
+      f"**{m.get('chain_allocated', 0) / mib:,.0f} MiB** of allocated data (`qemu-img map`) in "
+      f"{m.get('virtual_gib', 0):.0f} GiB of virtual disk.")
+    w(f"- Kiln: `copyImages` of that image to cn-east-2, timed from the request until the copy is "
+      f"seen `ready` (describeImage in cn-east-2 every {m.get('poll_ms')} ms). Kiln flattens each "
+      "disk's chain into a standalone layer with `qemu-img convert -O qcow2`, a child of the "
+      f"server on its core (`taskset -c {a.server_cpu}`).")
+    w(f"- qemu-img: `qemu-img convert -q -f qcow2 -O qcow2` of the same two snapshot layers (the "
+      f"same chains, the same bytes), one after the other, on the server core. Each side starts "
+      "after a `sync` (nothing dirty left by the other), and they take turns going first. "
+      "One untimed convert of the chains runs before the first pair. "
+      "Throughput = allocated data of the chains / time. *CPU s*: for Kiln, the server "
+      "process's CPU time (its threads and the qemu-img it ran) over the copy; for the baseline, "
+      "qemu-img's own.\n")
+    ka = agg([r["kiln_ready_s"] for r in rows])
+    ca = agg([r["convert_s"] for r in rows])
+    kt = agg([r["kiln_mib_s"] for r in rows])
+    ct = agg([r["convert_mib_s"] for r in rows])
+    w("| | time s | throughput MiB/s | CPU s | bytes stored MiB |\n|---|---|---|---|---|")
+    w(f"| Kiln copyImages → `ready` | {fm(ka, 3)} | {fm(kt, 0)} | "
+      f"{fm(agg([r['kiln_cpu_s'] for r in rows]), 2)} | {f(med([r['kiln_stored'] for r in rows]) / mib, 1)} |")
+    w(f"| qemu-img convert (same chains) | {fm(ca, 3)} | {fm(ct, 0)} | "
+      f"{fm(agg([r['convert_cpu_s'] for r in rows]), 2)} | {f(med([r['convert_stored'] for r in rows]) / mib, 1)} |")
+    ratio = g_ratio(rows)
+    w(f"\nThroughput ratio Kiln / qemu-img convert, median of the pairs' ratios = **{ratio:.2f}×** "
+      f"(pairs {', '.join(f'{x:.2f}' for x in (r['ratio'] for r in rows))}; ratio of the medians "
+      f"{kt['median'] / ct['median']:.2f}; ratio of the best times, each side's shortest: "
+      f"**{ca['min'] / ka['min']:.2f}×**, {f(ka['min'], 3)} s against {f(ca['min'], 3)} s). "
+      f"Target ≥ 0.9× (median of the pairs): **{'PASS' if ratio >= 0.9 else 'FAIL'}**. "
+      f"Other load on the server core during Kiln's copies (CPU time of other processes there): "
+      f"median {f(med([r.get('other_cpu_pct') for r in rows]), 0)}% "
+      f"(max {f(max(r.get('other_cpu_pct') or 0 for r in rows), 0)}%).\n")
+    if ca["max"] > 3 * ca["min"] or ka["max"] > 3 * ka["min"]:
+        w(f"**Noise**: the same 2-disk flatten took {f(ca['min'], 2)}–{f(ca['max'], 2)} s by qemu-img "
+          f"alone and {f(ka['min'], 2)}–{f(ka['max'], 2)} s by Kiln in this run, and CPU time follows "
+          "wall time (the slow runs are kernel time, not waiting). On this VM (virtio-balloon with "
+          "free page reporting, DAMON reclaim on) `perf` puts ~60% of a slow convert in the "
+          "kernel's page-cache copies (`copy_folio_from_iter_atomic`, `_copy_to_iter`): writing "
+          "into guest memory the host has to back again is slow, reusing memory already backed is "
+          "fast, and which one a run gets is luck. So a single pair's ratio means little; the "
+          "median of the pairs and the ratio of the best times (each side's fastest run, when "
+          "neither paid for that) are the figures to read.\n")
+    w("<details><summary>G: every pair</summary>\n")
+    w("| pair | first | copyImages s | MiB/s | CPU s | qemu-img s | MiB/s | CPU s | ratio | other load |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        w(f"| {r['run']} | {r['first']} | {r['kiln_ready_s']:.3f} | {r['kiln_mib_s']:.0f} | "
+          f"{r['kiln_cpu_s']:.2f} | {r['convert_s']:.3f} | {r['convert_mib_s']:.0f} | "
+          f"{r['convert_cpu_s']:.2f} | {r['ratio']:.2f} | {f(r.get('other_cpu_pct'), 0)}% |")
+    w("\n</details>\n")
+    return "\n".join(L) + "\n"
+
+
+def h_ratios(rows, num, den):
+    """Kiln / baseline throughput of each H run (the same object, the same run)."""
+    return [r[num] / r[den] for r in rows if r.get(num) and r.get(den)]
+
+
+def report_h(res, a):
+    rows, m = res.get("h") or [], res.get("h_meta") or {}
+    L = []
+    w = L.append
+    w(H_HEADING + "\n")
+    if not rows:
+        w("Not run.\n")
+        return "\n".join(L) + "\n"
+    mib = 1 << 20
+    obj = med([r["object_bytes"] for r in rows]) / mib
+    w(_generated(m, a, "H") + f" {len(rows)} run{'s' if len(rows) > 1 else ''}; every figure is the median over the runs "
+      "(min–max in parentheses); ratios are the median of each run's Kiln/baseline ratio.\n")
+    w(f"- Object store: `moto_server` (moto[server] from `.venv-bench`) on loopback, on the "
+      f"{m.get('moto', 'client core')} (`taskset -c {a.client_cpu}`), so the server core holds "
+      "the sender alone: Kiln (`kiln serve --oss-endpoint http://127.0.0.1:PORT --oss-access-key … "
+      "--oss-secret-key …`) with its qemu-img, or the baseline's boto3 and qemu-img. moto keeps "
+      "objects in Python (a multipart upload is joined in memory); it is the peer of both sides.")
+    w(f"- Source: an instance with a 40 GiB cloud system disk; {m.get('write_mib')} MiB of "
+      f"non-zero guest data written into it with qemu-io, then createImage → `ready` (chain of "
+      f"{m.get('chain_depth')} layers, {m.get('chain_allocated', 0) / mib:,.0f} MiB allocated). "
+      f"exportImage (`isAllDisk: false`) writes it as one qcow2 object of **{obj:,.0f} MiB**; "
+      "throughput = object size / time for every row.")
+    w(f"- **Kiln export** = exportImage request → its imageTasks record `finished` (polled every "
+      f"{m.get('poll_ms')} ms): the chain flattened into a scratch qcow2 (`qemu-img convert`), then "
+      "uploaded multipart, 16 MiB parts one at a time, each with its Content-MD5. **Baseline**: "
+      "`qemu-img convert` of the same chain into a file, then boto3 `upload_file` of that file "
+      "(default TransferConfig: 8 MiB parts, up to 10 threads; and again in Kiln's shape: one "
+      "thread, 16 MiB parts), both on the server core.")
+    w("- **Kiln import** = importImage of the exported object (its `https://<bucket>.s3.<region>."
+      "jdcloud-oss.com/<key>` URL) → the image `ready`: the object streamed into a scratch file "
+      "and fsynced, then converted into a layer (`qemu-img convert -O qcow2`). **Baseline**: boto3 "
+      "`download_file` in one GET + fsync + `qemu-img convert` of the download, on the server "
+      f"core. boto3's default download (8 MiB ranged GETs, up to 10 threads) is timed alone only "
+      f"for objects up to {Bench.H_RANGED_MAX >> 20} MiB: moto answers each ranged GET by reading "
+      "the whole object, so a 2 GiB object took 386 s that way (5 MiB/s) — a figure about moto. "
+      "*moto's CPU* = moto's CPU time over the transfer / its time (100%: the object store was "
+      "the bottleneck).")
+    w(f"- Each side starts after a `sync`; Kiln and the baseline take turns going first. RSS = "
+      f"VmRSS of the `kiln serve` process (not its qemu-img children) from `/proc/PID/status`, "
+      f"sampled every {m.get('rss_every_ms')} ms; VmHWM is its peak, reset (`clear_refs` 5) just "
+      "before the call.\n")
+
+    def row(label, key_s, key_mib, moto_cpu=None, ratio=None):
+        ra = ""
+        if ratio:
+            rs = h_ratios(rows, *ratio)
+            ra = f"{med(rs):.2f}× ({min(rs):.2f}–{max(rs):.2f})" if rs else "–"
+        mc = f(med([r[moto_cpu] / r[key_s] * 100 for r in rows if r.get(moto_cpu) is not None]), 0) + "%" \
+            if moto_cpu else ""
+        w(f"| {label} | {fm(agg([r[key_s] for r in rows]), 2)} | {fm(agg([r[key_mib] for r in rows]), 0)} | "
+          f"{mc} | {ra} |")
+
+    w("| | time s | throughput MiB/s | moto's CPU (of the time) | Kiln / this (throughput) |")
+    w("|---|---|---|---|---|")
+    row("**Kiln exportImage** → finished", "export_s", "export_mib_s", "export_moto_cpu_s")
+    row("qemu-img convert + boto3 upload_file", "base_export_s", "base_export_mib_s", None,
+        ("export_mib_s", "base_export_mib_s"))
+    row("boto3 upload_file alone (default: 8 MiB parts, 10 threads)", "base_upload_s", "base_upload_mib_s",
+        "base_upload_moto_cpu_s", ("export_mib_s", "base_upload_mib_s"))
+    row("boto3 upload_file alone, Kiln's shape (16 MiB parts, one thread)", "base_upload_serial_s",
+        "base_upload_serial_mib_s", "base_upload_serial_moto_cpu_s", ("export_mib_s", "base_upload_serial_mib_s"))
+    row("**Kiln importImage** → ready", "import_s", "import_mib_s", "import_moto_cpu_s")
+    row("boto3 download_file (one GET) + fsync + qemu-img convert", "base_import_s", "base_import_mib_s",
+        None, ("import_mib_s", "base_import_mib_s"))
+    row("boto3 download_file alone (one GET, Kiln's shape)", "base_download_serial_s",
+        "base_download_serial_mib_s", "base_download_serial_moto_cpu_s",
+        ("import_mib_s", "base_download_serial_mib_s"))
+    if all(r.get("base_download_s") for r in rows):
+        row("boto3 download_file alone (default: 8 MiB ranged GETs, 10 threads)", "base_download_s",
+            "base_download_mib_s", "base_download_moto_cpu_s", ("import_mib_s", "base_download_mib_s"))
+    w(f"\nBaseline parts (median s): export: qemu-img convert {f(med([r['base_convert_s'] for r in rows]), 2)}, "
+      f"upload {f(med([r['base_upload_s'] for r in rows]), 2)}; import: download (one GET) "
+      f"{f(med([r['base_download_serial_s'] for r in rows]), 2)}, fsync {f(med([r['base_fsync_s'] for r in rows]), 2)}, "
+      f"qemu-img convert {f(med([r['base_import_convert_s'] for r in rows]), 2)}. Kiln's CPU time "
+      f"(process + its qemu-img): export {f(med([r['export_cpu_s'] for r in rows]), 2)} s, import "
+      f"{f(med([r['import_cpu_s'] for r in rows]), 2)} s. Other load on the server core during "
+      f"Kiln's calls: export {f(med([r.get('export_other_cpu_pct') for r in rows]), 0)}%, import "
+      f"{f(med([r.get('import_other_cpu_pct') for r in rows]), 0)}%.\n")
+    hwm = [r["rss_hwm"] for r in rows if r.get("rss_hwm")]
+    ihwm = [r["import_rss_hwm"] for r in rows if r.get("import_rss_hwm")]
+    w(f"Kiln's memory (`kiln serve`, VmRSS) during the export of the {obj:,.0f} MiB object:\n")
+    w("| | MiB |\n|---|---|")
+    w(f"| before the export | {fm(agg([r['rss_before'] for r in rows]), 1, 1 / mib)} |")
+    w(f"| peak during the export, sampled every {m.get('rss_every_ms')} ms | "
+      f"{fm(agg([r['rss_peak_sampled'] for r in rows]), 1, 1 / mib)} |")
+    w(f"| peak during the export, VmHWM | {fm(agg(hwm), 1, 1 / mib) if hwm else '– (clear_refs not allowed)'} |")
+    w(f"| peak during the import, sampled | {fm(agg([r['import_rss_peak_sampled'] for r in rows]), 1, 1 / mib)} |")
+    w(f"| peak during the import, VmHWM | {fm(agg(ihwm), 1, 1 / mib) if ihwm else '–'} |")
+    w("")
+    w("Peak − before, export by export: " + ", ".join(
+        f"+{(r['rss_peak_sampled'] - r['rss_before']) / mib:.1f}" for r in rows) + " MiB (an export "
+      "holds one 16 MiB part in memory, whatever the object's size); RSS before each export: " + ", ".join(
+        f"{r['rss_before'] / mib:.1f}" for r in rows) + " MiB (what an export allocated is kept by "
+      "the allocator for the next one, not handed back).\n")
+    mc = {k: med([r.get(k) for r in rows]) for k in (
+        "export_moto_cpu_s", "base_upload_moto_cpu_s", "base_upload_serial_moto_cpu_s")}
+    if all(mc.values()):
+        w(f"Why Kiln's export is slower than boto3's upload of the same file here: moto spent "
+          f"{mc['export_moto_cpu_s']:.1f} s of CPU on Kiln's upload against "
+          f"{mc['base_upload_moto_cpu_s']:.1f} s (default boto3) and "
+          f"{mc['base_upload_serial_moto_cpu_s']:.1f} s (one thread) on boto3's (medians). Kiln's "
+          "CreateMultipartUpload names no checksum algorithm, so moto 5.2.5 makes a FULL_OBJECT "
+          "checksum (CRC64NVME; crc32 without awscrt) over a second in-memory copy of the whole "
+          "object at CompleteMultipartUpload (`MultipartChecksumBuilder`; py-spy: about a quarter "
+          "of moto's busy time during Kiln's export), where boto3 ≥ 1.36 asks for CRC32 "
+          "COMPOSITE (per-part checksums). And Kiln sends its parts one at a time, each read and "
+          "MD5-hashed before it is sent, so moto waits meanwhile (*moto's CPU* column). Against "
+          "JD OSS or S3 the first cost is the store's, not on this path; the second is Kiln's.\n")
+    w("<details><summary>H: every run</summary>\n")
+    w("| run | first | export s | MiB/s | convert+upload s | upload s | upload, one thread s | import s | "
+      "MiB/s | download+fsync+convert s | download s | RSS before / peak MiB | samples |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        w(f"| {r['run']} | {r['first']} | {r['export_s']:.2f} | {r['export_mib_s']:.0f} | "
+          f"{r['base_export_s']:.2f} | {r['base_upload_s']:.2f} | {r['base_upload_serial_s']:.2f} | "
+          f"{r['import_s']:.2f} | {r['import_mib_s']:.0f} | {r['base_import_s']:.2f} | "
+          f"{r['base_download_serial_s']:.2f} | "
+          f"{r['rss_before'] / mib:.1f} / {r['rss_peak_sampled'] / mib:.1f} | {r['rss_samples']} |")
+    w("\n</details>\n")
+    return "\n".join(L) + "\n"
+
+
+def check_g(res):
+    rows = res.get("g") or []
+    if not rows:
+        return ["G: did not run"]
+    missing = []
+    for r in rows:
+        if not all(_num(r.get(k)) and r[k] > 0 for k in ("chain_allocated", "kiln_ready_s", "convert_s",
+                                                          "kiln_mib_s", "convert_mib_s", "ratio",
+                                                          "kiln_stored")):
+            missing.append(f"G: pair without figures: {r}")
+    return missing
+
+
+def check_h(res):
+    rows = res.get("h") or []
+    if not rows:
+        return ["H: did not run"]
+    missing = []
+    keys = ("object_bytes", "export_s", "export_mib_s", "base_export_mib_s", "base_upload_mib_s",
+            "import_s", "import_mib_s", "base_import_mib_s", "rss_before",
+            "rss_peak_sampled", "import_rss_peak_sampled", "imported_allocated",
+            "base_upload_serial_mib_s", "base_download_serial_mib_s")
+    for r in rows:
+        bad = [k for k in keys if not (_num(r.get(k)) and r[k] > 0)]
+        if bad:
+            missing.append(f"H: run {r.get('run')} without {', '.join(bad)}")
+    return missing
+
+
+# --only: the scenarios that can run alone, their result keys, section and check.
+ONLY = {
+    "F": (("f", "f_meta"), lambda res, a: report_f(res, a), lambda res: check_f(res)),
+    "G": (("g", "g_meta"), lambda res, a: report_g(res, a), lambda res: check_g(res)),
+    "H": (("h", "h_meta"), lambda res, a: report_h(res, a), lambda res: check_h(res)),
+}
 
 
 def report(res, a, v):
@@ -958,9 +1655,10 @@ def report(res, a, v):
       f"with the range (min–max) over the runs in parentheses; *spread* is (max−min)/median. "
       f"Total benchmark time {res['runtime_s'] / 60:.1f} min (build excluded).\n")
     w("## How to run\n")
-    w("```\nscripts/bench            # full run (~15 min + build), writes BENCHMARKS.md\n"
+    w("```\nscripts/bench            # full run (~22 min + build), writes BENCHMARKS.md\n"
       "scripts/bench --quick    # smoke run (~3 min), writes target-bench/BENCHMARKS-quick.md\n"
-      "scripts/bench --only F   # section F alone (~4 min), replaced in place in BENCHMARKS.md\n```\n")
+      "scripts/bench --only F   # section F alone (~4 min), replaced in place in BENCHMARKS.md\n"
+      "scripts/bench --only G,H # sections G and H alone (~10 min), likewise\n```\n")
     w("`scripts/bench` builds Kiln (`cargo build --release`, target dir `target-bench/`) and "
       "the load generator (`bench/loadgen`, its own cargo project), creates `.venv-bench` with "
       f"`moto[server]=={v['moto']}` and boto3, then runs `bench/bench.py`. Raw per-run figures "
@@ -1098,6 +1796,10 @@ def report(res, a, v):
                         f"{d_ratio(d):.2f}×", d_ratio(d) >= 0.9))
         stored = med([r["kiln_stored"] for r in d]) / med([r["chain_allocated"] for r in d])
         targets.append(("D: bytes stored ≤ 1.05× bytes allocated", f"{stored:.3f}×", stored <= 1.05))
+    g = res.get("g") or []
+    if g:
+        targets.append(("G: copyImages throughput ≥ 0.9× qemu-img convert of the same chains "
+                        "(median of the pairs)", f"{g_ratio(g):.2f}×", g_ratio(g) >= 0.9))
     mib = 1 << 20
     pop = res.get("e_populated") or []
     if pop:
@@ -1240,9 +1942,13 @@ def report(res, a, v):
     w(f"\nFirst start on a new data directory (creates the database): "
       f"{res.get('a_first_start_s', 0) * 1000:.0f} ms.\n")
 
-    # ---------------- F
+    # ---------------- F, G, H
     if res.get("f") or res.get("f_skipped"):
         w(report_f(res, a))
+    if res.get("g"):
+        w(report_g(res, a))
+    if res.get("h"):
+        w(report_h(res, a))
 
     # ---------------- per-run appendix
     w("## Per-run figures\n")
@@ -1298,14 +2004,14 @@ def main():
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the report from --json-out without running")
     ap.add_argument("--only", default="",
-                    help="run only these scenarios (so far: F); their results are merged into "
-                         "--json-out and their section replaced in --out, the rest kept")
+                    help="run only these scenarios (F, G, H; comma-separated); their results are "
+                         "merged into --json-out and their sections replaced in --out, the rest kept")
     ap.add_argument("--with-f", action="store_true",
                     help="run scenario F after A–E (PostgreSQL on KILN_TEST_PG_URL)")
     a = ap.parse_args()
     a.only = [x.strip().upper() for x in a.only.split(",") if x.strip()]
-    if set(a.only) - {"F"}:
-        sys.exit(f"bench: --only supports F, not {','.join(sorted(set(a.only) - {'F'}))}")
+    if set(a.only) - set(ONLY):
+        sys.exit(f"bench: --only supports {', '.join(ONLY)}, not {','.join(sorted(set(a.only) - set(ONLY)))}")
     if a.only:
         return main_only(a)
     a.moto_load = os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto_load.py")
@@ -1323,7 +2029,7 @@ def main():
     json.dump(res, open(a.json_out, "w"), indent=1)
     log(f"wrote {a.out} and {a.json_out} ({res['runtime_s'] / 60:.1f} min)")
     if a.check:
-        missing = check_complete(res)
+        missing = check_complete(res) + check_g(res) + check_h(res)
         if a.with_f:
             missing += check_f(res)
         if missing:
@@ -1344,40 +2050,39 @@ def write_keeping_compare(path, text):
 
 
 def main_only(a):
-    """--only F: runs F alone, merges its figures into the JSON of this mode and replaces
-    section F of --out (or writes a file with the section alone if --out does not exist)."""
+    """--only F,G,H: runs those scenarios alone, merges their figures into the JSON of this
+    mode and replaces their sections of --out in place (or writes a file with those
+    sections alone if --out does not exist)."""
     prev = {}
     if os.path.exists(a.json_out):
         try:
             prev = json.load(open(a.json_out))
         except ValueError:
             prev = {}
-    if a.report_only:
-        res = prev
-    else:
+    if not a.report_only:
         if os.path.exists(a.workdir):
             shutil.rmtree(a.workdir)
         res = Bench(a).run()
         shutil.rmtree(a.workdir, ignore_errors=True)
-        for k in ("f", "f_meta"):
-            prev[k] = res.get(k)
-        prev.pop("f_skipped", None)
+        for x in a.only:
+            for k in ONLY[x][0]:
+                prev[k] = res.get(k)
+        if "F" in a.only:
+            prev.pop("f_skipped", None)
         json.dump(prev, open(a.json_out, "w"), indent=1)
-        res = prev
-    section = report_f(res, a)
-    if os.path.exists(a.out):
-        text = splice_f(open(a.out).read(), section)
-    else:
-        text = "# Kiln benchmarks\n\n" + section
+    res = prev
+    text = open(a.out).read() if os.path.exists(a.out) else "# Kiln benchmarks\n\n"
+    for x in sorted(a.only):
+        text = splice_section(text, x, ONLY[x][1](res, a))
     open(a.out, "w").write(text)
-    log(f"wrote section F of {a.out} and merged {a.json_out}")
+    log(f"wrote section(s) {','.join(sorted(a.only))} of {a.out} and merged {a.json_out}")
     if a.check:
-        missing = check_f(res)
+        missing = [m for x in sorted(a.only) for m in ONLY[x][2](res)]
         if missing:
             for m in missing:
                 log(f"!! {m}")
             sys.exit(f"bench: {len(missing)} scenario figure(s) missing")
-        log("scenario F ran and produced its figures")
+        log(f"scenario(s) {','.join(sorted(a.only))} ran and produced their figures")
 
 
 def check_f(res):

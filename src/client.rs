@@ -1,5 +1,6 @@
 //! A small JD Cloud API client that signs like the official SDKs (JDCLOUD2), for Kiln's own
-//! commands (`kiln demo` and the resource subcommands `kiln instance|image|disk|snapshot|quota`).
+//! commands (`kiln demo` and the resource subcommands `kiln instance|image|disk|snapshot|quota`
+//! and the vpc service's `kiln vpc|subnet|security-group|eip`).
 
 use serde_json::Value;
 
@@ -128,8 +129,9 @@ impl Client {
     }
 
     /// `scheme://host[:port]` for `service`. Kiln serves every service on one listener; JD
-    /// Cloud has one host per service, so an endpoint on `jdcloud-api.com` (`www.`, `vm.` or
-    /// `disk.`, as the `jdc` CLI and the SDKs write it) becomes `{service}.jdcloud-api.com`.
+    /// Cloud has one host per service, so an endpoint on `jdcloud-api.com` (`www.`, `vm.`,
+    /// `disk.` or `vpc.`, as the `jdc` CLI and the SDKs write it) becomes
+    /// `{service}.jdcloud-api.com`.
     pub fn base_url(&self, service: &str) -> String {
         let (scheme, host) = self
             .endpoint
@@ -140,7 +142,7 @@ impl Client {
             "https" => host.strip_suffix(":443").unwrap_or(host),
             _ => host.strip_suffix(":80").unwrap_or(host),
         };
-        let jd = ["www.", "vm.", "disk.", ""]
+        let jd = ["www.", "vm.", "disk.", "vpc.", ""]
             .iter()
             .any(|p| host == format!("{p}jdcloud-api.com"));
         if jd {
@@ -150,7 +152,7 @@ impl Client {
         }
     }
 
-    /// Calls `METHOD /v1/regions/{region}{path}?{query}` on `service` (`vm` or `disk`) and
+    /// Calls `METHOD /v1/regions/{region}{path}?{query}` on `service` (`vm`, `disk`, `vpc`) and
     /// returns the `result` object (or `null` for actions without one).
     pub async fn call(
         &self,
@@ -222,6 +224,12 @@ impl Client {
 
     pub async fn delete(&self, service: &str, path: &str, query: &str) -> Result<Value, CallError> {
         self.call(service, reqwest::Method::DELETE, path, query, None)
+            .await
+    }
+
+    /// PATCH, as the vpc service modifies (modifyVpc, modifySubnet, …).
+    pub async fn patch(&self, service: &str, path: &str, body: &Value) -> Result<Value, CallError> {
+        self.call(service, reqwest::Method::PATCH, path, "", Some(body))
             .await
     }
 }

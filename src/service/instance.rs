@@ -9,6 +9,9 @@ use crate::store::status::{AttachmentStatus, InstanceStatus};
 use crate::store::{self, AttachmentRow, Db, DiskRow, InstanceRow};
 use crate::tasks::{self, payload};
 
+/// How long a detached disk stays in its instance's describeInstance, as `detached`.
+pub const DETACHED_SHOWN_FOR_MS: i64 = 60_000;
+
 #[derive(Debug, Clone, Default)]
 pub struct InstanceSpecInput {
     pub az: Option<String>,
@@ -46,7 +49,9 @@ pub struct InstanceDetail {
 
 impl InstanceDetail {
     pub fn system_disk(&self) -> Option<&(AttachmentRow, DiskRow)> {
-        self.disks.iter().find(|(a, _)| a.device_name == "vda")
+        self.disks
+            .iter()
+            .find(|(a, _)| a.device_name == "vda" && a.status != AttachmentStatus::Detached)
     }
 }
 
@@ -61,12 +66,19 @@ impl Service {
         store::instance_with_disks(&mut db, &scope.pin, &scope.region, id).await
     }
 
+    /// describeInstance: the instance with its disks, and those detached from it in the
+    /// last [`DETACHED_SHOWN_FOR_MS`] as `detached` (as JD shows them; Terraform's detach
+    /// waits for that status).
     pub async fn instance_fetch(&self, scope: &Scope, id: &str) -> ApiResult<InstanceDetail> {
         let mut conn = self.store.read().await?;
         let row = store::instance::instance_get(&mut conn, &scope.pin, &scope.region, id)
             .await?
             .ok_or_else(|| ApiError::instance_not_found(id))?;
-        detail(&mut conn, row).await
+        let mut d = detail(&mut conn, row).await?;
+        let since = store::now_ms() - DETACHED_SHOWN_FOR_MS;
+        let detached = store::disk::recent_detachments_of(&mut conn, id, since).await?;
+        d.disks.extend(detached);
+        Ok(d)
     }
 
     pub async fn instance_list(&self, q: InstanceQuery) -> ApiResult<(Vec<InstanceDetail>, i64)> {

@@ -12,6 +12,11 @@ use super::{postgres, sqlite, Backend, DbResult, Stmt};
 /// A connection to run statements on: a reader, or a write transaction in progress.
 pub struct Db {
     conn: Conn,
+    /// Whether statements run here are checked for changes to `images`: only in a write
+    /// transaction of a store with an image cache, whose commit is what invalidates it (a
+    /// reader's statements would be checked for nothing, and the check is a pass over
+    /// each statement's text).
+    watch_images: bool,
     /// Whether a statement run here changed `images` (the image cache is invalidated
     /// when the transaction commits; see [`super::image::ImageCache`]).
     changed_images: bool,
@@ -64,8 +69,15 @@ impl Db {
     pub(super) fn new(conn: Conn) -> Db {
         Db {
             conn,
+            watch_images: false,
             changed_images: false,
         }
+    }
+
+    /// Checks the statements run from now on for changes to `images` (see
+    /// [`Db::changed_images`]).
+    pub(super) fn watch_images(&mut self) {
+        self.watch_images = true;
     }
 
     pub fn backend(&self) -> Backend {
@@ -142,7 +154,7 @@ impl Db {
         Ok(rows.into_iter().map(|(v,)| v).collect())
     }
 
-    /// Whether a statement run here changed `images`.
+    /// Whether a statement run here since [`Db::watch_images`] changed `images`.
     pub(super) fn changed_images(&self) -> bool {
         self.changed_images
     }
@@ -152,7 +164,7 @@ impl Db {
     }
 
     fn note_change(&mut self, stmt: &Stmt) {
-        if !self.changed_images && stmt.changes_table("images") {
+        if self.watch_images && !self.changed_images && stmt.changes_table("images") {
             self.changed_images = true;
         }
     }

@@ -330,3 +330,77 @@ pub async fn disk_set_top_layer(
     db.execute(st).await?;
     Ok(())
 }
+
+/// A detachment that just ended, shown as `detached` until `detached_at` + the retention
+/// (see `recent_detachments_of`); older records are purged on the way.
+pub async fn recent_detachment_record(
+    db: &mut Db,
+    a: &AttachmentRow,
+    now: i64,
+    purge_before: i64,
+) -> DbResult<()> {
+    db.execute(
+        Stmt::new("DELETE FROM recent_detachments WHERE detached_at < $1").bind(purge_before),
+    )
+    .await?;
+    let st = Stmt::new(
+        "INSERT INTO recent_detachments(disk_id, instance_id, device_name, auto_delete, detached_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (disk_id, instance_id) DO UPDATE
+           SET device_name = excluded.device_name, auto_delete = excluded.auto_delete,
+               detached_at = excluded.detached_at",
+    )
+    .bind(&a.disk_id)
+    .bind(&a.instance_id)
+    .bind(&a.device_name)
+    .bind(a.auto_delete)
+    .bind(now);
+    db.execute(st).await?;
+    Ok(())
+}
+
+/// The instance's disks detached since `since` and not attached to it again, as `detached`
+/// attachments with their disks (a disk deleted meanwhile is left out).
+pub async fn recent_detachments_of(
+    db: &mut Db,
+    instance_id: &str,
+    since: i64,
+) -> DbResult<Vec<(AttachmentRow, DiskRow)>> {
+    let rows: Vec<(String, String, bool, i64)> = db
+        .fetch_all(
+            Stmt::new(
+                "SELECT r.disk_id, r.device_name, r.auto_delete, r.detached_at
+                 FROM recent_detachments r
+                 WHERE r.instance_id = $1 AND r.detached_at >= $2
+                   AND NOT EXISTS (SELECT 1 FROM attachments a
+                                   WHERE a.disk_id = r.disk_id AND a.instance_id = r.instance_id)
+                 ORDER BY LENGTH(r.device_name), r.device_name",
+            )
+            .bind(instance_id)
+            .bind(since),
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (disk_id, device_name, auto_delete, detached_at) in rows {
+        if let Some(d) = disk_by_id(db, &disk_id).await? {
+            let a = AttachmentRow {
+                disk_id,
+                instance_id: instance_id.to_string(),
+                device_name,
+                status: AttachmentStatus::Detached,
+                auto_delete,
+                attached_at: detached_at,
+            };
+            out.push((a, d));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn recent_detachments_clear(db: &mut Db, instance_id: &str) -> DbResult<()> {
+    db.execute(
+        Stmt::new("DELETE FROM recent_detachments WHERE instance_id = $1").bind(instance_id),
+    )
+    .await?;
+    Ok(())
+}

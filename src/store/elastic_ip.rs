@@ -5,7 +5,7 @@
 
 use sqlx::FromRow;
 
-use super::vpc::owned_select;
+use super::vpc::{owned_get, owned_select};
 use super::{Db, DbResult, Stmt};
 
 #[derive(Debug, Clone, FromRow)]
@@ -75,13 +75,7 @@ pub async fn eip_get(
     region: &str,
     id: &str,
 ) -> DbResult<Option<ElasticIpRow>> {
-    let st = Stmt::new(format!(
-        "SELECT {ELASTIC_IP_COLUMNS} FROM elastic_ips WHERE id = $1 AND pin = $2 AND region = $3"
-    ))
-    .bind(id)
-    .bind(pin)
-    .bind(region);
-    db.fetch_optional(st).await
+    owned_get(db, "elastic_ips", ELASTIC_IP_COLUMNS, (pin, region, id)).await
 }
 
 pub async fn eip_by_address(

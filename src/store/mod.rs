@@ -328,7 +328,10 @@ impl Store {
         match &*self.engine {
             Engine::Sqlite(s) => {
                 let (mut slot, urgent) = s.gate.enter(self.background).await;
-                let db = sqlite::begin(&mut slot)?;
+                let mut db = sqlite::begin(&mut slot)?;
+                if self.images.is_some() {
+                    db.watch_images();
+                }
                 Ok(WriteTx {
                     db,
                     gate: Some((slot, urgent)),

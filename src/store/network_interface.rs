@@ -4,7 +4,7 @@
 
 use sqlx::FromRow;
 
-use super::vpc::owned_select;
+use super::vpc::{owned_get, owned_select};
 use super::{Db, DbResult, Stmt};
 
 #[derive(Debug, Clone, FromRow)]
@@ -77,14 +77,13 @@ pub async fn nic_get(
     region: &str,
     id: &str,
 ) -> DbResult<Option<NetworkInterfaceRow>> {
-    let st = Stmt::new(format!(
-        "SELECT {NETWORK_INTERFACE_COLUMNS} FROM network_interfaces
-         WHERE id = $1 AND pin = $2 AND region = $3"
-    ))
-    .bind(id)
-    .bind(pin)
-    .bind(region);
-    db.fetch_optional(st).await
+    owned_get(
+        db,
+        "network_interfaces",
+        NETWORK_INTERFACE_COLUMNS,
+        (pin, region, id),
+    )
+    .await
 }
 
 pub async fn nics_of_instance(

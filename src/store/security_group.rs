@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::vpc::{owned_select, set_attributes};
+use super::vpc::{owned_get, owned_select};
 use super::{Db, DbResult, Stmt};
 
 #[derive(Debug, Clone, FromRow)]
@@ -92,14 +92,13 @@ pub async fn security_group_get(
     region: &str,
     id: &str,
 ) -> DbResult<Option<SecurityGroupRow>> {
-    let st = Stmt::new(format!(
-        "SELECT {SECURITY_GROUP_COLUMNS} FROM security_groups
-         WHERE id = $1 AND pin = $2 AND region = $3"
-    ))
-    .bind(id)
-    .bind(pin)
-    .bind(region);
-    db.fetch_optional(st).await
+    owned_get(
+        db,
+        "security_groups",
+        SECURITY_GROUP_COLUMNS,
+        (pin, region, id),
+    )
+    .await
 }
 
 /// The VPC's default group (every interface of the VPC is in it unless told otherwise).
@@ -136,15 +135,6 @@ pub async fn security_group_list(
         st
     };
     super::list_page(db, select, SECURITY_GROUP_COLUMNS, "seq, id", page).await
-}
-
-pub async fn security_group_set_attributes(
-    db: &mut Db,
-    id: &str,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> DbResult<()> {
-    set_attributes(db, "security_groups", id, name, description).await
 }
 
 /// Deletes the group with its rules.

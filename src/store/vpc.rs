@@ -87,13 +87,7 @@ pub async fn vpc_insert(db: &mut Db, v: &VpcRow) -> DbResult<()> {
 }
 
 pub async fn vpc_get(db: &mut Db, pin: &str, region: &str, id: &str) -> DbResult<Option<VpcRow>> {
-    let st = Stmt::new(format!(
-        "SELECT {VPC_COLUMNS} FROM vpcs WHERE id = $1 AND pin = $2 AND region = $3"
-    ))
-    .bind(id)
-    .bind(pin)
-    .bind(region);
-    db.fetch_optional(st).await
+    owned_get(db, "vpcs", VPC_COLUMNS, (pin, region, id)).await
 }
 
 pub async fn vpc_default(db: &mut Db, pin: &str, region: &str) -> DbResult<Option<VpcRow>> {
@@ -116,15 +110,6 @@ pub async fn vpc_list(
 ) -> DbResult<(Vec<VpcRow>, i64)> {
     let select = |cols: &str| owned_select("vpcs", cols, pin, region, ids);
     super::list_page(db, select, VPC_COLUMNS, "seq, id", page).await
-}
-
-pub async fn vpc_set_attributes(
-    db: &mut Db,
-    id: &str,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> DbResult<()> {
-    set_attributes(db, "vpcs", id, name, description).await
 }
 
 pub async fn vpc_delete(db: &mut Db, id: &str) -> DbResult<()> {
@@ -157,13 +142,7 @@ pub async fn subnet_get(
     region: &str,
     id: &str,
 ) -> DbResult<Option<SubnetRow>> {
-    let st = Stmt::new(format!(
-        "SELECT {SUBNET_COLUMNS} FROM subnets WHERE id = $1 AND pin = $2 AND region = $3"
-    ))
-    .bind(id)
-    .bind(pin)
-    .bind(region);
-    db.fetch_optional(st).await
+    owned_get(db, "subnets", SUBNET_COLUMNS, (pin, region, id)).await
 }
 
 /// Every subnet of the VPC, `seq` order.
@@ -199,15 +178,6 @@ pub async fn subnet_list(
     super::list_page(db, select, SUBNET_COLUMNS, "seq, id", page).await
 }
 
-pub async fn subnet_set_attributes(
-    db: &mut Db,
-    id: &str,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> DbResult<()> {
-    set_attributes(db, "subnets", id, name, description).await
-}
-
 pub async fn subnet_delete(db: &mut Db, id: &str) -> DbResult<()> {
     db.execute(Stmt::new("DELETE FROM subnets WHERE id = $1").bind(id))
         .await?;
@@ -222,6 +192,23 @@ pub async fn count_owned(db: &mut Db, table: &str, pin: &str, region: &str) -> D
     .bind(pin)
     .bind(region);
     db.fetch_i64(st).await
+}
+
+/// The row `id` of `table` if it is the owner's, in the region (another account's id reads
+/// as none, as a nonexistent one does).
+pub(super) async fn owned_get<T: super::Row>(
+    db: &mut Db,
+    table: &str,
+    cols: &str,
+    (pin, region, id): (&str, &str, &str),
+) -> DbResult<Option<T>> {
+    let st = Stmt::new(format!(
+        "SELECT {cols} FROM {table} WHERE id = $1 AND pin = $2 AND region = $3"
+    ))
+    .bind(id)
+    .bind(pin)
+    .bind(region);
+    db.fetch_optional(st).await
 }
 
 /// `SELECT cols FROM table` of the owner's rows in the region, limited to `ids` if any.
@@ -240,8 +227,23 @@ pub(super) fn owned_select(
     st
 }
 
-/// A new name and/or description (`None`: unchanged).
-pub(super) async fn set_attributes(
+/// Whether `id` is one of the owner's `table` rows in the region.
+pub async fn owned_exists(
+    db: &mut Db,
+    table: &str,
+    (pin, region, id): (&str, &str, &str),
+) -> DbResult<bool> {
+    let st = Stmt::new(format!(
+        "SELECT COUNT(*) FROM {table} WHERE id = $1 AND pin = $2 AND region = $3"
+    ))
+    .bind(id)
+    .bind(pin)
+    .bind(region);
+    Ok(db.fetch_i64(st).await? > 0)
+}
+
+/// A new name and/or description of a `table` row (`None`: unchanged).
+pub async fn set_attributes(
     db: &mut Db,
     table: &str,
     id: &str,

@@ -151,6 +151,7 @@ async fn instance_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     // Its network interfaces go with it; so do the elastic IPs made with it.
     elastic_ip::eips_let_go_of_instance(&mut tx, &task.target_id).await?;
     network_interface::nics_delete_of_instance(&mut tx, &task.target_id).await?;
+    disk::recent_detachments_clear(&mut tx, &task.target_id).await?;
     instance::instance_delete(&mut tx, &task.target_id).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
@@ -214,6 +215,15 @@ async fn disk_attach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 async fn disk_detach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let instance_id = decode::<payload::DiskDetach>(task)?.instance_id;
     let mut tx = ctx.store.write().await?;
+    let ended = disk::attachments_of_disk(&mut tx, &task.target_id)
+        .await?
+        .into_iter()
+        .find(|a| a.instance_id == instance_id);
+    if let Some(a) = ended {
+        let now = store::now_ms();
+        let purge_before = now - crate::service::instance::DETACHED_SHOWN_FOR_MS;
+        disk::recent_detachment_record(&mut tx, &a, now, purge_before).await?;
+    }
     disk::attachment_delete(&mut tx, &task.target_id, &instance_id).await?;
     let still = disk::attachments_of_disk(&mut tx, &task.target_id).await?;
     let status = if still.is_empty() {

@@ -1,8 +1,8 @@
-//! The client subcommands (`kiln instance|image|disk|snapshot|quota|completions`), run as
-//! the built binary against a real server: every subcommand, `--wait` on and off a
-//! terminal, JSON output parsed back, exit codes, configuration precedence (flags, env,
-//! a `jdc` profile in a temporary HOME, `<data-dir>/credentials`), and the three commands
-//! of `kiln --help`.
+//! The client subcommands (`kiln instance|image|disk|snapshot|quota|completions` and the
+//! vpc service's `kiln vpc|subnet|security-group|eip`), run as the built binary against a
+//! real server: every subcommand, `--wait` on and off a terminal, JSON output parsed back,
+//! exit codes, configuration precedence (flags, env, a `jdc` profile in a temporary HOME,
+//! `<data-dir>/credentials`), and the three commands of `kiln --help`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -186,11 +186,13 @@ fn assert_error_line(r: &Run, status: &str, message: &str) {
     assert!(r.stdout.is_empty(), "{r:#?}");
 }
 
+/// The devices of the instance's data disks, those recently detached left out.
 fn devices(v: &Value) -> Vec<String> {
     v["dataDisks"]
         .as_array()
         .unwrap_or_else(|| panic!("no dataDisks: {v}"))
         .iter()
+        .filter(|d| d["status"] != "detached")
         .map(|d| d["deviceName"].as_str().unwrap().to_string())
         .collect()
 }
@@ -884,6 +886,12 @@ async fn completions_and_help_examples() {
         vec!["disk", "create"],
         vec!["snapshot", "delete"],
         vec!["quota", "show"],
+        vec!["vpc", "create"],
+        vec!["subnet", "show"],
+        vec!["security-group", "add-rule"],
+        vec!["eip", "associate"],
+        vec!["instance", "resize"],
+        vec!["instance", "set-password"],
     ] {
         let mut a = args.clone();
         a.push("--help");
@@ -983,4 +991,382 @@ async fn image_lifecycle_verbs() {
         "{}",
         r.stderr
     );
+}
+
+/// The `key` of each object in the array `list` of `v`.
+fn ids_of(v: &Value, list: &str, key: &str) -> Vec<String> {
+    v[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list}: {v}"))
+        .iter()
+        .map(|x| x[key].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn vpc_subnet_security_group_eip_and_instance_changes() {
+    let s = Server::start(&[]).await;
+    let mut env = Env::for_server(&s);
+
+    // vpc create / list / rename / show
+    let vpc = env
+        .kiln(&[
+            "vpc",
+            "create",
+            "--name",
+            "cli-net",
+            "--cidr",
+            "192.168.0.0/16",
+            "-q",
+        ])
+        .ok()
+        .id();
+    assert!(vpc.starts_with("vpc-"), "{vpc}");
+    let t = env.kiln(&["vpc", "list"]).ok().stdout.clone();
+    assert!(t.starts_with("ID "), "{t}");
+    assert!(t.contains(&vpc) && t.contains("192.168.0.0/16"), "{t}");
+    let r = env.kiln(&[
+        "vpc",
+        "rename",
+        &vpc,
+        "--name",
+        "cli-net-2",
+        "--description",
+        "made by the cli",
+    ]);
+    assert_eq!(r.ok().stdout, format!("Modified vpc {vpc}\n"));
+    let v = env.kiln(&["vpc", "show", &vpc, "-o", "json"]).ok().json();
+    assert_eq!(v["vpc"]["vpcName"], "cli-net-2", "{v}");
+    assert_eq!(v["vpc"]["description"], "made by the cli", "{v}");
+    // Neither a name nor a description: a usage error.
+    env.kiln(&["vpc", "rename", &vpc]).code(2);
+
+    // subnet create / show / list, and the errors by kind
+    let subnet = env
+        .kiln(&[
+            "subnet",
+            "create",
+            "--vpc",
+            &vpc,
+            "--name",
+            "cli-a",
+            "--cidr",
+            "192.168.0.0/28",
+            "-q",
+        ])
+        .ok()
+        .id();
+    assert!(subnet.starts_with("subnet-"), "{subnet}");
+    let r = env.kiln(&[
+        "subnet",
+        "create",
+        "--vpc",
+        &vpc,
+        "--name",
+        "cli-b",
+        "--cidr",
+        "192.168.0.0/24",
+    ]);
+    r.code(4);
+    assert!(r.stderr.starts_with("CONFLICT: "), "{r:#?}");
+    let r = env.kiln(&["subnet", "show", "subnet-nope"]);
+    r.code(3);
+    assert_error_line(&r, "NOT_FOUND", "Subnet 'subnet-nope' not found");
+    let t = env.kiln(&["subnet", "show", &subnet]).ok().stdout.clone();
+    for want in [
+        "Available IPs: 12",
+        "Start IP:      192.168.0.3",
+        "End IP:        192.168.0.14",
+        vpc.as_str(),
+    ] {
+        assert!(t.contains(want), "{want:?} not in\n{t}");
+    }
+    assert_eq!(
+        env.kiln(&["subnet", "list", "--vpc", &vpc, "-q"])
+            .ok()
+            .lines(),
+        std::slice::from_ref(&subnet)
+    );
+    let v = env.kiln(&["vpc", "show", &vpc]).ok().stdout.clone();
+    assert!(v.contains("SUBNET") && v.contains(&subnet), "{v}");
+
+    // security group create / add-rule / show / remove-rule
+    let sg = env
+        .kiln(&[
+            "security-group",
+            "create",
+            "--vpc",
+            &vpc,
+            "--name",
+            "ssh",
+            "-q",
+        ])
+        .ok()
+        .id();
+    assert!(sg.starts_with("sg-"), "{sg}");
+    let ssh = env
+        .kiln(&[
+            "security-group",
+            "add-rule",
+            &sg,
+            "--protocol",
+            "tcp",
+            "--direction",
+            "in",
+            "--cidr",
+            "0.0.0.0/0",
+            "--ports",
+            "22",
+            "-q",
+        ])
+        .ok()
+        .id();
+    assert!(ssh.starts_with("sgr-"), "{ssh}");
+    let range = env
+        .kiln(&[
+            "security-group",
+            "add-rule",
+            &sg,
+            "--protocol",
+            "udp",
+            "--direction",
+            "in",
+            "--cidr",
+            "10.0.0.0/8",
+            "--ports",
+            "1000-2000",
+            "-q",
+        ])
+        .ok()
+        .id();
+    assert_ne!(range, ssh);
+    for bad in [
+        vec!["--protocol", "icmp", "--direction", "in", "--ports", "22"],
+        vec!["--protocol", "tcp", "--direction", "in", "--ports", "9-1"],
+        vec!["--protocol", "gre", "--direction", "in"],
+    ] {
+        let mut a = vec![
+            "security-group",
+            "add-rule",
+            sg.as_str(),
+            "--cidr",
+            "0.0.0.0/0",
+        ];
+        a.extend(bad.iter().copied());
+        env.kiln(&a).code(2);
+    }
+    let t = env
+        .kiln(&["security-group", "show", &sg])
+        .ok()
+        .stdout
+        .clone();
+    assert!(t.contains("RULE") && t.contains(&ssh), "{t}");
+    let udp_line = t.lines().find(|l| l.starts_with(&range)).expect("udp rule");
+    assert!(
+        udp_line.contains("udp")
+            && udp_line.contains("10.0.0.0/8")
+            && udp_line.contains("1000-2000"),
+        "{t}"
+    );
+    let r = env.kiln(&["security-group", "remove-rule", &sg, &range]);
+    r.ok();
+    let g = env
+        .kiln(&["security-group", "show", &sg, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        ids_of(&g["networkSecurityGroup"], "securityGroupRules", "ruleId"),
+        std::slice::from_ref(&ssh)
+    );
+    let listed = env
+        .kiln(&["security-group", "list", "--vpc", &vpc, "-q"])
+        .ok()
+        .lines();
+    assert!(listed.contains(&sg), "{listed:?}");
+
+    // An instance in the subnet, with the group and a new elastic IP; a missing subnet
+    // exits 3 and launches nothing.
+    let r = env.kiln(&[
+        "instance",
+        "create",
+        "--image",
+        IMAGE,
+        "--name",
+        "cli-nowhere",
+        "--subnet",
+        "subnet-nope",
+    ]);
+    r.code(3);
+    assert_error_line(&r, "NOT_FOUND", "Subnet 'subnet-nope' not found");
+    let id = env
+        .kiln(&[
+            "instance",
+            "create",
+            "--image",
+            IMAGE,
+            "--name",
+            "cli-net-vm",
+            "--subnet",
+            &subnet,
+            "--security-group",
+            &sg,
+            "--eip",
+            "2",
+            "--password",
+            "Kiln-2026-ok",
+            "--wait",
+            "-q",
+        ])
+        .ok()
+        .id();
+    let inst = s.instance(&id).await;
+    assert_eq!(inst["subnetId"], subnet.as_str(), "{inst}");
+    assert_eq!(inst["vpcId"], vpc.as_str(), "{inst}");
+    assert_eq!(inst["privateIpAddress"], "192.168.0.3", "{inst}");
+    let first_eip = inst["elasticIpId"].as_str().unwrap().to_string();
+    let address = inst["elasticIpAddress"].as_str().unwrap().to_string();
+    assert!(first_eip.starts_with("fip-"), "{inst}");
+    let port = inst["primaryNetworkInterface"]["networkInterface"]["networkInterfaceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = env.kiln(&["instance", "show", &id]).ok().stdout.clone();
+    for want in [&subnet, &sg, &address, &vpc] {
+        assert!(t.contains(want.as_str()), "{want} not in\n{t}");
+    }
+
+    // eip create / list / show / associate / disassociate
+    let el = env.kiln(&["eip", "list", "-o", "json"]).ok().json();
+    assert_eq!(el["totalCount"], 1, "{el}");
+    assert_eq!(el["elasticIps"][0]["status"], "ASSOCIATED");
+    assert_eq!(el["elasticIps"][0]["instanceId"], id.as_str());
+    let eip = env
+        .kiln(&["eip", "create", "--bandwidth", "5", "-q"])
+        .ok()
+        .id();
+    assert!(eip.starts_with("fip-"), "{eip}");
+    // The interface has an elastic IP already.
+    env.kiln(&["eip", "associate", &eip, "--instance", &id])
+        .code(4);
+    env.kiln(&["eip", "associate", &eip]).code(2);
+    env.kiln(&[
+        "eip",
+        "associate",
+        &eip,
+        "--instance",
+        &id,
+        "--interface",
+        &port,
+    ])
+    .code(2);
+    let r = env.kiln(&["eip", "disassociate", &first_eip, "--instance", &id]);
+    assert_eq!(
+        r.ok().stdout,
+        format!("Disassociated elastic IP {first_eip} from instance {id}\n")
+    );
+    env.kiln(&["eip", "associate", &eip, "--instance", &id])
+        .ok();
+    let e = env.kiln(&["eip", "show", &eip, "-o", "json"]).ok().json();
+    assert_eq!(e["elasticIp"]["instanceId"], id.as_str(), "{e}");
+    assert_eq!(e["elasticIp"]["networkInterfaceId"], port.as_str(), "{e}");
+    assert_eq!(e["elasticIp"]["bandwidthMbps"], 5, "{e}");
+    let t = env.kiln(&["eip", "show", &eip]).ok().stdout.clone();
+    assert!(t.contains("ASSOCIATED") && t.contains("5 Mbps"), "{t}");
+    env.kiln(&["eip", "disassociate", &eip, "--interface", &port])
+        .ok();
+    env.kiln(&["eip", "associate", &eip, "--interface", &port])
+        .ok();
+    assert_eq!(s.instance(&id).await["elasticIpId"], eip.as_str());
+    let t = env.kiln(&["eip", "list"]).ok().stdout.clone();
+    assert!(
+        t.contains("NOT_ASSOCIATED") && t.contains(&first_eip),
+        "{t}"
+    );
+
+    // modify / set-password (from the environment) / types / resize / rebuild
+    env.kiln(&[
+        "instance",
+        "modify",
+        &id,
+        "--name",
+        "cli-net-vm2",
+        "--hostname",
+        "web2",
+    ])
+    .ok();
+    let inst = s.instance(&id).await;
+    assert_eq!(inst["instanceName"], "cli-net-vm2");
+    assert_eq!(inst["hostname"], "web2");
+    env.kiln(&["instance", "modify", &id]).code(2);
+    env.kiln(&["instance", "set-password", &id]).code(2);
+    env.set("KILN_INSTANCE_PASSWORD", "Kiln-2027-ok");
+    let r = env.kiln(&["instance", "set-password", &id]);
+    assert!(r.ok().stdout.contains("password"), "{r:#?}");
+    env.unset("KILN_INSTANCE_PASSWORD");
+    let r = env.kiln(&["instance", "set-password", &id, "--password", "weak"]);
+    r.code(4);
+    assert_error_line(&r, "INVALID_ARGUMENT", "Invalid password");
+    let types = env.kiln(&["instance", "types", "-q"]).ok().lines();
+    assert!(
+        types.contains(&"g.n2.medium".to_string()) && types.contains(&"g.n2.large".to_string()),
+        "{types:?}"
+    );
+    let t = env
+        .kiln(&["instance", "types", "--type", "g.n2.large"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(t.starts_with("TYPE ") && t.contains("g.n2.large"), "{t}");
+    assert_eq!(t.lines().count(), 2, "{t}");
+
+    env.kiln(&["instance", "resize", &id, "--type", "g.n2.large"])
+        .code(4);
+    env.kiln(&["instance", "stop", &id, "--wait"]).ok();
+    env.kiln(&["instance", "resize", &id, "--type", "g.n9.huge"])
+        .code(3);
+    let r = env.kiln(&["instance", "resize", &id, "--type", "g.n2.large", "--wait"]);
+    assert!(
+        r.ok()
+            .stdout
+            .contains(&format!("Resized instance {id} to g.n2.large")),
+        "{r:#?}"
+    );
+    assert_eq!(s.instance(&id).await["instanceType"], "g.n2.large");
+    let r = env.kiln(&["instance", "rebuild", &id, "--wait", "-o", "json"]);
+    assert_eq!(r.ok().json(), serde_json::json!({}));
+    env.kiln(&["instance", "rebuild", &id, "--image", "img-nope"])
+        .code(3);
+    let r = env.kiln(&[
+        "instance",
+        "rebuild",
+        &id,
+        "--image",
+        IMAGE,
+        "--password",
+        "Kiln-2026-ok",
+        "-q",
+    ]);
+    assert_eq!(r.ok().id(), id);
+    env.kiln(&["instance", "start", &id, "--wait"]).ok();
+    assert_eq!(s.instance(&id).await["status"], "running");
+
+    // Clean-up through the CLI, in the order the rules ask.
+    env.kiln(&["subnet", "delete", &subnet]).code(4);
+    env.kiln(&["security-group", "delete", &sg]).code(4);
+    env.kiln(&["vpc", "delete", &vpc]).code(4);
+    env.kiln(&["eip", "delete", &eip]).ok();
+    env.kiln(&["instance", "delete", &id, "--wait"]).ok();
+    for left in env.kiln(&["eip", "list", "-q"]).ok().lines() {
+        env.kiln(&["eip", "delete", &left]).ok();
+    }
+    assert!(env.kiln(&["eip", "list", "-q"]).ok().lines().is_empty());
+    env.kiln(&["security-group", "delete", &sg]).ok();
+    assert_eq!(
+        env.kiln(&["subnet", "delete", &subnet, "-q"]).ok().id(),
+        subnet
+    );
+    let r = env.kiln(&["vpc", "delete", &vpc]);
+    assert_eq!(r.ok().stdout, format!("Deleted vpc {vpc}\n"));
+    env.kiln(&["vpc", "show", &vpc]).code(3);
+    env.kiln(&["security-group", "show", &sg]).code(3);
 }

@@ -87,6 +87,23 @@ async fn subnets_keep_inside_their_vpc_and_apart() {
     )
     .await
     .ok();
+    s.patch(&path(&format!("vpcs/{vpc}")), json!({"vpcName": "renamed"}))
+        .await
+        .ok();
+    let r = s.get(&path(&format!("vpcs/{vpc}"))).await;
+    assert_eq!(r.ok()["vpc"]["vpcName"], "renamed");
+    s.patch(
+        &path(&format!("vpcs/{vpc}")),
+        json!({"vpcName": "bad name!"}),
+    )
+    .await
+    .err(400, "INVALID_ARGUMENT", "Invalid vpcName 'bad name!'");
+    s.patch(
+        &path("networkSecurityGroups/sg-nope"),
+        json!({"networkSecurityGroupName": "x"}),
+    )
+    .await
+    .err(404, "NOT_FOUND", "SecurityGroups 'sg-nope' not found");
     let r = s
         .get(&path(&format!(
             "subnets/?filters.1.name=vpcId&filters.1.values.1={vpc}"

@@ -1,6 +1,7 @@
 //! Arguments several commands share, spelled both Kiln's way and `jdc`'s: a resource id as
 //! a positional argument or as `jdc`'s `--instance-id`, `--image-id`, `--disk-id`,
-//! `--snapshot-id`, `--key-name`; and `jdc`'s `--page-number`/`--page-size` on the list
+//! `--snapshot-id`, `--vpc-id`, `--subnet-id`, `--network-security-group-id`,
+//! `--elastic-ip-id`, `--key-name`; and `jdc`'s `--page-number`/`--page-size` on the list
 //! commands.
 
 use clap::Args;
@@ -65,6 +66,58 @@ resource_id!(
     "KEY_NAME",
     "Key pair name."
 );
+
+resource_id!(VpcId, vpc, vpc_id, "vpc-id", "VPC_ID", "VPC id.");
+resource_id!(
+    SubnetId,
+    subnet,
+    subnet_id,
+    "subnet-id",
+    "SUBNET_ID",
+    "Subnet id."
+);
+resource_id!(
+    SecurityGroupId,
+    group,
+    group_id,
+    "network-security-group-id",
+    "GROUP_ID",
+    "Security group id."
+);
+resource_id!(
+    ElasticIpId,
+    elastic_ip,
+    elastic_ip_id,
+    "elastic-ip-id",
+    "ELASTIC_IP_ID",
+    "Elastic IP id."
+);
+
+/// A new name and/or description (the rename commands of the vpc service); one at least.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = true)]
+pub struct NewName {
+    /// The new name (1–32 of Chinese, letters, digits, `_`, `-`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The new description (up to 256 characters).
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+impl NewName {
+    /// The PATCH body: the name under `name_key`, and the description.
+    pub fn body(&self, name_key: &str) -> serde_json::Value {
+        let mut body = serde_json::json!({});
+        if let Some(n) = &self.name {
+            body[name_key] = serde_json::json!(n);
+        }
+        if let Some(d) = &self.description {
+            body["description"] = serde_json::json!(d);
+        }
+        body
+    }
+}
 
 /// One page instead of all of them, as `jdc`'s describe commands ask for it.
 #[derive(Args, Debug, Clone, Copy, Default)]

@@ -477,5 +477,18 @@ mod tests {
             "http://127.0.0.1:8700"
         );
         assert_eq!(c("http://kiln:80").base_url("vm"), "http://kiln");
+        // The vpc service has its own host too, and an endpoint named after it maps back.
+        assert_eq!(
+            c("https://www.jdcloud-api.com").base_url("vpc"),
+            "https://vpc.jdcloud-api.com"
+        );
+        assert_eq!(
+            c("https://vpc.jdcloud-api.com").base_url("vm"),
+            "https://vm.jdcloud-api.com"
+        );
+        assert_eq!(
+            c("http://127.0.0.1:8700").base_url("vpc"),
+            "http://127.0.0.1:8700"
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! `kiln instance …`: createInstances, describeInstance(s), start/stop/reboot/deleteInstance,
-//! attachDisk, detachDisk.
+//! attachDisk, detachDisk; the changes after launch are in `instance_change`.
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::args::{DiskId, InstanceId, Paging};
+use super::instance_change as change;
 use super::output::{dash, fields, items, s, table, time, Query};
 use super::rules::{self, DiskRule, SystemDisk};
 use super::wait::{Target, Want};
@@ -15,7 +16,8 @@ pub const GROUP_HELP: &str = "\
 Example:
   kiln instance create --image img-ubuntu2204 --name builder --system-disk cloud --disk vdb=20 --wait
   kiln instance list --status running
-  kiln instance stop i-abc123 --wait";
+  kiln instance stop i-abc123 --wait
+  kiln instance resize i-abc123 --type g.n2.xlarge --wait";
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
@@ -28,7 +30,7 @@ Examples:
   kiln instance create --image img-ubuntu2204 --name builder --system-disk cloud --disk vdb=20 --wait
   kiln instance create --image img-abc123 --name web --exclude vdc --disk vde=hdd.std1:100 --wait
   kiln instance create --image img-abc123 --name worker --count 3 -q")]
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List instances (describeInstances; every page, or the one --page-number names).
     #[command(after_help = "\
 Examples:
@@ -107,6 +109,46 @@ Examples:
         #[command(flatten)]
         wait: WaitFlag,
     },
+    /// Rename an instance, change its description or host name (modifyInstanceAttribute).
+    #[command(after_help = "\
+Examples:
+  kiln instance modify i-abc123 --name web-2
+  kiln instance modify i-abc123 --hostname web2 --description 'front end'")]
+    Modify(change::ModifyArgs),
+    /// Set the login password (modifyInstancePassword); it takes effect at the next start.
+    #[command(after_help = "\
+Examples:
+  read -rs KILN_INSTANCE_PASSWORD && export KILN_INSTANCE_PASSWORD
+  kiln instance set-password i-abc123
+  kiln instance set-password i-abc123 --password 'Kiln-2026-ok'")]
+    SetPassword(change::SetPasswordArgs),
+    /// Whether cloud data disks go with the instance when it is deleted
+    /// (modifyInstanceDiskAttribute).
+    #[command(after_help = "\
+Examples:
+  kiln instance auto-delete i-abc123 --disk vol-def456
+  kiln instance auto-delete i-abc123 --disk vol-def456 --off")]
+    AutoDelete(change::AutoDeleteArgs),
+    /// Change the instance type of a stopped instance (resizeInstance).
+    #[command(after_help = "\
+Example:
+  kiln instance stop i-abc123 --wait
+  kiln instance resize i-abc123 --type g.n2.xlarge --wait
+  kiln instance start i-abc123 --wait")]
+    Resize(change::ResizeArgs),
+    /// Give a stopped instance a new system disk from an image (rebuildInstance); data
+    /// disks are kept.
+    #[command(after_help = "\
+Examples:
+  kiln instance rebuild i-abc123 --wait
+  kiln instance rebuild i-abc123 --image img-def456 --password 'Kiln-2026-ok' --wait")]
+    Rebuild(change::RebuildArgs),
+    /// The instance types of the region (describeInstanceTypes).
+    #[command(after_help = "\
+Examples:
+  kiln instance types
+  kiln instance types --type g.n2.medium -o json")]
+    Types(change::TypesArgs),
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +184,27 @@ pub struct CreateArgs {
     /// Description (up to 256 characters).
     #[arg(long)]
     pub description: Option<String>,
+    /// Subnet of the primary network interface [default: the region's default subnet].
+    #[arg(long, visible_alias = "subnet-id", value_name = "SUBNET_ID")]
+    pub subnet: Option<String>,
+    /// A security group of the subnet's VPC (up to 5; repeatable) [default: the VPC's
+    /// default group].
+    #[arg(long = "security-group", value_name = "GROUP_ID", requires = "subnet")]
+    pub security_groups: Vec<String>,
+    /// The private address in the subnet (with --count 1) [default: the next free one].
+    #[arg(long, value_name = "IP", requires = "subnet")]
+    pub private_ip: Option<String>,
+    /// A new elastic IP of this bandwidth (Mbps) on the primary interface, released with
+    /// the instance.
+    #[arg(long, value_name = "MBPS")]
+    pub eip: Option<i64>,
+    /// Login password: 8–30 characters of at least three of upper case, lower case,
+    /// digits, specials.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Key pair name (Linux). Repeatable.
+    #[arg(long = "key", visible_alias = "key-names", value_name = "NAME")]
+    pub keys: Vec<String>,
     #[command(flatten)]
     pub wait: WaitFlag,
 }
@@ -166,7 +229,7 @@ pub struct ListArgs {
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
     match cmd {
-        Cmd::Create(a) => create(ctx, a).await,
+        Cmd::Create(a) => create(ctx, *a).await,
         Cmd::List(a) => list(ctx, a).await,
         Cmd::Show { id } => show(ctx, &id.get()).await,
         Cmd::Start { id, wait } => {
@@ -261,6 +324,12 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
             let verb = format!("Detaching {disk} from");
             finish(ctx, &id, r, &verb, wait, target, Want::Status("detached")).await
         }
+        Cmd::Modify(a) => change::modify(ctx, a).await,
+        Cmd::SetPassword(a) => change::set_password(ctx, a).await,
+        Cmd::AutoDelete(a) => change::auto_delete(ctx, a).await,
+        Cmd::Resize(a) => change::resize(ctx, a).await,
+        Cmd::Rebuild(a) => change::rebuild(ctx, a).await,
+        Cmd::Types(a) => change::types(ctx, a).await,
     }
 }
 
@@ -314,6 +383,25 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> Result<Outcome, Failure> {
     }
     if let Some(d) = &a.description {
         spec["description"] = json!(d);
+    }
+    if let Some(subnet) = &a.subnet {
+        let mut nic = json!({ "subnetId": subnet });
+        if !a.security_groups.is_empty() {
+            nic["securityGroups"] = json!(a.security_groups);
+        }
+        if let Some(ip) = &a.private_ip {
+            nic["primaryIpAddress"] = json!(ip);
+        }
+        spec["primaryNetworkInterface"] = json!({ "networkInterface": nic });
+    }
+    if let Some(mbps) = a.eip {
+        spec["elasticIp"] = json!({ "bandwidthMbps": mbps, "provider": "bgp" });
+    }
+    if let Some(p) = &a.password {
+        spec["password"] = json!(p);
+    }
+    if !a.keys.is_empty() {
+        spec["keyNames"] = json!(a.keys);
     }
     let body = json!({
         "instanceSpec": spec,
@@ -386,6 +474,31 @@ async fn list(ctx: &Ctx, a: ListArgs) -> Result<Outcome, Failure> {
         )
     });
     Ok(Outcome::new(ids, r))
+}
+
+/// `114.67.0.12 (fip-abc)`, or `-`.
+fn elastic_ip(i: &Value) -> String {
+    let (addr, id) = (s(i, "/elasticIpAddress"), s(i, "/elasticIpId"));
+    match (addr.is_empty(), id.is_empty()) {
+        (true, _) => "-".into(),
+        (false, true) => addr,
+        (false, false) => format!("{addr} ({id})"),
+    }
+}
+
+/// The primary interface's security groups, comma-separated.
+fn security_groups(i: &Value) -> String {
+    items(
+        &i["primaryNetworkInterface"]["networkInterface"],
+        "securityGroups",
+    )
+    .iter()
+    .map(|g| match g.as_str() {
+        Some(id) => id.to_string(),
+        None => s(g, "/groupId"),
+    })
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 fn system_disk_summary(i: &Value) -> String {
@@ -475,6 +588,10 @@ async fn show(ctx: &Ctx, id: &str) -> Result<Outcome, Failure> {
             ("AZ", s(i, "/az")),
             ("Image", s(i, "/imageId")),
             ("Private IP", dash(s(i, "/privateIpAddress"))),
+            ("Elastic IP", elastic_ip(i)),
+            ("VPC", dash(s(i, "/vpcId"))),
+            ("Subnet", dash(s(i, "/subnetId"))),
+            ("Security groups", dash(security_groups(i))),
             ("Hostname", dash(s(i, "/hostname"))),
             ("Launched", time(i, "/launchTime")),
             ("Description", dash(s(i, "/description"))),

@@ -1,5 +1,6 @@
 //! The client subcommands of the `kiln` binary, grouped by resource:
-//! `kiln instance|image|disk|snapshot|keypair|quota …` and `kiln completions`.
+//! `kiln instance|image|disk|snapshot|keypair|quota …`, the vpc service's
+//! `kiln vpc|subnet|security-group|eip …`, and `kiln completions`.
 //!
 //! They talk to a Kiln server or to JD Cloud itself through [`crate::client::Client`], which
 //! signs like the official SDKs (JDCLOUD2) with the same code the server verifies with.
@@ -9,14 +10,19 @@
 mod args;
 mod config;
 mod disk;
+mod eip;
 mod image;
 mod image_lifecycle;
 mod instance;
+mod instance_change;
 mod keypair;
 mod output;
 mod quota;
 mod rules;
+mod security_group;
 mod snapshot;
+mod subnet;
+mod vpc;
 mod wait;
 
 use std::path::PathBuf;
@@ -47,7 +53,8 @@ Client configuration, first found wins, each setting on its own (the two keys as
                     else [default] (access_key, secret_key, region_id, endpoint, scheme, timeout)
   4. local server   <data-dir>/credentials (--data-dir, default ./kiln-data)
   Defaults: endpoint http://127.0.0.1:8700, region cn-north-1. A JD Cloud endpoint
-  (https://www.jdcloud-api.com, vm. or disk.) is sent to vm./disk.jdcloud-api.com per service.
+  (https://www.jdcloud-api.com, vm., disk. or vpc.) is sent to vm./disk./vpc.jdcloud-api.com
+  per service.
 
 Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 failed precondition or invalid
 argument, 5 quota or rate limit exceeded, 6 authentication or permission, 7 a waited-for
@@ -57,7 +64,7 @@ resource ended in an error state, 8 --wait timed out.";
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
     /// Instances: create (launch), list, show, start, stop, reboot, delete, attach-disk,
-    /// detach-disk.
+    /// detach-disk, modify, set-password, resize, rebuild, types.
     #[command(after_help = instance::GROUP_HELP)]
     Instance(InstanceArgs),
     /// Private images: create (bake from an instance), list, show, delete, import, export,
@@ -76,6 +83,20 @@ pub enum ClientCommand {
     /// Quotas of the account in the region: used and limit per resource.
     #[command(after_help = quota::GROUP_HELP)]
     Quota(QuotaArgs),
+    /// VPCs (private networks): create, list, show, rename, delete.
+    #[command(after_help = vpc::GROUP_HELP)]
+    Vpc(VpcArgs),
+    /// Subnets of a VPC, where instances get their addresses: create, list, show, rename,
+    /// delete.
+    #[command(after_help = subnet::GROUP_HELP)]
+    Subnet(SubnetArgs),
+    /// Security groups of a VPC and their rules: create, list, show, rename, delete,
+    /// add-rule, remove-rule.
+    #[command(after_help = security_group::GROUP_HELP)]
+    SecurityGroup(SecurityGroupArgs),
+    /// Elastic (public) IPs: create, list, show, delete, associate, disassociate.
+    #[command(after_help = eip::GROUP_HELP)]
+    Eip(EipArgs),
     /// Print a shell completion script for `kiln`.
     #[command(
         after_help = "Example:\n  kiln completions bash > ~/.local/share/bash-completion/completions/kiln\n  source <(kiln completions bash)"
@@ -132,6 +153,38 @@ pub struct QuotaArgs {
     pub common: Common,
     #[command(subcommand)]
     pub cmd: quota::Cmd,
+}
+
+#[derive(Args, Debug)]
+pub struct VpcArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub cmd: vpc::Cmd,
+}
+
+#[derive(Args, Debug)]
+pub struct SubnetArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub cmd: subnet::Cmd,
+}
+
+#[derive(Args, Debug)]
+pub struct SecurityGroupArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub cmd: security_group::Cmd,
+}
+
+#[derive(Args, Debug)]
+pub struct EipArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub cmd: eip::Cmd,
 }
 
 /// Connection and output options, accepted anywhere after the resource name.
@@ -428,6 +481,11 @@ impl Ctx {
         self.client.delete(service, path, query).await
     }
 
+    pub async fn patch(&self, service: &str, path: &str, body: &Value) -> Result<Value, CallError> {
+        self.log("PATCH", service, path, "");
+        self.client.patch(service, path, body).await
+    }
+
     /// GETs every page of a describe call (`pageSize` 100) and returns the `result` with
     /// `key` holding all items and `totalCount`; or only the page `paging` names.
     pub async fn get_all(
@@ -479,6 +537,10 @@ pub async fn run(cmd: ClientCommand, top: fn() -> clap::Command) -> anyhow::Resu
         ClientCommand::Snapshot(a) => &a.common,
         ClientCommand::Keypair(a) => &a.common,
         ClientCommand::Quota(a) => &a.common,
+        ClientCommand::Vpc(a) => &a.common,
+        ClientCommand::Subnet(a) => &a.common,
+        ClientCommand::SecurityGroup(a) => &a.common,
+        ClientCommand::Eip(a) => &a.common,
     };
     let ctx = match Ctx::from_common(common) {
         Ok(ctx) => ctx,
@@ -491,6 +553,10 @@ pub async fn run(cmd: ClientCommand, top: fn() -> clap::Command) -> anyhow::Resu
         ClientCommand::Snapshot(a) => snapshot::run(&ctx, a.cmd).await,
         ClientCommand::Keypair(a) => keypair::run(&ctx, a.cmd).await,
         ClientCommand::Quota(a) => quota::run(&ctx, a.cmd).await,
+        ClientCommand::Vpc(a) => vpc::run(&ctx, a.cmd).await,
+        ClientCommand::Subnet(a) => subnet::run(&ctx, a.cmd).await,
+        ClientCommand::SecurityGroup(a) => security_group::run(&ctx, a.cmd).await,
+        ClientCommand::Eip(a) => eip::run(&ctx, a.cmd).await,
         ClientCommand::Completions { .. } => Ok(Outcome::default()),
     };
     result.map(|_| ()).map_err(|f| report(&f, Some(&ctx)))
@@ -532,6 +598,10 @@ pub async fn run_args(ctx: &Ctx, args: &[&str]) -> Result<Outcome, Failure> {
         ClientCommand::Snapshot(a) => snapshot::run(ctx, a.cmd).await,
         ClientCommand::Keypair(a) => keypair::run(ctx, a.cmd).await,
         ClientCommand::Quota(a) => quota::run(ctx, a.cmd).await,
+        ClientCommand::Vpc(a) => vpc::run(ctx, a.cmd).await,
+        ClientCommand::Subnet(a) => subnet::run(ctx, a.cmd).await,
+        ClientCommand::SecurityGroup(a) => security_group::run(ctx, a.cmd).await,
+        ClientCommand::Eip(a) => eip::run(ctx, a.cmd).await,
         ClientCommand::Completions { .. } => Err(Failure::Usage("not here".into())),
     }
 }

@@ -39,6 +39,23 @@ impl Ctx {
         }
     }
 
+    /// The end of a call that is done when it answers (create, rename, delete, …): one
+    /// line for people, else the ids (`--quiet`) or the JD result (`{}` when it has none).
+    pub fn finished(
+        &self,
+        ids: Vec<String>,
+        result: Value,
+        line: impl FnOnce() -> String,
+    ) -> super::Outcome {
+        let result = if result.is_null() {
+            serde_json::json!({})
+        } else {
+            result
+        };
+        self.emit(&ids, &result, line);
+        super::Outcome::new(ids, result)
+    }
+
     /// Whether human text goes to stdout (table mode, not quiet).
     pub fn human(&self) -> bool {
         !self.quiet && self.format == Format::Table

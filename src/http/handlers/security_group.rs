@@ -8,7 +8,7 @@ use crate::error::ApiResult;
 use crate::http::params::Filters;
 use crate::http::views::vpc::{self as views, SecurityGroupView};
 use crate::http::{Call, Reply};
-use crate::service::vpc::RuleSpecInput;
+use crate::service::vpc::{Renamable, RuleSpecInput};
 use crate::service::Service;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -95,8 +95,10 @@ pub struct ModifyNetworkSecurityGroup {
 
 pub async fn modify_security_group(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
     let r: ModifyNetworkSecurityGroup = call.params.decode()?;
-    svc.security_group_modify(
+    let what = Renamable::SecurityGroup;
+    svc.vpc_resource_modify(
         &call.scope,
+        what,
         id,
         r.network_security_group_name,
         r.description,

@@ -8,7 +8,9 @@ use crate::error::ApiResult;
 use crate::http::params::Filters;
 use crate::http::views::vpc::{self as views, SubnetView, VpcQuotaView, VpcView};
 use crate::http::{Call, Reply};
-use crate::service::vpc::{ElasticIpSpecInput, PrimaryNicInput, SubnetCreateInput, SubnetQuery};
+use crate::service::vpc::{
+    ElasticIpSpecInput, PrimaryNicInput, Renamable, SubnetCreateInput, SubnetQuery,
+};
 use crate::service::Service;
 
 /// `elasticIpSpec` (createElasticIps) and `elasticIp` (createInstances).
@@ -141,7 +143,7 @@ pub struct ModifyVpc {
 
 pub async fn modify_vpc(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
     let r: ModifyVpc = call.params.decode()?;
-    svc.vpc_modify(&call.scope, id, r.vpc_name, r.description)
+    svc.vpc_resource_modify(&call.scope, Renamable::Vpc, id, r.vpc_name, r.description)
         .await?;
     Ok(Reply::Empty)
 }
@@ -238,8 +240,14 @@ pub struct ModifySubnet {
 
 pub async fn modify_subnet(svc: &Service, call: Call, id: &str) -> ApiResult<Reply> {
     let r: ModifySubnet = call.params.decode()?;
-    svc.subnet_modify(&call.scope, id, r.subnet_name, r.description)
-        .await?;
+    svc.vpc_resource_modify(
+        &call.scope,
+        Renamable::Subnet,
+        id,
+        r.subnet_name,
+        r.description,
+    )
+    .await?;
     Ok(Reply::Empty)
 }
 

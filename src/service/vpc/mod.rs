@@ -69,6 +69,73 @@ fn check_description(d: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
+/// The vpc resources modify* renames (modifyVpc, modifySubnet, modifyNetworkSecurityGroup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renamable {
+    Vpc,
+    Subnet,
+    SecurityGroup,
+}
+
+impl Renamable {
+    /// The request parameter that carries the name.
+    fn name_param(self) -> &'static str {
+        match self {
+            Renamable::Vpc => "vpcName",
+            Renamable::Subnet => "subnetName",
+            Renamable::SecurityGroup => "networkSecurityGroupName",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Renamable::Vpc => "vpcs",
+            Renamable::Subnet => "subnets",
+            Renamable::SecurityGroup => "security_groups",
+        }
+    }
+
+    fn not_found(self, id: &str) -> ApiError {
+        match self {
+            Renamable::Vpc => vpc_not_found(id),
+            Renamable::Subnet => subnet_not_found(id),
+            Renamable::SecurityGroup => security_group_not_found(id),
+        }
+    }
+}
+
+impl super::Service {
+    /// modifyVpc / modifySubnet / modifyNetworkSecurityGroup: a new name and/or description.
+    pub async fn vpc_resource_modify(
+        &self,
+        scope: &super::Scope,
+        what: Renamable,
+        id: &str,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<(), ApiError> {
+        if let Some(n) = &name {
+            check_name(what.name_param(), n)?;
+        }
+        check_description(description.as_deref())?;
+        let mut tx = self.store.write().await?;
+        let key = (scope.pin.as_str(), scope.region.as_str(), id);
+        if !crate::store::vpc::owned_exists(&mut tx, what.table(), key).await? {
+            return Err(what.not_found(id));
+        }
+        crate::store::vpc::set_attributes(
+            &mut tx,
+            what.table(),
+            id,
+            name.as_deref(),
+            description.as_deref(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 fn missing(what: &str) -> ApiError {
     ApiError::InvalidArgument(format!("Parameter {what} missing"))
 }

@@ -93,26 +93,6 @@ impl Service {
         Ok((out, total))
     }
 
-    pub async fn vpc_modify(
-        &self,
-        scope: &Scope,
-        id: &str,
-        name: Option<String>,
-        description: Option<String>,
-    ) -> ApiResult<()> {
-        if let Some(n) = &name {
-            check_name("vpcName", n)?;
-        }
-        check_description(description.as_deref())?;
-        let mut tx = self.store.write().await?;
-        vpc::vpc_get(&mut tx, &scope.pin, &scope.region, id)
-            .await?
-            .ok_or_else(|| vpc_not_found(id))?;
-        vpc::vpc_set_attributes(&mut tx, id, name.as_deref(), description.as_deref()).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// deleteVpc: only an empty VPC (no subnets; no security groups but its default one,
     /// which goes with it).
     pub async fn vpc_delete(&self, scope: &Scope, id: &str) -> ApiResult<()> {
@@ -219,26 +199,6 @@ impl Service {
             out.push((s, used));
         }
         Ok((out, total))
-    }
-
-    pub async fn subnet_modify(
-        &self,
-        scope: &Scope,
-        id: &str,
-        name: Option<String>,
-        description: Option<String>,
-    ) -> ApiResult<()> {
-        if let Some(n) = &name {
-            check_name("subnetName", n)?;
-        }
-        check_description(description.as_deref())?;
-        let mut tx = self.store.write().await?;
-        vpc::subnet_get(&mut tx, &scope.pin, &scope.region, id)
-            .await?
-            .ok_or_else(|| subnet_not_found(id))?;
-        vpc::subnet_set_attributes(&mut tx, id, name.as_deref(), description.as_deref()).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// deleteSubnet: only a subnet no network interface (so no instance) uses.

@@ -103,32 +103,6 @@ impl Service {
         Ok((out, total))
     }
 
-    pub async fn security_group_modify(
-        &self,
-        scope: &Scope,
-        id: &str,
-        name: Option<String>,
-        description: Option<String>,
-    ) -> ApiResult<()> {
-        if let Some(n) = &name {
-            check_name("networkSecurityGroupName", n)?;
-        }
-        check_description(description.as_deref())?;
-        let mut tx = self.store.write().await?;
-        security_group::security_group_get(&mut tx, &scope.pin, &scope.region, id)
-            .await?
-            .ok_or_else(|| security_group_not_found(id))?;
-        security_group::security_group_set_attributes(
-            &mut tx,
-            id,
-            name.as_deref(),
-            description.as_deref(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// deleteNetworkSecurityGroup: not a VPC's default group, not one in use.
     pub async fn security_group_delete(&self, scope: &Scope, id: &str) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
