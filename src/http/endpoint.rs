@@ -47,6 +47,12 @@ pub enum Endpoint {
     CreateImageFromSnapshots,
     CopyImages,
     DescribeQuotas,
+    CreateKeypair,
+    ImportKeypair,
+    DescribeKeypairs,
+    DeleteKeypair { key_name: String },
+    AttachKeypair { key_name: String },
+    DetachKeypair { key_name: String },
     // disk
     CreateDisks,
     DescribeDisks,
@@ -137,6 +143,12 @@ impl Endpoint {
             CreateImageFromSnapshots => "createImageFromSnapshots",
             CopyImages => "copyImages",
             DescribeQuotas => "describeQuotas",
+            CreateKeypair => "createKeypair",
+            ImportKeypair => "importKeypair",
+            DescribeKeypairs => "describeKeypairs",
+            DeleteKeypair { .. } => "deleteKeypair",
+            AttachKeypair { .. } => "attachKeypair",
+            DetachKeypair { .. } => "detachKeypair",
             CreateDisks => "createDisks",
             DescribeDisks => "describeDisks",
             DescribeDisk { .. } => "describeDisk",
@@ -286,6 +298,12 @@ impl Route {
                 None if path.ends_with('/') => DescribeVpcQuota,
                 _ => DescribeQuotas,
             },
+            ("POST", "keypairs", None, None) => CreateKeypair,
+            ("POST", "keypairs", None, Some("import")) => ImportKeypair,
+            ("GET", "keypairs", None, None) => DescribeKeypairs,
+            ("DELETE", "keypairs", Some(k), None) => DeleteKeypair { key_name: k },
+            ("POST", "keypairs", Some(k), Some("attach")) => AttachKeypair { key_name: k },
+            ("POST", "keypairs", Some(k), Some("detach")) => DetachKeypair { key_name: k },
             ("POST", "disks", None, None) => CreateDisks,
             ("GET", "disks", None, None) => DescribeDisks,
             ("GET", "disks", Some(i), None) => DescribeDisk { disk_id: i },
@@ -462,6 +480,29 @@ mod tests {
                 network_interface_id: "port-1".into()
             }
         );
+    }
+
+    #[test]
+    fn keypairs_are_named_in_the_path() {
+        let r = |m: &str, p: &str| Route::parse(m, p, None).map(|r| r.endpoint);
+        assert_eq!(
+            r("POST", "/v1/regions/r/keypairs%3Aimport"),
+            Some(Endpoint::ImportKeypair)
+        );
+        assert_eq!(
+            r("POST", "/v1/regions/r/keypairs/my_key-1:attach"),
+            Some(Endpoint::AttachKeypair {
+                key_name: "my_key-1".into()
+            })
+        );
+        assert_eq!(
+            r("DELETE", "/v1/regions/r/keypairs/k"),
+            Some(Endpoint::DeleteKeypair {
+                key_name: "k".into()
+            })
+        );
+        assert_eq!(r("GET", "/v1/regions/r/keypairs/k"), None);
+        assert_eq!(r("POST", "/v1/regions/r/keypairs/k:bogus"), None);
     }
 
     #[test]

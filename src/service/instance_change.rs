@@ -179,6 +179,8 @@ impl Service {
         let itype = catalog::instance_type(&row.instance_type)
             .ok_or_else(|| ApiError::internal(format!("unknown type {}", row.instance_type)))?;
         super::image_constraint::check_instance_type(&image.id, itype)?;
+        self.check_key_names(&mut db, scope, &input.key_names)
+            .await?;
         let disks = store::disk::attachments_of_instance(&mut db, id).await?;
         let (_, system) = disks
             .into_iter()
@@ -243,6 +245,8 @@ impl Service {
         let mut tx = self.store.write().await?;
         let now = self.instance_for_change(&mut tx, scope, &row.id).await?;
         check_idle_in(&now, &[InstanceStatus::Stopped])?;
+        self.check_key_names(&mut tx, scope, &input.key_names)
+            .await?;
         store::layer::layer_insert(&mut tx, layer).await?;
         let old = store::disk::disk_release_layer(&mut tx, system_disk).await?;
         store::disk::disk_set_top_layer(&mut tx, system_disk, &layer.id, size_gb).await?;

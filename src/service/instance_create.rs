@@ -60,6 +60,9 @@ impl Service {
         if let Some(ids) = replayed(&mut tx, scope, token).await? {
             return Ok(ids);
         }
+        // In the transaction that records the key names, so the key cannot go meanwhile.
+        self.check_key_names(&mut tx, scope, &launch.spec.key_names)
+            .await?;
         self.check_launch_quotas(&mut tx, scope, &launch).await?;
         let subnet = self
             .launch_subnet(&mut tx, scope, &launch.network, launch.count)

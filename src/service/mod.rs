@@ -23,6 +23,8 @@ pub mod image_transfer;
 pub mod instance;
 pub mod instance_change;
 pub mod instance_create;
+pub mod keypair;
+pub mod keypair_material;
 mod launch_disks;
 pub mod listing;
 pub mod nonce;

@@ -13,11 +13,13 @@ pub struct Quotas {
     pub image: i64,
     /// Accounts one image may be shared with.
     pub share: i64,
+    /// Key pairs (createKeypair and importKeypair together).
+    pub keypair: i64,
 }
 
 impl Default for Quotas {
-    /// JD's documented defaults (20 instances, 15 snapshots, 20 images); disks are not
-    /// documented, 50 leaves room for several data disks per instance.
+    /// JD's documented defaults (20 instances, 15 snapshots, 20 images, 20 key pairs); disks
+    /// are not documented, 50 leaves room for several data disks per instance.
     fn default() -> Self {
         Quotas {
             instance: 20,
@@ -25,6 +27,7 @@ impl Default for Quotas {
             snapshot: 15,
             image: 20,
             share: 10,
+            keypair: 20,
         }
     }
 }
@@ -35,6 +38,7 @@ pub enum QuotaKind {
     Disk,
     Snapshot,
     Image,
+    Keypair,
 }
 
 impl QuotaKind {
@@ -44,6 +48,7 @@ impl QuotaKind {
             QuotaKind::Disk => "Disk",
             QuotaKind::Snapshot => "Snapshot",
             QuotaKind::Image => "Image",
+            QuotaKind::Keypair => "Keypair",
         };
         ApiError::QuotaExceeded(format!("{what} quota limit exceeded"))
     }
@@ -68,9 +73,10 @@ impl Quotas {
             "snapshot" => self.snapshot = n,
             "image" => self.image = n,
             "share" => self.share = n,
+            "keypair" => self.keypair = n,
             other => {
                 return Err(format!(
-                    "unknown quota kind '{other}' (instance, disk, snapshot, image, share)"
+                    "unknown quota kind '{other}' (instance, disk, snapshot, image, share, keypair)"
                 ))
             }
         }
@@ -83,6 +89,7 @@ impl Quotas {
             QuotaKind::Disk => self.disk,
             QuotaKind::Snapshot => self.snapshot,
             QuotaKind::Image => self.image,
+            QuotaKind::Keypair => self.keypair,
         }
     }
 }
@@ -95,6 +102,7 @@ pub async fn used(db: &mut Db, scope: &Scope, kind: QuotaKind) -> ApiResult<i64>
         QuotaKind::Disk => store::disk::disk_count(db, pin, region).await?,
         QuotaKind::Snapshot => store::resource_count(db, "snapshot", pin, region).await?,
         QuotaKind::Image => store::resource_count(db, "image", pin, region).await?,
+        QuotaKind::Keypair => store::keypair::keypair_count(db, pin, region).await?,
     })
 }
 
@@ -172,8 +180,9 @@ impl Service {
                         _ => (q.instance * 2000, local),
                     }
                 }
-                // Kiln has no key pairs or templates yet: nothing is used.
-                "keypair" | "instanceTemplate" => (50, 0),
+                "keypair" => (q.keypair, used(&mut conn, scope, QuotaKind::Keypair).await?),
+                // Kiln has no instance templates: nothing is used.
+                "instanceTemplate" => (50, 0),
                 "imageShare" => {
                     let id = image_id.ok_or_else(|| {
                         ApiError::InvalidArgument("Parameter ImageId missing".into())

@@ -21,6 +21,7 @@ pub mod image;
 pub mod image_share;
 pub mod image_task;
 pub mod instance;
+pub mod keypair;
 pub mod layer;
 pub mod network_interface;
 pub mod node;

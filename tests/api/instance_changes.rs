@@ -82,6 +82,32 @@ async fn attributes_password_and_disk_auto_delete() {
 }
 
 #[tokio::test]
+async fn key_names_must_name_the_callers_key_pairs() {
+    let s = Server::start(&[]).await;
+    let mut spec = instance_spec("keyed");
+    spec["keyNames"] = json!(["nokey"]);
+    s.post(&path("instances"), json!({"instanceSpec": spec}))
+        .await
+        .err(404, "NOT_FOUND", "KeyPair 'nokey' not found");
+    let r = s.get(&path("instances")).await;
+    assert_eq!(r.ok()["totalCount"], 0, "a refused launch left an instance");
+    s.post(&path("keypairs"), json!({"keyName": "deploy"}))
+        .await
+        .ok();
+    spec["keyNames"] = json!(["deploy"]);
+    let inst = s.launch(spec).await;
+    let i = s.get(&instance_path(&inst)).await.ok()["instance"].clone();
+    assert_eq!(i["keyNames"], json!(["deploy"]));
+    stop(&s, &inst).await;
+    s.post(
+        &action_path(&inst, "rebuildInstance"),
+        json!({"keyNames": ["gone"]}),
+    )
+    .await
+    .err(404, "NOT_FOUND", "KeyPair 'gone' not found");
+}
+
+#[tokio::test]
 async fn resize_takes_a_stopped_instance_to_a_catalog_type() {
     let s = Server::start(&[]).await;
     let inst = s.launch(instance_spec("grow")).await;

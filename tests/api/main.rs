@@ -23,6 +23,7 @@ mod imports;
 mod instance_changes;
 mod instances;
 mod isolation;
+mod keypairs;
 mod openapi;
 mod oss;
 mod oss_client;

@@ -1,7 +1,8 @@
 //! Arguments several commands share, spelled both Kiln's way and `jdc`'s: a resource id as
 //! a positional argument or as `jdc`'s `--instance-id`, `--image-id`, `--disk-id`,
 //! `--snapshot-id`, `--vpc-id`, `--subnet-id`, `--network-security-group-id`,
-//! `--elastic-ip-id`; and `jdc`'s `--page-number`/`--page-size` on the list commands.
+//! `--elastic-ip-id`, `--key-name`; and `jdc`'s `--page-number`/`--page-size` on the list
+//! commands.
 
 use clap::Args;
 
@@ -56,6 +57,14 @@ resource_id!(
     "snapshot-id",
     "SNAPSHOT_ID",
     "Snapshot id."
+);
+resource_id!(
+    KeyName,
+    key,
+    key_name,
+    "key-name",
+    "KEY_NAME",
+    "Key pair name."
 );
 
 resource_id!(VpcId, vpc, vpc_id, "vpc-id", "VPC_ID", "VPC id.");

@@ -1,5 +1,5 @@
 //! The client subcommands of the `kiln` binary, grouped by resource:
-//! `kiln instance|image|disk|snapshot|quota …`, the vpc service's
+//! `kiln instance|image|disk|snapshot|keypair|quota …`, the vpc service's
 //! `kiln vpc|subnet|security-group|eip …`, and `kiln completions`.
 //!
 //! They talk to a Kiln server or to JD Cloud itself through [`crate::client::Client`], which
@@ -15,6 +15,7 @@ mod image;
 mod image_lifecycle;
 mod instance;
 mod instance_change;
+mod keypair;
 mod output;
 mod quota;
 mod rules;
@@ -76,6 +77,9 @@ pub enum ClientCommand {
     /// Disk snapshots: create, list, show, delete.
     #[command(after_help = snapshot::GROUP_HELP)]
     Snapshot(SnapshotArgs),
+    /// SSH key pairs: create, import, list, delete, attach, detach.
+    #[command(after_help = keypair::GROUP_HELP)]
+    Keypair(KeypairArgs),
     /// Quotas of the account in the region: used and limit per resource.
     #[command(after_help = quota::GROUP_HELP)]
     Quota(QuotaArgs),
@@ -133,6 +137,14 @@ pub struct SnapshotArgs {
     pub common: Common,
     #[command(subcommand)]
     pub cmd: snapshot::Cmd,
+}
+
+#[derive(Args, Debug)]
+pub struct KeypairArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub cmd: keypair::Cmd,
 }
 
 #[derive(Args, Debug)]
@@ -523,6 +535,7 @@ pub async fn run(cmd: ClientCommand, top: fn() -> clap::Command) -> anyhow::Resu
         ClientCommand::Image(a) => &a.common,
         ClientCommand::Disk(a) => &a.common,
         ClientCommand::Snapshot(a) => &a.common,
+        ClientCommand::Keypair(a) => &a.common,
         ClientCommand::Quota(a) => &a.common,
         ClientCommand::Vpc(a) => &a.common,
         ClientCommand::Subnet(a) => &a.common,
@@ -538,6 +551,7 @@ pub async fn run(cmd: ClientCommand, top: fn() -> clap::Command) -> anyhow::Resu
         ClientCommand::Image(a) => image::run(&ctx, a.cmd).await,
         ClientCommand::Disk(a) => disk::run(&ctx, a.cmd).await,
         ClientCommand::Snapshot(a) => snapshot::run(&ctx, a.cmd).await,
+        ClientCommand::Keypair(a) => keypair::run(&ctx, a.cmd).await,
         ClientCommand::Quota(a) => quota::run(&ctx, a.cmd).await,
         ClientCommand::Vpc(a) => vpc::run(&ctx, a.cmd).await,
         ClientCommand::Subnet(a) => subnet::run(&ctx, a.cmd).await,
@@ -582,6 +596,7 @@ pub async fn run_args(ctx: &Ctx, args: &[&str]) -> Result<Outcome, Failure> {
         ClientCommand::Image(a) => image::run(ctx, a.cmd).await,
         ClientCommand::Disk(a) => disk::run(ctx, a.cmd).await,
         ClientCommand::Snapshot(a) => snapshot::run(ctx, a.cmd).await,
+        ClientCommand::Keypair(a) => keypair::run(ctx, a.cmd).await,
         ClientCommand::Quota(a) => quota::run(ctx, a.cmd).await,
         ClientCommand::Vpc(a) => vpc::run(ctx, a.cmd).await,
         ClientCommand::Subnet(a) => subnet::run(ctx, a.cmd).await,

@@ -10,6 +10,7 @@ pub(super) mod image_share;
 pub(super) mod image_transfer;
 pub(super) mod instance;
 pub(super) mod instance_change;
+pub(super) mod keypair;
 pub(super) mod quota;
 pub(super) mod security_group;
 pub(super) mod snapshot;
@@ -90,6 +91,12 @@ pub async fn handle(svc: &Service, endpoint: Endpoint, call: Call) -> ApiResult<
         CreateImageFromSnapshots => image_share::create_image_from_snapshots(svc, call).await,
         CopyImages => image_share::copy_images(svc, call).await,
         DescribeQuotas => quota::describe_quotas(svc, call).await,
+        CreateKeypair => keypair::create_keypair(svc, call).await,
+        ImportKeypair => keypair::import_keypair(svc, call).await,
+        DescribeKeypairs => keypair::describe_keypairs(svc, call).await,
+        DeleteKeypair { key_name } => keypair::delete_keypair(svc, call, &key_name).await,
+        AttachKeypair { key_name } => keypair::attach_keypair(svc, call, &key_name).await,
+        DetachKeypair { key_name } => keypair::detach_keypair(svc, call, &key_name).await,
         CreateDisks => disk::create_disks(svc, call).await,
         DescribeDisks => disk::describe_disks(svc, call).await,
         DescribeDisk { disk_id } => disk::describe_disk(svc, call, &disk_id).await,

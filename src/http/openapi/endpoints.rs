@@ -123,6 +123,7 @@ pub fn representatives() -> Vec<Endpoint> {
     ]
     .into_iter()
     .chain(super::disk_change_endpoints::representatives())
+    .chain(super::keypair_endpoints::representatives())
     .chain(super::vpc_endpoints::representatives())
     .collect()
 }
@@ -600,6 +601,12 @@ pub fn doc(e: &Endpoint) -> Doc {
                 "List instances' private addresses",
             )
         },
+        CreateKeypair
+        | ImportKeypair
+        | DescribeKeypairs
+        | DeleteKeypair { .. }
+        | AttachKeypair { .. }
+        | DetachKeypair { .. } => super::keypair_endpoints::doc(e),
         CreateVpc
         | DescribeVpcs
         | DescribeVpc { .. }

@@ -32,6 +32,7 @@ use crate::service::catalog;
 
 mod disk_change_endpoints;
 mod endpoints;
+mod keypair_endpoints;
 mod vpc_endpoints;
 
 pub use endpoints::{doc, representatives, Answer, Doc, SAMPLE_REGION};
@@ -357,6 +358,7 @@ fn path_parameters() -> Value {
         "networkSecurityGroupId": id("networkSecurityGroupId", "A security group id (`sg-…`)", "sg-abcdefghij"),
         "elasticIpId": id("elasticIpId", "An elastic IP id (`fip-…`)", "fip-abcdefghij"),
         "networkInterfaceId": id("networkInterfaceId", "A network interface id (`port-…`)", "port-abcdefghij"),
+        "keyName": id("keyName", "A key pair's name (1–32 of letters, digits, `_`, `-`)", "my-key"),
     })
 }
 
@@ -582,6 +584,7 @@ mod tests {
             .replace("{networkSecurityGroupId}", vpc_endpoints::SAMPLE_GROUP)
             .replace("{elasticIpId}", vpc_endpoints::SAMPLE_ELASTIC_IP)
             .replace("{networkInterfaceId}", vpc_endpoints::SAMPLE_INTERFACE)
+            .replace("{keyName}", keypair_endpoints::SAMPLE_KEY_NAME)
     }
 
     #[test]

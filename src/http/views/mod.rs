@@ -1,6 +1,7 @@
 //! Rows → JD Cloud JSON models (spec §4). Field names follow the SDK models exactly.
 
 pub mod catalog;
+pub mod keypair;
 pub mod vpc;
 
 use chrono::{FixedOffset, TimeZone, Utc};
