@@ -1,7 +1,7 @@
 """Replay of what Packer's JD Cloud builder (hashicorp/packer-plugin-jdcloud) sends, call for call
 and with its polling, through the official SDK (vm and vpc clients): validate or create the
-subnet (vpc createVpc `created_by_packer` + createSubnet 192.168.0.0/20), describeImage,
-createInstances into the subnet, wait pending/starting -> running (3 s delay, then backing off
+subnet (vpc createVpc `created_by_packer` + createSubnet 192.168.0.0/20), describeImage, a
+temporary key pair (createKeypair; or a password), createInstances into the subnet, wait pending/starting -> running (3 s delay, then backing off
 from 1 s to 10 s), createElasticIps (1 Mbps, bgp), associateElasticIp on the instance's primary
 network interface with its private address, describeElasticIp (the SSH host), stopInstance and
 wait running/stopping -> stopped, createImage (description "") and wait for `ready`, then the
@@ -12,6 +12,7 @@ import time
 from jdcloud_sdk.core.config import Config
 from jdcloud_sdk.core.const import SCHEME_HTTP
 from jdcloud_sdk.services.vm.apis.CreateImageRequest import CreateImageParameters, CreateImageRequest
+from jdcloud_sdk.services.vm.apis.CreateKeypairRequest import CreateKeypairParameters, CreateKeypairRequest
 from jdcloud_sdk.services.vm.apis.CreateInstancesRequest import (
     CreateInstancesParameters, CreateInstancesRequest,
 )
@@ -86,7 +87,7 @@ def instance_refresher(vm, instance_id):
     return refresh
 
 
-def run_packer_build(env, subnet_id=None):
+def run_packer_build(env, subnet_id=None, temporary_key=False):
     vm, vpc = env.vm, vpc_client(env)
     # 1. The subnet: validated, or a VPC and subnet made for the build.
     if subnet_id:
@@ -99,14 +100,22 @@ def run_packer_build(env, subnet_id=None):
     # 2. The base image.
     image = ok(vm.send(DescribeImageRequest(DescribeImageParameters(REGION, IMAGE))))["image"]
     assert image["name"]
-    # 4. The instance, in the subnet, with a password; wait running.
+    # 3. A temporary key pair (never deleted), or a password.
+    credentials = {"password": "Packer-Build-1"}
+    if temporary_key:
+        key_name = "packer_%s" % uniq("k").replace("-", "_")
+        key = ok(vm.send(CreateKeypairRequest(CreateKeypairParameters(REGION, key_name))))
+        assert "PRIVATE KEY-----" in key["privateKey"]
+        credentials = {"keyNames": [key_name]}
+    # 4. The instance, in the subnet; wait running.
     nic = NetworkInterfaceSpec(subnetId=subnet_id, az=AZ)
     spec = InstanceSpec(name=uniq("packer"), az=AZ, instanceType="g.n2.medium", imageId=IMAGE,
-                        password="Packer-Build-1",
-                        primaryNetworkInterface=InstanceNetworkInterfaceAttachmentSpec(networkInterface=nic))
+                        primaryNetworkInterface=InstanceNetworkInterfaceAttachmentSpec(networkInterface=nic),
+                        **credentials)
     instance_id = ok(vm.send(CreateInstancesRequest(CreateInstancesParameters(REGION, spec))))["instanceIds"][0]
     instance = packer_wait(instance_refresher(vm, instance_id), ["pending", "starting"], ["running"])
     private_ip = instance["privateIpAddress"]
+    assert instance["keyNames"] == credentials.get("keyNames", [])
     nic_id = instance["primaryNetworkInterface"]["networkInterface"]["networkInterfaceId"]
     assert instance["subnetId"] == subnet_id and private_ip and nic_id
     # 5. An elastic IP onto the primary interface; its address is the SSH host.
@@ -139,7 +148,7 @@ def run_packer_build(env, subnet_id=None):
 
 def test_packer_build_creating_its_own_subnet(spawn_kiln):
     env = spawn_kiln()
-    image_id, host = run_packer_build(env)
+    image_id, host = run_packer_build(env, temporary_key=True)
     # Nothing of the build is left but the image: no elastic IP.
     eips = ok(vpc_client(env).send(DescribeElasticIpsRequest(DescribeElasticIpsParameters(REGION))))
     assert eips["totalCount"] == 0, eips

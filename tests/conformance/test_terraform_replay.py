@@ -7,16 +7,25 @@ description, then the password the provider's way (stop, wait stopped, modifyIns
 start); a disk created with a client token, attached (wait attaching -> attached in the
 instance's dataDisks), its autoDelete changed, detached (wait attached/detaching ->
 `detached`); delete the instance (stop, wait, delete, wait until describeInstance answers 404,
-which the provider reads as status "")."""
+which the provider reads as status ""); the disk deleted and waited for `deleted`; key pairs
+created and imported, read through describeKeypairs' keyNames filter, deleted."""
 
 import time
 
 from jdcloud_sdk.core.config import Config
 from jdcloud_sdk.core.const import SCHEME_HTTP
+from jdcloud_sdk.services.common.models.Filter import Filter
 from jdcloud_sdk.services.disk.apis.CreateDisksRequest import CreateDisksParameters, CreateDisksRequest
+from jdcloud_sdk.services.disk.apis.DeleteDiskRequest import DeleteDiskParameters, DeleteDiskRequest
 from jdcloud_sdk.services.disk.apis.DescribeDiskRequest import DescribeDiskParameters, DescribeDiskRequest
 from jdcloud_sdk.services.disk.models.DiskSpec import DiskSpec
 from jdcloud_sdk.services.vm.apis.AttachDiskRequest import AttachDiskParameters, AttachDiskRequest
+from jdcloud_sdk.services.vm.apis.CreateKeypairRequest import CreateKeypairParameters, CreateKeypairRequest
+from jdcloud_sdk.services.vm.apis.DeleteKeypairRequest import DeleteKeypairParameters, DeleteKeypairRequest
+from jdcloud_sdk.services.vm.apis.DescribeKeypairsRequest import (
+    DescribeKeypairsParameters, DescribeKeypairsRequest,
+)
+from jdcloud_sdk.services.vm.apis.ImportKeypairRequest import ImportKeypairParameters, ImportKeypairRequest
 from jdcloud_sdk.services.vm.apis.CreateInstancesRequest import (
     CreateInstancesParameters, CreateInstancesRequest,
 )
@@ -116,7 +125,9 @@ def stop_vm(vm, instance_id):
 
 
 def test_terraform_instance_and_disk_attachment(spawn_kiln):
-    env = spawn_kiln()
+    # JD keeps a deleted disk readable as `deleted` for a while; the provider's first look
+    # comes 3 s after deleteDisk.
+    env = spawn_kiln("--deleted-retention", "60s")
     vm, disk = env.vm, env.disk
     vpc = VpcClient(env.credential, Config(env.server.endpoint, scheme=SCHEME_HTTP, timeout=20))
     vpc_id = ok(vpc.send(CreateVpcRequest(CreateVpcParameters(REGION, "tf"))))["vpcId"]
@@ -202,3 +213,37 @@ def test_terraform_instance_and_disk_attachment(spawn_kiln):
     # The detached disk outlives the instance.
     d = ok(disk.send(DescribeDiskRequest(DescribeDiskParameters(REGION, disk_id))))["disk"]
     assert d["status"] == "available", d
+
+    # jdcloud_disk delete: deleteDisk, then describeDisk deleting -> `deleted`.
+    ok(disk.send(DeleteDiskRequest(DeleteDiskParameters(REGION, disk_id))), allow_empty=True)
+    wait_for_state(disk_refresh, ["deleting", "available"], ["deleted"])
+
+
+def describe_keypair(vm, name):
+    """resourceJDCloudKeyPairsRead: describeKeypairs filtered by keyNames; 0 found = gone."""
+    p = DescribeKeypairsParameters(REGION)
+    p.setFilters([Filter("keyNames", [name])])
+    result = ok(vm.send(DescribeKeypairsRequest(p)))
+    return result["keypairs"][0] if result["totalCount"] else None
+
+
+def test_terraform_key_pairs(spawn_kiln):
+    env = spawn_kiln()
+    vm = env.vm
+    # Created by Kiln: the provider keeps privateKey (and may write it to key_file).
+    made = ok(vm.send(CreateKeypairRequest(CreateKeypairParameters(REGION, "tf-made"))))
+    assert made["keyName"] == "tf-made" and made["privateKey"].startswith("-----BEGIN")
+    assert describe_keypair(vm, "tf-made")["keyFingerprint"] == made["keyFingerprint"]
+    # Imported from public_key (the provider's own test key).
+    public_key = ("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCx8uSTa3lpmPN/YIoxg6+y6R1PLNiCwPjHUJKS/a"
+                  "BFzJxJwF9NkJ8tHWfYaV0ZP4CR+uH8f7yW9Fo9uCrNwxZ0IwfLdFD3BGsT3b2mdRj/"
+                  "+3tq3e4ds7Nxh3ktSlWVNt4BvfKKGxfojXOgSs6F4vhL+c3iOpP1FbJHE2K3CDtQd8HJ"
+                  "c/7vaG5kaUqy1SLRFgqzrl+z46FGVt8L5mGqoFimw0WkV0dMdLTQRe9Xo8EHZyFrTZiY"
+                  "75HGXB/0Q/J3C4XlaXdTkOfiKuGo9YCLqYHZTi/w6GVLgEhFw1OSnxkVXeCdF0hajGlT"
+                  "sjpq8Y9nS3Uk1VxDgUKr4uJhfkhnlS35 tf")
+    imported = ok(vm.send(ImportKeypairRequest(ImportKeypairParameters(REGION, "tf-imported", public_key))))
+    assert describe_keypair(vm, "tf-imported")["keyFingerprint"] == imported["keyFingerprint"]
+    # Delete: afterwards the read finds nothing and the resource is gone.
+    for name in ("tf-made", "tf-imported"):
+        ok(vm.send(DeleteKeypairRequest(DeleteKeypairParameters(REGION, name))), allow_empty=True)
+        assert describe_keypair(vm, name) is None
