@@ -385,15 +385,7 @@ pub async fn disk_set_attributes(
     name: Option<&str>,
     description: Option<&str>,
 ) -> DbResult<()> {
-    let st = Stmt::new(
-        "UPDATE disks SET name = COALESCE($1, name), description = COALESCE($2, description)
-         WHERE id = $3",
-    )
-    .bind(name)
-    .bind(description)
-    .bind(id);
-    db.execute(st).await?;
-    Ok(())
+    super::set_name_and_description(db, "disks", id, name, description).await
 }
 
 /// extendDisk done: the disk's new size and IOPS.

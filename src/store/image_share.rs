@@ -120,13 +120,5 @@ pub async fn image_set_attributes(
     name: Option<&str>,
     description: Option<&str>,
 ) -> DbResult<()> {
-    let st = Stmt::new(
-        "UPDATE images SET name = COALESCE($1, name), description = COALESCE($2, description)
-         WHERE id = $3",
-    )
-    .bind(name)
-    .bind(description)
-    .bind(id);
-    db.execute(st).await?;
-    Ok(())
+    super::set_name_and_description(db, "images", id, name, description).await
 }

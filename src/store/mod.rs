@@ -500,3 +500,22 @@ pub(crate) async fn guarded_update<S: Copy + Into<Arg>>(
     q.push(")");
     Ok(db.execute(q).await? == 1)
 }
+
+/// A new name and/or description of a `table` row (`None`: unchanged).
+pub async fn set_name_and_description(
+    db: &mut Db,
+    table: &str,
+    id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> DbResult<()> {
+    let st = Stmt::new(format!(
+        "UPDATE {table} SET name = COALESCE($1, name), description = COALESCE($2, description)
+         WHERE id = $3"
+    ))
+    .bind(name)
+    .bind(description)
+    .bind(id);
+    db.execute(st).await?;
+    Ok(())
+}

@@ -179,15 +179,7 @@ pub async fn snapshot_set_attributes(
     name: Option<&str>,
     description: Option<&str>,
 ) -> DbResult<()> {
-    let st = Stmt::new(
-        "UPDATE snapshots SET name = COALESCE($1, name), description = COALESCE($2, description)
-         WHERE id = $3",
-    )
-    .bind(name)
-    .bind(description)
-    .bind(id);
-    db.execute(st).await?;
-    Ok(())
+    super::set_name_and_description(db, "snapshots", id, name, description).await
 }
 
 /// The snapshots of one disk in the account and region, oldest first: its snapshot chain.

@@ -241,22 +241,3 @@ pub async fn owned_exists(
     .bind(region);
     Ok(db.fetch_i64(st).await? > 0)
 }
-
-/// A new name and/or description of a `table` row (`None`: unchanged).
-pub async fn set_attributes(
-    db: &mut Db,
-    table: &str,
-    id: &str,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> DbResult<()> {
-    let st = Stmt::new(format!(
-        "UPDATE {table} SET name = COALESCE($1, name), description = COALESCE($2, description)
-         WHERE id = $3"
-    ))
-    .bind(name)
-    .bind(description)
-    .bind(id);
-    db.execute(st).await?;
-    Ok(())
-}

@@ -123,7 +123,7 @@ impl super::Service {
         if !crate::store::vpc::owned_exists(&mut tx, what.table(), key).await? {
             return Err(what.not_found(id));
         }
-        crate::store::vpc::set_attributes(
+        crate::store::set_name_and_description(
             &mut tx,
             what.table(),
             id,
