@@ -2,12 +2,12 @@
 
 pub mod catalog;
 pub mod keypair;
+mod nic;
 pub mod vpc;
 
 use chrono::{FixedOffset, TimeZone, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use super::schema::{Empty, OrEmptyObject, NONE};
 use crate::service::disk::DiskDetail;
@@ -219,7 +219,7 @@ pub struct InstanceView<'a> {
     /// The primary network interface (InstanceNetworkInterfaceAttachment): its id, MAC,
     /// VPC, subnet, security groups and `primaryIp` with the elastic IP on it.
     #[schemars(schema_with = "super::schema::free_object")]
-    primary_network_interface: Value,
+    primary_network_interface: nic::PrimaryNicView<'a>,
     secondary_network_interfaces: Empty,
     /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
     launch_time: String,
@@ -242,14 +242,11 @@ pub struct InstanceView<'a> {
 pub fn instance(i: &InstanceDetail) -> InstanceView<'_> {
     let r = &i.row;
     let system = OrEmptyObject(i.system_disk().map(|(a, d)| instance_disk(a, d)));
-    let nic = primary_nic(r);
+    let nic = nic::primary_nic(r);
     // Rows from before the vpc service kept the subnet only inside the given JSON.
     let nic_field = |k: &str, column: &str| {
         if column.is_empty() {
-            nic["networkInterface"][k]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
+            nic.given_field(k)
         } else {
             column.to_string()
         }
@@ -288,37 +285,6 @@ pub fn instance(i: &InstanceDetail) -> InstanceView<'_> {
         cpu: i.instance_type.map(|t| t.cpu as i64).unwrap_or(0),
         memory_mb: i.instance_type.map(|t| t.memory_mb as i64).unwrap_or(0),
     }
-}
-
-fn primary_nic(r: &crate::service::InstanceRow) -> Value {
-    let (instance_id, ip) = (&r.id, &r.private_ip);
-    let mut nic: Value = r
-        .primary_nic
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
-    let obj = nic.as_object_mut().expect("object");
-    obj.entry("deviceIndex").or_insert(json!(0));
-    obj.entry("autoDelete").or_insert(json!(true));
-    let ni = obj.entry("networkInterface").or_insert_with(|| json!({}));
-    if !ni.is_object() {
-        *ni = json!({});
-    }
-    let ni = ni.as_object_mut().expect("object");
-    ni.entry("networkInterfaceId").or_insert(json!(format!(
-        "port-{}",
-        instance_id.trim_start_matches("i-")
-    )));
-    let primary = ni
-        .entry("primaryIp")
-        .or_insert(json!({"privateIpAddress": ip}));
-    if let Some(p) = primary.as_object_mut() {
-        p.insert("elasticIpId".into(), json!(r.elastic_ip_id));
-        p.insert("elasticIpAddress".into(), json!(r.elastic_ip_address));
-    }
-    ni.entry("privateIpAddress").or_insert(json!(ip));
-    nic
 }
 
 /// Snapshot (spec §4).
@@ -608,6 +574,7 @@ pub fn parse_local_time(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn disk_row(id: &str, category: &str) -> DiskRow {
         DiskRow {
@@ -804,7 +771,7 @@ mod tests {
         row.id = "i-abc".into();
         row.primary_nic = Some(r#"{"networkInterface":{"subnetId":"subnet-1"}}"#.into());
         row.elastic_ip_address = "114.67.0.1".into();
-        let nic = primary_nic(&row);
+        let nic = serde_json::to_value(nic::primary_nic(&row)).unwrap();
         assert_eq!(nic["networkInterface"]["subnetId"], "subnet-1");
         assert_eq!(nic["networkInterface"]["networkInterfaceId"], "port-abc");
         assert_eq!(
@@ -812,6 +779,7 @@ mod tests {
             "114.67.0.1"
         );
         row.primary_nic = Some("[1]".into());
-        assert_eq!(primary_nic(&row)["deviceIndex"], 0);
+        let nic = serde_json::to_value(nic::primary_nic(&row)).unwrap();
+        assert_eq!(nic["deviceIndex"], 0);
     }
 }
