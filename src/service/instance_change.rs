@@ -280,9 +280,9 @@ impl Service {
         let mut tx = self.store.write().await?;
         self.instance_for_change(&mut tx, scope, id).await?;
         let nic = primary_interface(&mut tx, id).await?;
-        let eip = elastic_ip::eip_get(&mut tx, &scope.pin, &scope.region, &eip_id)
-            .await?
-            .ok_or_else(|| super::vpc::elastic_ip_not_found(&eip_id))?;
+        let eip = self
+            .named_elastic_ip(&mut tx, scope, Some(eip_id.clone()), None)
+            .await?;
         self.associate_in(&mut tx, &eip, &nic).await?;
         tx.commit().await?;
         Ok(())
@@ -299,9 +299,9 @@ impl Service {
             .ok_or_else(|| ApiError::InvalidArgument("Parameter elasticIpId missing".into()))?;
         let mut tx = self.store.write().await?;
         self.instance_for_change(&mut tx, scope, id).await?;
-        let eip = elastic_ip::eip_get(&mut tx, &scope.pin, &scope.region, &eip_id)
-            .await?
-            .ok_or_else(|| super::vpc::elastic_ip_not_found(&eip_id))?;
+        let eip = self
+            .named_elastic_ip(&mut tx, scope, Some(eip_id.clone()), None)
+            .await?;
         if eip.instance_id.as_deref() != Some(id) {
             return Err(ApiError::FailedPrecondition(format!(
                 "ElasticIp '{eip_id}' is not associated with instance '{id}'"

@@ -222,7 +222,7 @@ impl Service {
     }
 
     /// The caller's elastic IP named by id or by address (one of them is required).
-    async fn named_elastic_ip(
+    pub(crate) async fn named_elastic_ip(
         &self,
         tx: &mut Db,
         scope: &Scope,
