@@ -312,7 +312,7 @@ impl BlockStore {
         Ok(total)
     }
 
-    async fn virtual_size(&self, source: &Path, format: &str) -> BlockResult<u64> {
+    pub async fn virtual_size(&self, source: &Path, format: &str) -> BlockResult<u64> {
         let src = source.to_string_lossy().into_owned();
         let stdout = self
             .run(&["info", "--output=json", "-f", format, &src])

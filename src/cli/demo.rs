@@ -44,6 +44,13 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         oss_region: "us-east-1".into(),
         db_busy_timeout: Duration::from_secs(10),
         log_format: super::LogFormat::Text,
+        hypervisor: crate::hypervisor::HypervisorKind::None,
+        accel: crate::hypervisor::Accel::Auto,
+        guest_kit: "target/kiln-linux".into(),
+        guest_memory_max: 256 << 20,
+        qemu_system: "qemu-system-x86_64".into(),
+        boot_timeout: Duration::from_secs(60),
+        guest_stop_timeout: Duration::from_secs(30),
     };
     let keys = SuppliedKeys {
         access_key: Some("KILNDEMOACCESSKEY".into()),

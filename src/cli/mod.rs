@@ -36,7 +36,7 @@ Examples:
   kiln serve
   kiln serve --listen 127.0.0.1:8700 --data-dir ./kiln-data --task-delay 500ms
   kiln serve --log-format json 2>> kiln.log")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the main job end to end against an embedded server in a temporary directory:
     /// launch an instance, write guest data, bake a private image (one data disk excluded,
     /// one inserted), wait for `ready`, launch from it and verify the bytes.
@@ -72,6 +72,30 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8700")]
     pub listen: String,
+    /// What runs instances: `none` (an instance is a row and `running` a status: fast
+    /// emulation) or `qemu` (each running instance is a qemu-system-x86_64 process on its
+    /// disks' layers, and images of running instances freeze the live guest).
+    #[arg(long, value_enum, default_value_t = crate::hypervisor::HypervisorKind::None)]
+    pub hypervisor: crate::hypervisor::HypervisorKind,
+    /// QEMU's accelerator: `auto` uses KVM only where a KVM guest really starts, else TCG.
+    #[arg(long, value_enum, default_value_t = crate::hypervisor::Accel::Auto)]
+    pub accel: crate::hypervisor::Accel,
+    /// The boot kit guests start from (`scripts/build-kiln-linux` makes it): vmlinuz,
+    /// initrd.img, cmdline, and rootfs.qcow2, the public image img-kiln-linux.
+    #[arg(long, env = "KILN_GUEST_KIT", default_value = "target/kiln-linux")]
+    pub guest_kit: PathBuf,
+    /// A guest's memory is its instance type's, at most this.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub guest_memory_max: usize,
+    /// The QEMU system emulator to run guests with.
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    pub qemu_system: PathBuf,
+    /// How long a guest may take to boot (until its agent answers).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub boot_timeout: Duration,
+    /// How long a stop's ACPI power-down may take before the guest is stopped hard.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub guest_stop_timeout: Duration,
     /// Where metadata (SQLite) and qcow2 layers live.
     #[arg(long, default_value = "./kiln-data")]
     pub data_dir: PathBuf,
@@ -270,7 +294,7 @@ pub fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Demo { keep } => demo::run(keep).await,
             Command::Account(c) => account::run(c).await,
             Command::Client(c) => client::run(*c, Cli::command).await,

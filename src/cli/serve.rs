@@ -26,7 +26,24 @@ pub fn default_config() -> Config {
         import_addresses: Default::default(),
         db_busy_timeout: std::time::Duration::from_secs(10),
         oss: None,
+        qemu: None,
     }
+}
+
+/// `--hypervisor qemu`: the driver's settings; none for `--hypervisor none`.
+fn qemu_config(args: &ServeArgs) -> Option<crate::hypervisor::QemuConfig> {
+    (args.hypervisor == crate::hypervisor::HypervisorKind::Qemu).then(|| {
+        crate::hypervisor::QemuConfig {
+            binary: args.qemu_system.clone(),
+            accel: args.accel,
+            // QEMU and qemu-img may run elsewhere than this directory.
+            kit: std::fs::canonicalize(&args.guest_kit).unwrap_or_else(|_| args.guest_kit.clone()),
+            memory_max_mib: (args.guest_memory_max / (1024 * 1024)) as u64,
+            run_dir: args.data_dir.join("guests"),
+            boot_timeout: args.boot_timeout,
+            stop_timeout: args.guest_stop_timeout,
+        }
+    })
 }
 
 /// The address `--listen` names; a host name other than `localhost` counts as a
@@ -74,6 +91,7 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
         ),
         db_busy_timeout: args.db_busy_timeout,
         oss: args.oss_config()?,
+        qemu: qemu_config(args),
     };
     if let Some(url) = &args.database {
         crate::store::record_database_url(&args.data_dir, url)
@@ -85,6 +103,9 @@ pub async fn prepare(args: &ServeArgs, keys: SuppliedKeys) -> anyhow::Result<Pre
     svc.ensure_public_catalog()
         .await
         .context("creating the public catalog")?;
+    svc.reconcile_guests()
+        .await
+        .context("finding the guests of running instances")?;
     if keys.access_key.is_some() != keys.secret_key.is_some() {
         anyhow::bail!("set both KILN_ACCESS_KEY and KILN_SECRET_KEY, or neither");
     }

@@ -137,6 +137,20 @@ pub const PUBLIC_IMAGES: &[PublicImage] = &[
     },
 ];
 
+/// The bootable public image under `--hypervisor qemu` (`scripts/build-kiln-linux`).
+pub const KILN_LINUX: PublicImage = PublicImage {
+    id: "img-kiln-linux",
+    name: "Kiln Linux 1",
+    platform: "Other Linux",
+    os_version: "1",
+    os_type: "linux",
+    login_name: "root",
+    excluded_types: &[],
+};
+
+pub const KILN_LINUX_NOTE: &str =
+    "Kiln Linux: Debian's cloud kernel and busybox with qemu-guest-agent; boots under --hypervisor qemu";
+
 pub const SYNTHETIC_NOTE: &str =
     "Kiln synthetic public image: a labelled 40 GiB disk with no operating system";
 

@@ -42,18 +42,23 @@ impl Service {
     /// Freezes the current top layer of every disk at one instant: the overlay files are
     /// created first (constant time each, in one blocking call), then the caller's transaction
     /// switches every disk to its overlay. Writes after that commit land in the overlays,
-    /// so the frozen layers hold exactly the data of the call. If anything fails the new
-    /// files are removed and nothing is switched.
+    /// so the frozen layers hold exactly the data of the call; a running guest's disks
+    /// are switched by QEMU before the commit (`switch_live_tops`). If anything fails the
+    /// new files are removed and nothing is switched.
     pub(crate) async fn freeze_top_layers(
         &self,
         db: &mut store::Db,
         disks: &[store::DiskRow],
     ) -> ApiResult<Vec<Frozen>> {
         let plan = self.make_overlays(disks).await?;
-        if let Err(e) = switch_tops(db, &plan).await {
+        let switched = match switch_tops(db, &plan).await {
+            Ok(()) => self.switch_live_tops(db, &plan).await.map(drop),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = switched {
             self.remove_overlays(plan.iter().map(|f| f.new_top.clone()).collect())
                 .await;
-            return Err(e.into());
+            return Err(e);
         }
         Ok(plan)
     }

@@ -43,7 +43,10 @@ impl Service {
 
 /// The constraint of image `id` (public images only carry one).
 pub fn constraint_of(id: &str) -> ImageConstraint {
-    let public = catalog::PUBLIC_IMAGES.iter().find(|p| p.id == id);
+    let public = catalog::PUBLIC_IMAGES
+        .iter()
+        .chain([&catalog::KILN_LINUX])
+        .find(|p| p.id == id);
     ImageConstraint {
         image_id: id.to_string(),
         image_instance_type_constraint: public.filter(|p| !p.excluded_types.is_empty()).map(|p| {

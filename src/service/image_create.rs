@@ -201,6 +201,8 @@ impl Service {
             &task,
         )
         .await?;
+        // A running guest writes to its overlays from here on: its disks' instant.
+        self.switch_live_tops(&mut tx, &frozen).await?;
         tx.commit().await?;
         self.wake_tasks();
         Ok((image_id, frozen))

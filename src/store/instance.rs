@@ -72,6 +72,15 @@ pub async fn instance_get(
     db.fetch_optional(st).await
 }
 
+/// The instance by id, whichever account it is in (for task steps).
+pub async fn instance_by_id(db: &mut Db, id: &str) -> DbResult<Option<InstanceRow>> {
+    let st = Stmt::new(format!(
+        "SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1"
+    ))
+    .bind(id);
+    db.fetch_optional(st).await
+}
+
 pub async fn instance_list(db: &mut Db, q: &InstanceQuery) -> DbResult<(Vec<InstanceRow>, i64)> {
     let page = (q.limit, q.offset);
     super::list_page(db, instance_select(q), INSTANCE_COLUMNS, "seq, id", page).await
@@ -263,4 +272,28 @@ pub async fn instance_set_key_names(db: &mut Db, id: &str, key_names: &str) -> D
         .bind(id);
     db.execute(st).await?;
     Ok(())
+}
+
+/// Sets `status` if the instance is in `from` (whatever its task): a guest that ended on
+/// its own makes a running instance `stopped`. Whether it changed.
+pub async fn instance_set_status_if(
+    db: &mut Db,
+    id: &str,
+    from: InstanceStatus,
+    status: InstanceStatus,
+) -> DbResult<bool> {
+    let st = Stmt::new("UPDATE instances SET status = $1 WHERE id = $2 AND status = $3")
+        .bind(status)
+        .bind(id)
+        .bind(from);
+    Ok(db.execute(st).await? == 1)
+}
+
+/// Every instance (of any account) in `status`: `(id, task)`.
+pub async fn instances_in_status(
+    db: &mut Db,
+    status: InstanceStatus,
+) -> DbResult<Vec<(String, Option<String>)>> {
+    db.fetch_all(Stmt::new("SELECT id, task FROM instances WHERE status = $1").bind(status))
+        .await
 }

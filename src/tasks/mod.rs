@@ -7,6 +7,7 @@ mod copy_steps;
 mod disk_steps;
 pub mod fault;
 mod gc;
+mod guest_steps;
 mod image_steps;
 pub mod payload;
 mod steps;
@@ -64,6 +65,8 @@ pub struct TaskCtx {
     pub import_addresses: crate::download::AddressPolicy,
     /// Object storage for OSS imports and exports, when configured.
     pub oss: Option<crate::oss::OssClient>,
+    /// What runs instances (`--hypervisor`).
+    pub hypervisor: crate::hypervisor::Hypervisor,
 }
 
 /// What a step asks for next.
@@ -416,4 +419,6 @@ pub enum StepError {
     /// A fault rule's `--task-error`.
     #[error("{0}")]
     Injected(String),
+    #[error(transparent)]
+    Hypervisor(#[from] crate::hypervisor::HypervisorError),
 }

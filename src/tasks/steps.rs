@@ -3,11 +3,11 @@
 //! Each step first does its (idempotent) file work outside the metadata lock, then applies
 //! its metadata changes and records its progress in one transaction.
 
+use super::guest_steps;
 use super::payload::{self, decode};
 use super::{collect_layers, finish_step, Outcome, StepError, TaskCtx};
 use crate::store::status::{
-    AttachmentStatus, DiskStatus, ImageStatus, ImageTaskStatus, InstanceStatus, SnapshotStatus,
-    TaskKind, TaskState,
+    AttachmentStatus, DiskStatus, ImageStatus, ImageTaskStatus, SnapshotStatus, TaskKind, TaskState,
 };
 use crate::store::{self, disk, elastic_ip, instance, network_interface, snapshot, TaskRow};
 
@@ -105,6 +105,7 @@ async fn instance_create_materialize(ctx: &TaskCtx, task: &TaskRow) -> StepResul
 }
 
 async fn instance_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    let status = guest_steps::boot(ctx, &task.target_id).await?;
     let mut tx = ctx.store.write().await?;
     let disks = disk::attachments_of_instance(&mut tx, &task.target_id).await?;
     for (a, d) in &disks {
@@ -117,8 +118,7 @@ async fn instance_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
         .await?;
         disk::disk_set_state(&mut tx, &d.id, DiskStatus::InUse, None).await?;
     }
-    instance::instance_end_task(&mut tx, &task.target_id, "create", InstanceStatus::Running)
-        .await?;
+    instance::instance_end_task(&mut tx, &task.target_id, "create", status).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
@@ -126,8 +126,18 @@ async fn instance_create_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 
 async fn instance_transition_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let p: payload::InstanceTransition = decode(task)?;
+    let id = &task.target_id;
+    let status = match p.task.as_str() {
+        "start" => guest_steps::boot(ctx, id).await?,
+        "reboot" => guest_steps::reset(ctx, id).await?,
+        "stop" => {
+            guest_steps::power_down(ctx, id).await?;
+            p.final_status
+        }
+        _ => p.final_status,
+    };
     let mut tx = ctx.store.write().await?;
-    instance::instance_end_task(&mut tx, &task.target_id, &p.task, p.final_status).await?;
+    instance::instance_end_task(&mut tx, id, &p.task, status).await?;
     finish_step(&mut tx, task, Outcome::Done).await?;
     tx.commit().await?;
     Ok(())
@@ -136,6 +146,7 @@ async fn instance_transition_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult
 /// Deletes the instance with its local disks, its auto-delete cloud disks and its network
 /// interfaces; other cloud disks are detached and become `available`.
 async fn instance_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
+    guest_steps::discard(ctx, &task.target_id).await;
     let mut tx = ctx.store.write().await?;
     let disks = disk::attachments_of_instance(&mut tx, &task.target_id).await?;
     let mut freed_layers = Vec::new();
@@ -205,6 +216,7 @@ async fn disk_delete(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 
 async fn disk_attach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let instance_id = decode::<payload::DiskAttach>(task)?.instance_id;
+    guest_steps::plug(ctx, &instance_id, &task.target_id).await?;
     let mut tx = ctx.store.write().await?;
     disk::attachment_set_status(
         &mut tx,
@@ -222,6 +234,16 @@ async fn disk_attach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 
 async fn disk_detach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let instance_id = decode::<payload::DiskDetach>(task)?.instance_id;
+    let mut conn = ctx.store.read().await?;
+    let device = disk::attachments_of_disk(&mut conn, &task.target_id)
+        .await?
+        .into_iter()
+        .find(|a| a.instance_id == instance_id)
+        .map(|a| a.device_name);
+    drop(conn);
+    if let Some(device) = device {
+        guest_steps::unplug(ctx, &instance_id, &device).await?;
+    }
     let mut tx = ctx.store.write().await?;
     let ended = disk::attachments_of_disk(&mut tx, &task.target_id)
         .await?

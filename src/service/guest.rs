@@ -1,0 +1,233 @@
+//! Instances that run (`--hypervisor qemu`): the service's side of the QEMU driver. A
+//! live freeze switches a running guest's disks to the overlays a snapshot or createImage
+//! made, inside the transaction that records them; a guest that ends on its own leaves
+//! its instance `stopped`; a restart finds the guests again or marks them stopped; and a
+//! command can be run in a guest through its agent.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+use super::freeze::Frozen;
+use super::{Scope, Service};
+use crate::error::{ApiError, ApiResult};
+use crate::hypervisor::{
+    ExecOutput, FreezeReport, GuestExit, Hypervisor, HypervisorError, LiveSwitch, QemuConfig,
+    QemuDriver,
+};
+use crate::store::status::InstanceStatus;
+use crate::store::{self, Db};
+
+/// The longest a command run through `exec` may take.
+pub const EXEC_TIMEOUT_MAX: Duration = Duration::from_secs(600);
+
+/// The hypervisor `--hypervisor` asks for, and the channel its guests' exits come on.
+pub(super) async fn open_hypervisor(
+    qemu: Option<QemuConfig>,
+) -> anyhow::Result<(Hypervisor, Option<UnboundedReceiver<GuestExit>>)> {
+    let Some(cfg) = qemu else {
+        return Ok((Hypervisor::none(), None));
+    };
+    let (tx, rx) = unbounded_channel();
+    let driver = QemuDriver::new(cfg, tx).await?;
+    Ok((Hypervisor::qemu(driver), Some(rx)))
+}
+
+impl From<HypervisorError> for ApiError {
+    fn from(e: HypervisorError) -> ApiError {
+        match e {
+            HypervisorError::NotRunning(_) => ApiError::FailedPrecondition(
+                "Invalid instance status: the guest is not running".into(),
+            ),
+            HypervisorError::NoAgent(id) => {
+                ApiError::FailedPrecondition(format!("Instance '{id}' runs no guest agent"))
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl Service {
+    /// A guest that ended without Kiln asking leaves its running instance `stopped`.
+    pub(super) fn follow_guest_exits(&self, mut exits: UnboundedReceiver<GuestExit>) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            while let Some(exit) = exits.recv().await {
+                if let Err(e) = svc.record_guest_exit(&exit.instance_id).await {
+                    tracing::error!(instance = %exit.instance_id, "recording the guest's end failed: {e}");
+                }
+            }
+        });
+    }
+
+    async fn record_guest_exit(&self, instance_id: &str) -> ApiResult<()> {
+        let mut tx = self.store.write().await?;
+        let stopped = store::instance::instance_set_status_if(
+            &mut tx,
+            instance_id,
+            InstanceStatus::Running,
+            InstanceStatus::Stopped,
+        )
+        .await?;
+        tx.commit().await?;
+        if stopped {
+            tracing::warn!(instance = %instance_id, "the guest ended: the instance is stopped");
+        }
+        Ok(())
+    }
+
+    /// After a restart: every running instance whose guest still runs is followed again;
+    /// the others are `stopped`. A guest whose instance is not meant to run (stopped,
+    /// deleted) is stopped, so that a start never puts a second QEMU on its disks.
+    pub async fn reconcile_guests(&self) -> ApiResult<()> {
+        let Some(hv) = self.hypervisor.driver() else {
+            return Ok(());
+        };
+        let found = hv.find_guests().await;
+        let mut conn = self.store.read().await?;
+        let running =
+            store::instance::instances_in_status(&mut conn, InstanceStatus::Running).await?;
+        let mut busy = Vec::new();
+        for status in [
+            InstanceStatus::Starting,
+            InstanceStatus::Stopping,
+            InstanceStatus::Rebooting,
+            InstanceStatus::Deleting,
+            InstanceStatus::Pending,
+        ] {
+            busy.extend(store::instance::instances_in_status(&mut conn, status).await?);
+        }
+        drop(conn);
+        for id in &found {
+            let wanted = running.iter().chain(&busy).any(|(i, _)| i == id);
+            let disks_agree = wanted && self.guest_disks_agree(id).await.unwrap_or(false);
+            if !disks_agree {
+                tracing::warn!(instance = %id, "a guest runs that its instance does not record: stopping it");
+                hv.kill(id).await;
+            }
+        }
+        for (id, _) in &running {
+            if !hv.is_running(id) {
+                tracing::warn!(instance = %id, "no guest found after the restart: the instance is stopped");
+                self.record_guest_exit(id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the guest writes to the top layers its instance's disks record.
+    async fn guest_disks_agree(&self, instance_id: &str) -> ApiResult<bool> {
+        let Some(hv) = self.hypervisor.driver() else {
+            return Ok(false);
+        };
+        let files = hv.device_files(instance_id).await?;
+        let mut conn = self.store.read().await?;
+        let disks = store::disk::attachments_of_instance(&mut conn, instance_id).await?;
+        Ok(files.iter().all(|(device, file)| {
+            disks.iter().any(|(a, d)| {
+                &a.device_name == device
+                    && self.block.layer_path(d.top_layer()).to_string_lossy() == file.as_str()
+            })
+        }))
+    }
+
+    /// Switches the running guests that use the frozen disks to their new overlays, at
+    /// one instant per guest; called inside the transaction that records the switch,
+    /// before it commits. Nothing to do for disks of stopped instances.
+    pub(crate) async fn switch_live_tops(
+        &self,
+        db: &mut Db,
+        plan: &[Frozen],
+    ) -> ApiResult<Vec<FreezeReport>> {
+        let Some(hv) = self.hypervisor.driver() else {
+            return Ok(Vec::new());
+        };
+        let mut by_instance: Vec<(String, Vec<LiveSwitch>)> = Vec::new();
+        for f in plan {
+            for a in store::disk::attachments_of_disk(db, &f.disk_id).await? {
+                if !hv.is_running(&a.instance_id) {
+                    continue;
+                }
+                let switch = LiveSwitch {
+                    device: a.device_name.clone(),
+                    overlay_path: self.block.layer_path(&f.new_top),
+                    overlay_node: f.new_top.clone(),
+                };
+                match by_instance.iter_mut().find(|(i, _)| *i == a.instance_id) {
+                    Some((_, switches)) => switches.push(switch),
+                    None => by_instance.push((a.instance_id.clone(), vec![switch])),
+                }
+            }
+        }
+        let mut reports = Vec::new();
+        for (instance_id, switches) in by_instance {
+            let report = hv.switch_tops(&instance_id, &switches).await?;
+            tracing::info!(
+                instance = %instance_id,
+                disks = switches.len(),
+                filesystems_frozen = report.filesystems_frozen,
+                held_ms = report.held.as_secs_f64() * 1e3,
+                "live freeze"
+            );
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Runs `/bin/sh -c command` in the instance's guest through its agent.
+    pub async fn instance_exec(
+        &self,
+        scope: &Scope,
+        id: &str,
+        command: &str,
+        timeout: Duration,
+    ) -> ApiResult<ExecOutput> {
+        let hv = self.running_guest(scope, id).await?;
+        Ok(hv.exec(id, command, timeout.min(EXEC_TIMEOUT_MAX)).await?)
+    }
+
+    /// The instance's serial console log (kept after the guest stops), at most the last
+    /// `max_bytes`.
+    pub async fn instance_console_log(
+        &self,
+        scope: &Scope,
+        id: &str,
+        max_bytes: usize,
+    ) -> ApiResult<Vec<u8>> {
+        let hv = self.guest_driver(scope, id).await?;
+        let log = std::fs::read(hv.guest_dir(id).console_log()).unwrap_or_default();
+        Ok(log[log.len().saturating_sub(max_bytes)..].to_vec())
+    }
+
+    /// The serial console's socket of the instance's running guest.
+    pub async fn instance_console_socket(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> ApiResult<std::path::PathBuf> {
+        let hv = self.running_guest(scope, id).await?;
+        Ok(hv.guest_dir(id).console_socket())
+    }
+
+    async fn guest_driver(&self, scope: &Scope, id: &str) -> ApiResult<&QemuDriver> {
+        let mut conn = self.store.read().await?;
+        store::instance::instance_get(&mut conn, &scope.pin, &scope.region, id)
+            .await?
+            .ok_or_else(|| ApiError::instance_not_found(id))?;
+        self.hypervisor.driver().map(|d| &**d).ok_or_else(|| {
+            ApiError::FailedPrecondition(
+                "Instances do not run on this server (kiln serve --hypervisor none)".into(),
+            )
+        })
+    }
+
+    async fn running_guest(&self, scope: &Scope, id: &str) -> ApiResult<&QemuDriver> {
+        let hv = self.guest_driver(scope, id).await?;
+        if !hv.is_running(id) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "Instance '{id}' is not running"
+            )));
+        }
+        Ok(hv)
+    }
+}
