@@ -362,6 +362,22 @@ impl Server {
         }
     }
 
+    /// SIGKILL to the QEMU guests of `--hypervisor qemu` (they outlive the server by
+    /// design), found by their pid files.
+    fn kill_guests(&self) {
+        let Ok(dirs) = std::fs::read_dir(self.data.join("guests")) else {
+            return;
+        };
+        for dir in dirs.flatten() {
+            if let Ok(pid) = std::fs::read_to_string(dir.path().join("qemu.pid")) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", pid.trim()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+
     /// SIGTERM, and the exit status once the server has stopped on its own (bounded).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("server running");
@@ -718,6 +734,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        self.kill_guests();
         if std::thread::panicking() {
             eprintln!(
                 "---- kiln server log (tail) ----\n{}\n--------------------------------",

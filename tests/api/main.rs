@@ -17,6 +17,7 @@ mod fault_rules;
 mod faults;
 mod fsck;
 mod gateway;
+mod guests;
 mod image_lifecycle;
 mod images;
 mod imports;
