@@ -42,8 +42,8 @@ impl Service {
     /// Freezes the current top layer of every disk at one instant: the overlay files are
     /// created first (constant time each, in one blocking call), then the caller's transaction
     /// switches every disk to its overlay. Writes after that commit land in the overlays,
-    /// so the frozen layers hold exactly the data of the call; a running guest's disks
-    /// are switched by QEMU before the commit (`switch_live_tops`). If anything fails the
+    /// so the frozen layers hold exactly the data of the call (a running guest's disks are
+    /// switched by QEMU at the commit: `commit_with_live_switch`). If anything fails the
     /// new files are removed and nothing is switched.
     pub(crate) async fn freeze_top_layers(
         &self,
@@ -51,14 +51,10 @@ impl Service {
         disks: &[store::DiskRow],
     ) -> ApiResult<Vec<Frozen>> {
         let plan = self.make_overlays(disks).await?;
-        let switched = match switch_tops(db, &plan).await {
-            Ok(()) => self.switch_live_tops(db, &plan).await.map(drop),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = switched {
+        if let Err(e) = switch_tops(db, &plan).await {
             self.remove_overlays(plan.iter().map(|f| f.new_top.clone()).collect())
                 .await;
-            return Err(e);
+            return Err(e.into());
         }
         Ok(plan)
     }

@@ -18,6 +18,13 @@ use crate::hypervisor::{
 use crate::store::status::InstanceStatus;
 use crate::store::{self, Db};
 
+/// A transaction that froze disks did not commit; whether a guest already writes to the
+/// new overlays (then they are recorded, and must not be removed).
+pub(crate) struct CommitFailed {
+    pub error: ApiError,
+    pub overlays_in_use: bool,
+}
+
 /// The longest a command run through `exec` may take.
 pub const EXEC_TIMEOUT_MAX: Duration = Duration::from_secs(600);
 
@@ -131,14 +138,60 @@ impl Service {
         }))
     }
 
-    /// Switches the running guests that use the frozen disks to their new overlays, at
-    /// one instant per guest; called inside the transaction that records the switch,
-    /// before it commits. Nothing to do for disks of stopped instances.
-    pub(crate) async fn switch_live_tops(
+    /// Commits a transaction that froze disks (`freeze_top_layers`, createImage), first
+    /// switching the running guests that use them to their new overlays, at one instant
+    /// per guest: a failed switch rolls the transaction back. Should the commit fail
+    /// after a switch, the guest already writes to the overlays: the switch alone is
+    /// recorded then ([`Service::keep_live_tops`]) so that none of its writes is lost.
+    pub(crate) async fn commit_with_live_switch(
         &self,
-        db: &mut Db,
+        mut tx: store::WriteTx<'_>,
         plan: &[Frozen],
-    ) -> ApiResult<Vec<FreezeReport>> {
+    ) -> Result<(), CommitFailed> {
+        let failed = |error: ApiError, overlays_in_use| CommitFailed {
+            error,
+            overlays_in_use,
+        };
+        let switched = self
+            .switch_live_tops(&mut tx, plan)
+            .await
+            .map_err(|e| failed(e, false))?;
+        match tx.commit().await {
+            Ok(()) => Ok(()),
+            Err(e) if switched.is_empty() => Err(failed(e.into(), false)),
+            Err(e) => {
+                self.keep_live_tops(plan).await;
+                Err(failed(e.into(), true))
+            }
+        }
+    }
+
+    /// Records the overlays of `plan` as their disks' tops, nothing else (the frozen
+    /// layers stay in the chains below them), retrying a few times.
+    async fn keep_live_tops(&self, plan: &[Frozen]) {
+        for attempt in 1..=5 {
+            let kept = async {
+                let mut tx = self.store.write().await?;
+                super::freeze::switch_tops(&mut tx, plan).await?;
+                tx.commit().await
+            }
+            .await;
+            match kept {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(
+                        attempt,
+                        "recording a live switch after a failed commit: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+    }
+
+    /// Switches the running guests that use the frozen disks to their new overlays, at
+    /// one instant per guest. Nothing to do for disks of stopped instances.
+    async fn switch_live_tops(&self, db: &mut Db, plan: &[Frozen]) -> ApiResult<Vec<FreezeReport>> {
         let Some(hv) = self.hypervisor.driver() else {
             return Ok(Vec::new());
         };

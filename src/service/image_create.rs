@@ -201,9 +201,19 @@ impl Service {
             &task,
         )
         .await?;
-        // A running guest writes to its overlays from here on: its disks' instant.
-        self.switch_live_tops(&mut tx, &frozen).await?;
-        tx.commit().await?;
+        // A running guest's disks switch to their overlays here: its instant.
+        if let Err(failed) = self.commit_with_live_switch(tx, &frozen).await {
+            // Overlays a guest went on writing to are recorded, not removed.
+            if failed.overlays_in_use {
+                overlays
+                    .premade
+                    .retain(|f| !frozen.iter().any(|g| g.new_top == f.new_top));
+                overlays
+                    .made
+                    .retain(|l| !frozen.iter().any(|g| &g.new_top == l));
+            }
+            return Err(failed.error);
+        }
         self.wake_tasks();
         Ok((image_id, frozen))
     }

@@ -157,7 +157,9 @@ impl Service {
         .await?;
         super::idempotency::remember(&mut tx, scope, TOKEN_OP, input.client_token.as_deref(), &id)
             .await?;
-        tx.commit().await?;
+        self.commit_with_live_switch(tx, &frozen)
+            .await
+            .map_err(|f| f.error)?;
         self.wake_tasks();
         Ok(id)
     }
