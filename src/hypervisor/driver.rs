@@ -42,13 +42,29 @@ type GuestTable = Arc<Mutex<HashMap<String, Arc<Guest>>>>;
 pub(super) struct Guest {
     pub(super) dir: GuestDir,
     pub(super) qmp: Qmp,
-    /// The guest agent's connection, made when it first answered.
-    pub(super) agent: tokio::sync::Mutex<Option<GuestAgent>>,
+    /// The guest agent's connection, made when it first answered. Shared: the agent
+    /// client serializes its own calls, so a long exec never holds up a freeze.
+    agent: Mutex<Option<Arc<GuestAgent>>>,
     pub(super) has_agent: AtomicBool,
     /// Set when Kiln ends the guest, so its exit is not reported as unexpected.
     pub(super) stopping: AtomicBool,
     /// Why the guest last shut down (QMP's `SHUTDOWN` event), for the log.
     shutdown_reason: Mutex<Option<String>>,
+}
+
+impl Guest {
+    pub(super) fn agent(&self) -> Option<Arc<GuestAgent>> {
+        self.agent.lock().unwrap().clone()
+    }
+
+    /// Keeps `agent` as the guest's connection (none: drops it, freeing the socket,
+    /// which takes one client at a time).
+    pub(super) fn set_agent(&self, agent: Option<GuestAgent>) {
+        if agent.is_some() {
+            self.has_agent.store(true, Ordering::SeqCst);
+        }
+        *self.agent.lock().unwrap() = agent.map(Arc::new);
+    }
 }
 
 impl QemuDriver {
@@ -167,7 +183,7 @@ impl QemuDriver {
         let guest = Arc::new(Guest {
             dir,
             qmp,
-            agent: tokio::sync::Mutex::new(None),
+            agent: Mutex::new(None),
             has_agent: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             shutdown_reason: Mutex::new(None),

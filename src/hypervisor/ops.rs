@@ -14,13 +14,14 @@ impl QemuDriver {
     /// Waits until the guest agent answers, QEMU ends (an error with the console's last
     /// lines) or the boot timeout passes (booted without an agent).
     pub(super) async fn wait_booted(&self, instance_id: &str, guest: &Guest) -> HvResult<()> {
+        // The agent's socket takes one client: a connection of an earlier boot goes first.
+        guest.set_agent(None);
         let qga = guest.dir.qga();
         let connect = GuestAgent::connect(&qga, self.cfg.boot_timeout);
         tokio::select! {
             agent = connect => match agent {
                 Ok(agent) => {
-                    *guest.agent.lock().await = Some(agent);
-                    guest.has_agent.store(true, Ordering::SeqCst);
+                    guest.set_agent(Some(agent));
                     tracing::info!(instance = %instance_id, "guest booted (agent answered)");
                     Ok(())
                 }
@@ -98,7 +99,6 @@ impl QemuDriver {
         let mut events = guest.qmp.events();
         guest.qmp.execute(&qmp::SystemReset).await?;
         wait_event(&mut events, "RESET", Duration::from_secs(10)).await?;
-        *guest.agent.lock().await = None;
         self.wait_booted(instance_id, &guest).await
     }
 
@@ -213,24 +213,27 @@ impl QemuDriver {
         if !guest.has_agent.load(Ordering::SeqCst) {
             return 0;
         }
-        let agent = guest.agent.lock().await;
-        let Some(a) = agent.as_ref() else { return 0 };
-        match a.fsfreeze_freeze().await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!("guest filesystem freeze failed, crash-consistent only: {e}");
-                // A half-done freeze is undone at once.
-                let _ = a.fsfreeze_thaw().await;
+        let Some(a) = guest.agent() else { return 0 };
+        match tokio::time::timeout(AGENT_CALL, a.fsfreeze_freeze()).await {
+            Ok(Ok(n)) => n,
+            failed => {
+                tracing::warn!(
+                    "guest filesystem freeze failed ({failed:?}): crash-consistent only"
+                );
+                // A freeze that half happened (or late) is undone at once.
+                let _ = tokio::time::timeout(AGENT_CALL, a.fsfreeze_thaw()).await;
                 0
             }
         }
     }
 
     async fn agent_thaw(&self, instance_id: &str, guest: &Guest) {
-        let agent = guest.agent.lock().await;
-        if let Some(a) = agent.as_ref() {
-            if let Err(e) = a.fsfreeze_thaw().await {
-                tracing::error!(instance = %instance_id, "guest filesystem thaw failed: {e}");
+        if let Some(a) = guest.agent() {
+            match tokio::time::timeout(AGENT_CALL, a.fsfreeze_thaw()).await {
+                Ok(Ok(_)) => {}
+                failed => {
+                    tracing::error!(instance = %instance_id, "guest filesystem thaw failed: {failed:?}")
+                }
             }
         }
     }
@@ -243,22 +246,18 @@ impl QemuDriver {
         timeout: Duration,
     ) -> HvResult<ExecOutput> {
         let guest = self.running(instance_id)?;
-        let mut agent = guest.agent.lock().await;
-        if agent.is_none() {
-            let a = GuestAgent::connect(&guest.dir.qga(), AGENT_CALL)
-                .await
-                .map_err(|_| HypervisorError::NoAgent(instance_id.to_string()))?;
-            guest.has_agent.store(true, Ordering::SeqCst);
-            *agent = Some(a);
-        }
-        let a = agent.as_ref().expect("connected above");
+        let agent = match guest.agent() {
+            Some(a) => a,
+            None => {
+                let a = GuestAgent::connect(&guest.dir.qga(), AGENT_CALL)
+                    .await
+                    .map_err(|_| HypervisorError::NoAgent(instance_id.to_string()))?;
+                guest.set_agent(Some(a));
+                guest.agent().expect("just set")
+            }
+        };
         let argv = ["/bin/sh", "-c", command].map(String::from);
-        let out = a.exec_within(&argv, None, timeout).await;
-        if out.is_err() {
-            // The connection may hold a late reply: the next call starts afresh.
-            *agent = None;
-        }
-        Ok(out?)
+        Ok(agent.exec_within(&argv, None, timeout).await?)
     }
 
     /// The file each of the guest's disk devices writes to now (`(device, file)`).
@@ -295,8 +294,7 @@ impl QemuDriver {
                 Ok(guest) => {
                     if let Ok(agent) = GuestAgent::connect(&dir.qga(), Duration::from_secs(2)).await
                     {
-                        *guest.agent.lock().await = Some(agent);
-                        guest.has_agent.store(true, Ordering::SeqCst);
+                        guest.set_agent(Some(agent));
                     }
                     tracing::info!(instance = %id, "found a running guest again");
                     found.push(id);
