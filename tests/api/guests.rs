@@ -17,7 +17,7 @@ use crate::harness::*;
 
 /// Guests boot in ~3 s alone under TCG; with the rest of the suite running beside them,
 /// give them much longer.
-const BOOT: Duration = Duration::from_secs(120);
+const BOOT: Duration = WAIT_GUEST;
 
 /// One guest test at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
