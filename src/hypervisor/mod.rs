@@ -72,6 +72,16 @@ pub struct GuestDisk {
     pub serial: String,
 }
 
+/// A disk device of a running guest as QEMU has it: its top node and file, and the
+/// backing file name the top names (as written in it: Kiln's are relative).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestDevice {
+    pub device: String,
+    pub node: String,
+    pub file: String,
+    pub backing_file: Option<String>,
+}
+
 /// A disk's switch to a new, already created overlay (see `service::freeze`).
 #[derive(Debug, Clone)]
 pub struct LiveSwitch {

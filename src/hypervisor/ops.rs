@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::driver::{Guest, QemuDriver, AGENT_CALL, HARD_STOP, UNPLUG};
 use super::qga::{ExecOutput, GuestAgent};
 use super::qmp;
-use super::{launch, FreezeReport, GuestDisk, HvResult, HypervisorError, LiveSwitch};
+use super::{launch, FreezeReport, GuestDevice, GuestDisk, HvResult, HypervisorError, LiveSwitch};
 
 impl QemuDriver {
     /// Waits until the guest agent answers, QEMU ends (an error with the console's last
@@ -140,8 +140,8 @@ impl QemuDriver {
         let Some(node) = device_nodes(&guest.qmp)
             .await?
             .into_iter()
-            .find(|(d, _, _)| d == device)
-            .map(|(_, node, _)| node)
+            .find(|d| d.device == device)
+            .map(|d| d.node)
         else {
             return Ok(());
         };
@@ -180,8 +180,8 @@ impl QemuDriver {
             .map(|s| {
                 let node = nodes
                     .iter()
-                    .find(|(d, _, _)| *d == s.device)
-                    .map(|(_, n, _)| n.clone())
+                    .find(|d| d.device == s.device)
+                    .map(|d| d.node.clone())
                     .ok_or_else(|| {
                         HypervisorError::Invalid(format!("the guest has no device '{}'", s.device))
                     })?;
@@ -260,14 +260,10 @@ impl QemuDriver {
         Ok(agent.exec_within(&argv, None, timeout).await?)
     }
 
-    /// The file each of the guest's disk devices writes to now (`(device, file)`).
-    pub async fn device_files(&self, instance_id: &str) -> HvResult<Vec<(String, String)>> {
+    /// The guest's disk devices as QEMU has them now.
+    pub async fn devices(&self, instance_id: &str) -> HvResult<Vec<GuestDevice>> {
         let guest = self.running(instance_id)?;
-        Ok(device_nodes(&guest.qmp)
-            .await?
-            .into_iter()
-            .map(|(d, _, f)| (d, f))
-            .collect())
+        device_nodes(&guest.qmp).await
     }
 
     /// Connects to every guest still running from before a restart; stops what is left
@@ -320,15 +316,20 @@ impl QemuDriver {
     }
 }
 
-/// The guest's disk devices as QEMU has them: `(device id, top node name, top file)`.
-async fn device_nodes(qmp: &qmp::Qmp) -> HvResult<Vec<(String, String, String)>> {
-    let blocks = qmp.execute(&qmp::QueryBlock {}).await?;
+/// The guest's disk devices as QEMU has them.
+async fn device_nodes(qmp: &qmp::Qmp) -> HvResult<Vec<GuestDevice>> {
+    let blocks = qmp.execute(&qmp::QueryBlock).await?;
     Ok(blocks
         .into_iter()
         .filter_map(|b| {
             let device = qdev_id(b.qdev.as_deref()?)?;
             let inserted = b.inserted?;
-            Some((device, inserted.node_name?, inserted.file))
+            Some(GuestDevice {
+                device,
+                node: inserted.node_name?,
+                file: inserted.file,
+                backing_file: inserted.backing_file,
+            })
         })
         .collect())
 }

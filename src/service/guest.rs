@@ -125,19 +125,70 @@ impl Service {
         Ok(())
     }
 
-    /// Whether the guest writes to the top layers its instance's disks record.
+    /// Whether the guest writes to the top layers its instance's disks record. A device
+    /// on an overlay of its recorded top that no row knows (Kiln stopped between a live
+    /// switch and its commit) is adopted: the overlay is recorded as the disk's top, so
+    /// none of the guest's writes is lost.
     async fn guest_disks_agree(&self, instance_id: &str) -> ApiResult<bool> {
         let Some(hv) = self.hypervisor.driver() else {
             return Ok(false);
         };
-        let files = hv.device_files(instance_id).await?;
+        let devices = hv.devices(instance_id).await?;
         let mut conn = self.store.read().await?;
         let disks = store::disk::attachments_of_instance(&mut conn, instance_id).await?;
-        Ok(files.iter().all(|(device, file)| {
-            disks.iter().any(|(a, d)| {
-                &a.device_name == device
-                    && self.block.layer_path(d.top_layer()).to_string_lossy() == file.as_str()
-            })
+        let mut adopt = Vec::new();
+        for dev in &devices {
+            let Some((_, disk)) = disks.iter().find(|(a, _)| a.device_name == dev.device) else {
+                return Ok(false);
+            };
+            // Kiln names every node it opens after its layer (QEMU's file names may be
+            // `json:{…}` once a backing chain was reopened).
+            if dev.node == disk.top_layer() {
+                continue;
+            }
+            match self.unrecorded_overlay(&mut conn, dev, disk).await? {
+                Some(frozen) => adopt.push(frozen),
+                None => {
+                    tracing::warn!(instance = %instance_id, device = %dev.device, file = %dev.file,
+                        node = %dev.node, backing = ?dev.backing_file, recorded = %disk.top_layer(),
+                        "the guest writes to a file its disk does not record");
+                    return Ok(false);
+                }
+            }
+        }
+        drop(conn);
+        if !adopt.is_empty() {
+            tracing::warn!(instance = %instance_id, disks = adopt.len(), "adopting overlays a guest writes to that were never recorded");
+            let mut tx = self.store.write().await?;
+            super::freeze::switch_tops(&mut tx, &adopt).await?;
+            tx.commit().await?;
+        }
+        Ok(true)
+    }
+
+    /// `dev`'s top as a switch of `disk` to be recorded, if it is a layer of the store
+    /// that no row knows, on the disk's recorded top.
+    async fn unrecorded_overlay(
+        &self,
+        conn: &mut Db,
+        dev: &crate::hypervisor::GuestDevice,
+        disk: &store::DiskRow,
+    ) -> ApiResult<Option<Frozen>> {
+        let layer = dev.node.as_str();
+        let in_store = layer.starts_with("lyr-") && self.block.exists(layer);
+        let on_top = dev
+            .backing_file
+            .as_deref()
+            .and_then(|b| std::path::Path::new(b).file_name())
+            .is_some_and(|n| {
+                n.to_string_lossy() == crate::block::BlockStore::layer_file_name(disk.top_layer())
+            });
+        let unknown = store::layer::layer_get(conn, layer).await?.is_none();
+        Ok((in_store && on_top && unknown).then(|| Frozen {
+            disk_id: disk.id.clone(),
+            frozen_layer: disk.top_layer().to_string(),
+            new_top: layer.to_string(),
+            size_gb: disk.size_gb,
         }))
     }
 

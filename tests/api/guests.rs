@@ -136,7 +136,7 @@ async fn an_image_of_a_writing_guest_is_consistent_across_disks_and_boots() {
         return; // runs on the SQLite pass
     }
     let _one = ONE_AT_A_TIME.lock().await;
-    let s = qemu_server().await;
+    let mut s = qemu_server().await;
     let a = launch_kiln_linux(&s, "writer", "img-kiln-linux", true).await;
 
     // A filesystem on the data disk, a blob with its checksum, then the writer.
@@ -183,6 +183,16 @@ async fn an_image_of_a_writing_guest_is_consistent_across_disks_and_boots() {
     assert!(
         counter(&s, &a, "/root/counter").await > after,
         "writes stopped after the freeze"
+    );
+
+    // A restart of Kiln finds the guest on the overlays the freeze switched it to.
+    s.restart().await;
+    assert_eq!(s.instance(&a).await["status"], "running");
+    let after = counter(&s, &a, "/root/counter").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        counter(&s, &a, "/root/counter").await > after,
+        "writes stopped after the restart"
     );
 
     // A snapshot of the running data disk, while it writes, too.
@@ -349,6 +359,17 @@ async fn a_restart_finds_running_guests_again_and_a_dead_guest_stops_its_instanc
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid);
     assert_eq!(sh(&s, &a, "echo back").await, "back");
 
+    // Kiln dies between a live switch and its commit (played here by hand over QMP while
+    // it is down): the restart adopts the overlay the guest now writes to.
+    s.kill();
+    switch_vda_by_hand(&s.data_dir().join("guests").join(&a)).await;
+    s.start_again().await;
+    assert_eq!(s.instance(&a).await["status"], "running");
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid);
+    sh(&s, &a, "echo after > /root/after && sync").await;
+    let (clean, report) = crate::fsck::fsck(&s, false);
+    assert!(clean, "fsck after adopting an overlay: {report}");
+
     // QEMU dies: the instance is stopped, and starts again on a fresh QEMU.
     let status = std::process::Command::new("kill")
         .args(["-KILL", pid.trim()])
@@ -430,4 +451,43 @@ async fn exec_and_console_without_a_guest_say_why() {
     let run = crate::cli::Env::for_server(&s).kiln(&["instance", "exec", &id, "--", "true"]);
     assert_eq!(run.code, 4, "{run:#?}");
     assert!(run.stderr.contains(none), "{run:#?}");
+}
+
+/// What a live switch does, by hand: an overlay on vda's top in the layer store, and a
+/// QMP `transaction` putting the guest on it (no row records it).
+async fn switch_vda_by_hand(guest_dir: &std::path::Path) {
+    use kiln::hypervisor::qmp::{self, Qmp};
+    let qmp = Qmp::connect(&guest_dir.join("qmp.sock"), Duration::from_secs(5))
+        .await
+        .expect("QMP of the guest");
+    let vda = qmp
+        .execute(&qmp::QueryBlock)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|b| b.qdev.as_deref().is_some_and(|q| q.contains("/vda/")))
+        .and_then(|b| b.inserted)
+        .expect("vda");
+    let top = PathBuf::from(&vda.file);
+    let overlay = top.with_file_name("lyr-adoptedoverlay01.qcow2");
+    // -u: the top is QEMU's (locked); the size is the system disk's.
+    let made = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-u", "-F", "qcow2", "-b"])
+        .arg(top.file_name().unwrap())
+        .arg(&overlay)
+        .arg("40G")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let action =
+        qmp::TransactionAction::BlockdevSnapshotSync(qmp::BlockdevSnapshotSync::existing_qcow2(
+            vda.node_name.expect("node name"),
+            overlay.to_string_lossy(),
+            "lyr-adoptedoverlay01",
+        ));
+    qmp.execute(&qmp::Transaction {
+        actions: vec![action],
+    })
+    .await
+    .expect("switch vda");
 }
