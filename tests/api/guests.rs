@@ -42,8 +42,12 @@ fn kit() -> PathBuf {
 }
 
 async fn qemu_server() -> Server {
-    let kit = kit();
-    Server::start(&[
+    Server::start(&qemu_args(&kit(), "30s")).await
+}
+
+/// `kiln serve` arguments for guests under TCG with no artificial delays.
+fn qemu_args<'a>(kit: &'a std::path::Path, stop_timeout: &'a str) -> Vec<&'a str> {
+    vec![
         "--hypervisor",
         "qemu",
         "--accel",
@@ -55,9 +59,8 @@ async fn qemu_server() -> Server {
         "--task-delay",
         "0s",
         "--guest-stop-timeout",
-        "30s",
-    ])
-    .await
+        stop_timeout,
+    ]
 }
 
 /// A Kiln Linux instance with a cloud system disk and, optionally, one 20 GiB cloud data
@@ -281,7 +284,7 @@ async fn start_stop_reboot_and_a_guest_that_powers_itself_off() {
         return; // runs on the SQLite pass
     }
     let _one = ONE_AT_A_TIME.lock().await;
-    let s = qemu_server().await;
+    let mut s = qemu_server().await;
     let a = launch_kiln_linux(&s, "cycler", "img-kiln-linux", false).await;
     let pid_file = s.data_dir().join("guests").join(&a).join("qemu.pid");
     assert!(pid_file.exists());
@@ -329,6 +332,24 @@ async fn start_stop_reboot_and_a_guest_that_powers_itself_off() {
     let r = s.get(&kiln_path(&a, "console")).await;
     let console = r.ok()["output"].as_str().unwrap_or_default().to_string();
     assert!(console.contains("Kiln Linux booted"), "{console}");
+
+    // A guest that ignores the power button is stopped hard after the stop timeout.
+    s.restart_with(&qemu_args(&kit(), "2s")).await;
+    sh(&s, &a, "killall acpid").await;
+    let asked = std::time::Instant::now();
+    s.post(&action_path(&a, "stopInstance"), json!({}))
+        .await
+        .ok();
+    wait_instance_long(&s, &a, "stopped").await;
+    assert!(
+        asked.elapsed() >= Duration::from_secs(2),
+        "stopped before the timeout"
+    );
+    assert!(!pid_file.exists(), "QEMU outlived the hard stop");
+    s.post(&action_path(&a, "startInstance"), json!({}))
+        .await
+        .ok();
+    wait_instance_long(&s, &a, "running").await;
 
     // A guest that powers itself off leaves its instance stopped.
     let _ = s
