@@ -2133,7 +2133,8 @@ def report_i(res, a):
       "going first.")
     w(f"- Guest: Kiln Linux ({kver}); accelerator **TCG** (software emulation). /dev/kvm "
       f"{'exists' if m.get('dev_kvm') else 'does not exist'} on this host, but it has no nested "
-      "virtualisation and QEMU aborts with KVM (`--accel auto` finds that out and uses TCG).\n")
+      "virtualisation: a KVM guest aborts at its first vCPU reset (\"failed to set MSR 0x10a\"), so "
+      "`--accel auto` finds KVM unusable and uses TCG.\n")
 
     def agg_of(key, scale=1.0):
         xs = [r[key] * scale for r in rows if _num(r.get(key))]
@@ -2143,19 +2144,22 @@ def report_i(res, a):
         x = agg_of(key, scale)
         return fm(x, nd) if x else "–"
 
+    def ratio_cell(xs):
+        return f"{med(xs):.2f}× ({min(xs):.2f}–{max(xs):.2f})" if xs else "–"
+
     bk, bb = agg_of("boot_s"), agg_of("bare_boot_s")
     ratios = [r["boot_ratio"] for r in rows if _num(r.get("boot_ratio"))]
     hk, hb = agg_of("held_ms"), agg_of("bare_held_ms")
     w("| | Kiln | bare QEMU | Kiln / bare |\n|---|---|---|---|")
     w(f"| boot → running (Kiln) / → agent answers (bare), s | {cell('boot_s', 2)} | "
-      f"{cell('bare_boot_s', 2)} | {fm(agg(ratios), 2) + '×' if ratios else '–'} |")
+      f"{cell('bare_boot_s', 2)} | {ratio_cell(ratios)} |")
     w(f"| stop → stopped, s | {cell('stop_s', 2)} | – | |")
     w(f"| start → running, s | {cell('start_s', 2)} | – | |")
     w(f"| createImage accepted, ms | {cell('accepted_ms', 0)} | – | |")
     w(f"| createImage → ready, s | {cell('ready_s', 2)} | – | |")
     hr = [r["held_ms"] / r["bare_held_ms"] for r in rows if _num(r.get("held_ms")) and _num(r.get("bare_held_ms"))]
     w(f"| freeze held (fsfreeze + QMP transaction + thaw), ms | {cell('held_ms', 1)} | "
-      f"{cell('bare_held_ms', 1)} | {fm(agg(hr), 2) + '×' if hr else '–'} |")
+      f"{cell('bare_held_ms', 1)} | {ratio_cell(hr)} |")
     w(f"| guest write pause: largest tick gap around the freeze, ms | {cell('max_gap_ms', 0)} | "
       f"{cell('bare_max_gap_ms', 0)} | |")
     w(f"| guest write loop: median tick gap outside it, ms | {cell('median_gap_ms', 0)} | "
@@ -2171,7 +2175,8 @@ def report_i(res, a):
           "ACPI power-down, start a second boot of the same disks. *accepted* includes the live "
           "freeze: the switch happens inside createImage's database transaction, before it "
           "answers, and *held* is how long the guest's filesystems stayed frozen"
-          + (f" ({'/'.join(str(x) for x in fs)} filesystems: the root on vda and vdb)" if fs else "")
+          + (f" ({'/'.join(str(x) for x in fs)} filesystem{'s' if fs[-1] != 1 else ''} frozen: "
+             f"{'the root on vda and /mnt/vdb' if fs[-1] >= 2 else 'the root on vda'})" if fs else "")
           + ". The guest's own view is the write pause: the largest gap in its write loop around "
           "the freeze against one ordinary iteration (two writes + two syncs + a fork under TCG); "
           "the pause is at least the freeze, plus what was dirty when it began (fsfreeze flushes "
