@@ -163,6 +163,36 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Value, CallError> {
         let full_path = format!("/v1/regions/{}{}", self.region, path);
+        self.send(service, method, &full_path, query, body).await
+    }
+
+    /// Calls Kiln's own API for a running guest of this region:
+    /// `METHOD /kiln/v1/regions/{region}/instances/{instance_id}/{verb}` (see
+    /// `http::kiln_guest`); the `result` object.
+    pub async fn guest_call(
+        &self,
+        method: reqwest::Method,
+        instance_id: &str,
+        verb: &str,
+        query: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CallError> {
+        let full_path = format!(
+            "/kiln/v1/regions/{}/instances/{instance_id}/{verb}",
+            self.region
+        );
+        self.send("vm", method, &full_path, query, body).await
+    }
+
+    /// Signs and sends one request to `full_path`; the `result` object.
+    async fn send(
+        &self,
+        service: &str,
+        method: reqwest::Method,
+        full_path: &str,
+        query: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CallError> {
         let body_bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let base = self.base_url(service);
         let host = base.split("://").nth(1).unwrap_or(&base).to_string();
@@ -173,7 +203,7 @@ impl Client {
             &self.region,
             method.as_str(),
             &host,
-            &full_path,
+            full_path,
             query,
             &body_bytes,
         );

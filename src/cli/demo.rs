@@ -1,6 +1,7 @@
 //! `kiln demo`: the main job end to end, against an embedded server in a temporary
 //! directory. Launch an instance, write guest data, bake a private image with data disks
 //! (one excluded, one inserted), wait for `ready`, launch from it and verify the bytes.
+//! `kiln demo --hypervisor qemu` does it with a running guest (`demo_guest`).
 //! Each API step is a `kiln instance|image …` command line, run by the same code as typed.
 
 use std::path::Path;
@@ -18,14 +19,24 @@ use crate::service::account::SuppliedKeys;
 
 const REGION: &str = "cn-north-1";
 
-pub async fn run(keep: bool) -> anyhow::Result<()> {
+/// Which demo: the emulated one (data written with qemu-io into the layers), or under
+/// `--hypervisor qemu` the live one (a guest writes while its image is taken).
+pub struct DemoArgs {
+    pub keep: bool,
+    pub hypervisor: crate::hypervisor::HypervisorKind,
+    pub guest_kit: std::path::PathBuf,
+}
+
+pub async fn run(demo: DemoArgs) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("kiln-demo-").tempdir()?;
     let data_dir = dir.path().to_path_buf();
+    let live = demo.hypervisor == crate::hypervisor::HypervisorKind::Qemu;
+    let delay = |ms| Duration::from_millis(if live { 0 } else { ms });
     let args = ServeArgs {
         listen: "127.0.0.1:0".into(),
         data_dir: data_dir.clone(),
-        transition_delay: Duration::from_millis(300),
-        task_delay: Duration::from_millis(500),
+        transition_delay: delay(300),
+        task_delay: delay(500),
         deleted_retention: Duration::from_secs(300),
         quotas: vec![],
         no_auth: false,
@@ -44,9 +55,9 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         oss_region: "us-east-1".into(),
         db_busy_timeout: Duration::from_secs(10),
         log_format: super::LogFormat::Text,
-        hypervisor: crate::hypervisor::HypervisorKind::None,
+        hypervisor: demo.hypervisor,
         accel: crate::hypervisor::Accel::Auto,
-        guest_kit: "target/kiln-linux".into(),
+        guest_kit: demo.guest_kit.clone(),
         guest_memory_max: 256 << 20,
         qemu_system: "qemu-system-x86_64".into(),
         boot_timeout: Duration::from_secs(60),
@@ -62,8 +73,13 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, crate::http::router(Arc::new(state))).await });
     step(&format!(
-        "Started an embedded Kiln on http://{addr}, data in {}",
-        data_dir.display()
+        "Started an embedded Kiln on http://{addr}, data in {}{}",
+        data_dir.display(),
+        if live {
+            ", instances running under QEMU"
+        } else {
+            ""
+        }
     ));
 
     let c = Client::new(
@@ -75,8 +91,28 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     // The same code as `kiln instance|image …` on the command line, shown as typed.
     let ctx = Ctx::new(c);
     let started = Instant::now();
+    if live {
+        let result = super::demo_guest::run(&ctx).await;
+        super::demo_guest::stop_guests(&data_dir);
+        result?;
+    } else {
+        emulated(&ctx, &data_dir).await?;
+    }
+    outln!(
+        "\nDone in {:.1}s: the private image carries exactly the data the source held at createImage.",
+        started.elapsed().as_secs_f64()
+    );
+    if demo.keep {
+        let kept = dir.keep();
+        outln!("Data directory kept at {}", kept.display());
+    }
+    Ok(())
+}
+
+/// Without a hypervisor: guest data written and checked with qemu-io in the layers.
+async fn emulated(ctx: &Ctx, data_dir: &Path) -> anyhow::Result<()> {
     let source = kiln(
-        &ctx,
+        ctx,
         &[
             "instance",
             "create",
@@ -98,13 +134,13 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     .to_string();
 
     let kiln_bin = std::env::current_exe()?;
-    write_pattern(&kiln_bin, &data_dir, &source, "vda", 0x11)?;
-    write_pattern(&kiln_bin, &data_dir, &source, "vdb", 0x22)?;
-    write_pattern(&kiln_bin, &data_dir, &source, "vdc", 0x33)?;
+    write_pattern(&kiln_bin, data_dir, &source, "vda", 0x11)?;
+    write_pattern(&kiln_bin, data_dir, &source, "vdb", 0x22)?;
+    write_pattern(&kiln_bin, data_dir, &source, "vdc", 0x33)?;
     step("Wrote guest data with qemu-io: vda=0x11, vdb=0x22, vdc=0x33 (1 MiB each at offset 0)");
 
     let image = kiln(
-        &ctx,
+        ctx,
         &[
             "image",
             "create",
@@ -123,13 +159,13 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     .id()
     .to_string();
     step("vdc is excluded (noDevice), a blank 30 GB vdd is inserted");
-    write_pattern(&kiln_bin, &data_dir, &source, "vda", 0x99)?;
+    write_pattern(&kiln_bin, data_dir, &source, "vda", 0x99)?;
     step("Overwrote the source's vda with 0x99 after createImage: the image must not see it");
-    kiln(&ctx, &["image", "wait", &image]).await?;
-    kiln(&ctx, &["image", "show", &image]).await?;
+    kiln(ctx, &["image", "wait", &image]).await?;
+    kiln(ctx, &["image", "show", &image]).await?;
 
     let copy = kiln(
-        &ctx,
+        ctx,
         &[
             "instance",
             "create",
@@ -143,7 +179,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     .await?
     .id()
     .to_string();
-    let shown = kiln(&ctx, &["instance", "show", &copy]).await?;
+    let shown = kiln(ctx, &["instance", "show", &copy]).await?;
     let devs: Vec<&str> = shown.result["instance"]["dataDisks"]
         .as_array()
         .into_iter()
@@ -153,25 +189,17 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     if devs != ["vdb", "vdd"] {
         bail!("expected data disks vdb and vdd, got {devs:?}");
     }
-    verify_pattern(&kiln_bin, &data_dir, &copy, "vda", 0x11)?;
-    verify_pattern(&kiln_bin, &data_dir, &copy, "vdb", 0x22)?;
-    verify_pattern(&kiln_bin, &data_dir, &copy, "vdd", 0x00)?;
+    verify_pattern(&kiln_bin, data_dir, &copy, "vda", 0x11)?;
+    verify_pattern(&kiln_bin, data_dir, &copy, "vdb", 0x22)?;
+    verify_pattern(&kiln_bin, data_dir, &copy, "vdd", 0x00)?;
     step(
         "Verified with qemu-io: vda holds 0x11 (not the later 0x99), vdb holds 0x22, vdd is blank",
     );
-    outln!(
-        "\nDone in {:.1}s: the private image carries exactly the data the source held at createImage.",
-        started.elapsed().as_secs_f64()
-    );
-    if keep {
-        let kept = dir.keep();
-        outln!("Data directory kept at {}", kept.display());
-    }
     Ok(())
 }
 
 /// Shows `kiln ARGS` as typed, then runs it through the command-line code.
-async fn kiln(ctx: &Ctx, args: &[&str]) -> anyhow::Result<Outcome> {
+pub(super) async fn kiln(ctx: &Ctx, args: &[&str]) -> anyhow::Result<Outcome> {
     let shown: Vec<String> = args
         .iter()
         .map(|a| {
@@ -188,7 +216,7 @@ async fn kiln(ctx: &Ctx, args: &[&str]) -> anyhow::Result<Outcome> {
         .map_err(|f| anyhow::anyhow!("kiln {}: {f}", args.join(" ")))
 }
 
-fn step(msg: &str) {
+pub(super) fn step(msg: &str) {
     outln!("• {msg}");
 }
 

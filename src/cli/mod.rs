@@ -5,6 +5,7 @@ pub(crate) mod out;
 mod account;
 pub mod client;
 mod demo;
+mod demo_guest;
 mod fault;
 mod serve;
 
@@ -43,11 +44,19 @@ Examples:
     #[command(after_help = "\
 Examples:
   kiln demo
-  kiln demo --keep     # keep the data directory and print where it is")]
+  kiln demo --keep     # keep the data directory and print where it is
+  kiln demo --hypervisor qemu   # the live variant (scripts/build-kiln-linux first)")]
     Demo {
         /// Keep the temporary data directory afterwards.
         #[arg(long)]
         keep: bool,
+        /// `qemu`: the live variant. A Kiln Linux guest writes to two disks while its image
+        /// is taken; the instance launched from the image boots and its disks agree.
+        #[arg(long, value_enum, default_value_t = crate::hypervisor::HypervisorKind::None)]
+        hypervisor: crate::hypervisor::HypervisorKind,
+        /// The boot kit for `--hypervisor qemu` (`scripts/build-kiln-linux` makes it).
+        #[arg(long, env = "KILN_GUEST_KIT", default_value = "target/kiln-linux")]
+        guest_kit: PathBuf,
     },
     /// Operator commands on a data directory.
     #[command(
@@ -295,7 +304,18 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await,
-            Command::Demo { keep } => demo::run(keep).await,
+            Command::Demo {
+                keep,
+                hypervisor,
+                guest_kit,
+            } => {
+                demo::run(demo::DemoArgs {
+                    keep,
+                    hypervisor,
+                    guest_kit,
+                })
+                .await
+            }
             Command::Account(c) => account::run(c).await,
             Command::Client(c) => client::run(*c, Cli::command).await,
             Command::Admin(AdminCommand::Fsck {

@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod gateway;
 mod handlers;
 mod kiln_api;
+mod kiln_guest;
 pub mod openapi;
 pub mod params;
 mod schema;
@@ -173,7 +174,9 @@ async fn handle(state: &AppState, req: Request, request_id: &str) -> ApiResult<R
         }
     };
     let route = match target {
-        Target::Kiln(kiln) => return kiln_api::handle(svc, kiln, &account, &body.bytes).await,
+        Target::Kiln(kiln) => {
+            return kiln_api::handle(svc, kiln, &account, query, &body.bytes).await
+        }
         Target::Jd(route) => route,
     };
     if parts.method == Method::POST || parts.method == Method::PATCH {

@@ -25,6 +25,9 @@ pub(crate) struct CommitFailed {
     pub overlays_in_use: bool,
 }
 
+/// How long typing into a serial console may take (it takes one client at a time).
+const CONSOLE_WRITE: Duration = Duration::from_secs(5);
+
 /// The longest a command run through `exec` may take.
 pub const EXEC_TIMEOUT_MAX: Duration = Duration::from_secs(600);
 
@@ -239,27 +242,56 @@ impl Service {
         Ok(hv.exec(id, command, timeout.min(EXEC_TIMEOUT_MAX)).await?)
     }
 
-    /// The instance's serial console log (kept after the guest stops), at most the last
-    /// `max_bytes`.
-    pub async fn instance_console_log(
+    /// The instance's serial console log (kept after the guest stops) from byte `from`,
+    /// or its last `tail` bytes; at most `max` bytes. Where the next read starts, and the
+    /// bytes.
+    pub async fn instance_console_read(
         &self,
         scope: &Scope,
         id: &str,
-        max_bytes: usize,
-    ) -> ApiResult<Vec<u8>> {
+        from: Option<u64>,
+        tail: u64,
+        max: usize,
+    ) -> ApiResult<(u64, Vec<u8>)> {
+        use std::io::{Read, Seek, SeekFrom};
         let hv = self.guest_driver(scope, id).await?;
-        let log = std::fs::read(hv.guest_dir(id).console_log()).unwrap_or_default();
-        Ok(log[log.len().saturating_sub(max_bytes)..].to_vec())
+        let Ok(mut log) = std::fs::File::open(hv.guest_dir(id).console_log()) else {
+            return Ok((0, Vec::new()));
+        };
+        let len = log.metadata().map_err(ApiError::internal)?.len();
+        let start = from.unwrap_or(len.saturating_sub(tail)).min(len);
+        log.seek(SeekFrom::Start(start))
+            .map_err(ApiError::internal)?;
+        let mut bytes = Vec::new();
+        log.take(max as u64)
+            .read_to_end(&mut bytes)
+            .map_err(ApiError::internal)?;
+        Ok((start + bytes.len() as u64, bytes))
     }
 
-    /// The serial console's socket of the instance's running guest.
-    pub async fn instance_console_socket(
+    /// Types `input` into the running guest's serial console.
+    pub async fn instance_console_write(
         &self,
         scope: &Scope,
         id: &str,
-    ) -> ApiResult<std::path::PathBuf> {
+        input: &[u8],
+    ) -> ApiResult<()> {
+        use tokio::io::AsyncWriteExt;
         let hv = self.running_guest(scope, id).await?;
-        Ok(hv.guest_dir(id).console_socket())
+        let socket = hv.guest_dir(id).console_socket();
+        let typed = async {
+            let mut console = tokio::net::UnixStream::connect(&socket).await?;
+            console.write_all(input).await?;
+            console.flush().await?;
+            console.shutdown().await
+        };
+        match tokio::time::timeout(CONSOLE_WRITE, typed).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ApiError::internal(e)),
+            Err(_) => Err(ApiError::FailedPrecondition(format!(
+                "The console of instance '{id}' is busy"
+            ))),
+        }
     }
 
     async fn guest_driver(&self, scope: &Scope, id: &str) -> ApiResult<&QemuDriver> {

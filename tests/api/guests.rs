@@ -17,7 +17,7 @@ use crate::harness::*;
 
 /// Guests boot in ~3 s alone under TCG; with the rest of the suite running beside them,
 /// give them much longer.
-const BOOT: Duration = Duration::from_secs(120);
+const BOOT: Duration = WAIT_GUEST;
 
 /// One guest test at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -390,4 +390,44 @@ async fn an_image_without_an_operating_system_does_not_boot_and_says_why() {
         console.contains("kiln-linux: no root filesystem on /dev/vda"),
         "{console}"
     );
+}
+
+/// Without a hypervisor (the default) an instance has no guest: exec and console say so;
+/// another account's instance is not found; a bad body is refused before anything runs.
+#[tokio::test]
+async fn exec_and_console_without_a_guest_say_why() {
+    let s = Server::start(&[]).await;
+    let id = s.launch(instance_spec("rows-only")).await;
+    let none = "Instances do not run on this server (kiln serve --hypervisor none)";
+    s.post(&kiln_path(&id, "exec"), json!({"command": "true"}))
+        .await
+        .err(400, "FAILED_PRECONDITION", none);
+    s.get(&kiln_path(&id, "console"))
+        .await
+        .err(400, "FAILED_PRECONDITION", none);
+    for (body, message) in [
+        (json!({}), "Parameter command missing"),
+        (
+            json!({"command": "true", "timeoutSeconds": 0}),
+            "Parameter timeoutSeconds out of range (1..600)",
+        ),
+    ] {
+        s.post(&kiln_path(&id, "exec"), body)
+            .await
+            .err(400, "INVALID_ARGUMENT", message);
+    }
+    s.post(&kiln_path("i-missing", "exec"), json!({"command": "true"}))
+        .await
+        .err(404, "NOT_FOUND", "Instance 'i-missing' not found.");
+
+    // Another account's instance is not found either.
+    let b = crate::accounts::Tenant::new(&s, crate::accounts::create_account(&s, "tenant-b"));
+    b.post(&kiln_path(&id, "exec"), json!({"command": "true"}))
+        .await
+        .err(404, "NOT_FOUND", &format!("Instance '{id}' not found."));
+
+    // The command line: JD's message and exit code 4 (a failed precondition).
+    let run = crate::cli::Env::for_server(&s).kiln(&["instance", "exec", &id, "--", "true"]);
+    assert_eq!(run.code, 4, "{run:#?}");
+    assert!(run.stderr.contains(none), "{run:#?}");
 }

@@ -17,7 +17,8 @@ Example:
   kiln instance create --image img-ubuntu2204 --name builder --system-disk cloud --disk vdb=20 --wait
   kiln instance list --status running
   kiln instance stop i-abc123 --wait
-  kiln instance resize i-abc123 --type g.n2.xlarge --wait";
+  kiln instance resize i-abc123 --type g.n2.xlarge --wait
+  kiln instance exec i-abc123 -- cat /etc/os-release      # --hypervisor qemu";
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
@@ -42,6 +43,36 @@ Examples:
     Show {
         #[command(flatten)]
         id: InstanceId,
+    },
+    /// Run a shell command in the running guest (`--hypervisor qemu`, through its guest
+    /// agent): its output as it printed it, and its exit code.
+    #[command(after_help = "\
+Examples:
+  kiln instance exec i-abc123 -- uname -a
+  kiln instance exec i-abc123 --timeout 5m -- 'mkfs.ext4 -q /dev/vdb && mount /dev/vdb /mnt'")]
+    Exec {
+        #[command(flatten)]
+        id: InstanceId,
+        /// How long the command may run (at most 10m).
+        #[arg(long, default_value = "30s", value_parser = crate::cli::parse_duration)]
+        timeout: std::time::Duration,
+        /// The command, run by /bin/sh -c (its words joined by spaces).
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// The serial console of the guest (`--hypervisor qemu`): attached (new output as it
+    /// comes, stdin lines typed in; ends at the end of stdin), or with --log the console
+    /// log kept so far (also after the guest stopped).
+    #[command(after_help = "\
+Examples:
+  kiln instance console i-abc123
+  kiln instance console i-abc123 --log | tail")]
+    Console {
+        #[command(flatten)]
+        id: InstanceId,
+        /// Print the log kept so far and exit.
+        #[arg(long)]
+        log: bool,
     },
     /// Start a stopped instance (startInstance).
     #[command(after_help = "Example:\n  kiln instance start i-abc123 --wait")]
@@ -232,6 +263,12 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<Outcome, Failure> {
         Cmd::Create(a) => create(ctx, *a).await,
         Cmd::List(a) => list(ctx, a).await,
         Cmd::Show { id } => show(ctx, &id.get()).await,
+        Cmd::Exec {
+            id,
+            timeout,
+            command,
+        } => super::guest::exec(ctx, &id.get(), &command, timeout).await,
+        Cmd::Console { id, log } => super::guest::console(ctx, &id.get(), log).await,
         Cmd::Start { id, wait } => {
             let id = id.get();
             action(

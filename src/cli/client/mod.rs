@@ -11,6 +11,7 @@ mod args;
 mod config;
 mod disk;
 mod eip;
+mod guest;
 mod image;
 mod image_lifecycle;
 mod instance;
@@ -64,7 +65,7 @@ resource ended in an error state, 8 --wait timed out.";
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
     /// Instances: create (launch), list, show, start, stop, reboot, delete, attach-disk,
-    /// detach-disk, modify, set-password, resize, rebuild, types.
+    /// detach-disk, modify, set-password, resize, rebuild, types; exec and console (guests).
     #[command(after_help = instance::GROUP_HELP)]
     Instance(InstanceArgs),
     /// Private images: create (bake from an instance), list, show, delete, import, export,
@@ -238,11 +239,18 @@ pub struct Common {
 pub struct Outcome {
     pub ids: Vec<String>,
     pub result: Value,
+    /// The process's exit code when it is not 0 on success (`instance exec` passes the
+    /// guest command's on).
+    pub exit_code: Option<u8>,
 }
 
 impl Outcome {
     pub fn new(ids: Vec<String>, result: Value) -> Outcome {
-        Outcome { ids, result }
+        Outcome {
+            ids,
+            result,
+            exit_code: None,
+        }
     }
     pub fn id(&self) -> &str {
         self.ids.first().map(String::as_str).unwrap_or("")
@@ -559,7 +567,14 @@ pub async fn run(cmd: ClientCommand, top: fn() -> clap::Command) -> anyhow::Resu
         ClientCommand::Eip(a) => eip::run(&ctx, a.cmd).await,
         ClientCommand::Completions { .. } => Ok(Outcome::default()),
     };
-    result.map(|_| ()).map_err(|f| report(&f, Some(&ctx)))
+    match result {
+        Ok(Outcome {
+            exit_code: Some(code @ 1..),
+            ..
+        }) => Err(Exit(code).into()),
+        Ok(_) => Ok(()),
+        Err(f) => Err(report(&f, Some(&ctx))),
+    }
 }
 
 /// Prints a failure on stderr (with where the endpoint came from and a hint, after a
