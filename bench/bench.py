@@ -1525,6 +1525,7 @@ class Bench:
                 "memory_mib": 256, "vcpus": 1, "kit": manifest, "poll_ms": 20,
                 "qemu": (try_sh([self.I_QEMU, "--version"]).splitlines() or ["?"])[0],
                 "dev_kvm": os.path.exists("/dev/kvm"), **binary_id(self.a),
+                "loadavg_start": open("/proc/loadavg").read().split()[:3],
                 "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         self.results["i_meta"] = meta
         out = []
@@ -1552,6 +1553,7 @@ class Bench:
             self.kill_guests(glob.glob(os.path.join(s.data_dir, "guests", "*", "qemu.pid"))
                              + [os.path.join(d, "qemu.pid") for d in bare_dirs])
             meta["runtime_s"] = time.perf_counter() - t_start
+            meta["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
             self.results["i"] = out
         self.discard(s.data_dir)
 
@@ -2134,7 +2136,11 @@ def report_i(res, a):
     w(f"- Guest: Kiln Linux ({kver}); accelerator **TCG** (software emulation). /dev/kvm "
       f"{'exists' if m.get('dev_kvm') else 'does not exist'} on this host, but it has no nested "
       "virtualisation: a KVM guest aborts at its first vCPU reset (\"failed to set MSR 0x10a\"), so "
-      "`--accel auto` finds KVM unusable and uses TCG.\n")
+      "`--accel auto` finds KVM unusable and uses TCG."
+      + (f" Load average (1/5/15 min) at the start / end of the section: "
+         f"{' '.join(m['loadavg_start'])} / {' '.join(m.get('loadavg_end') or [])} (a shared "
+         "machine: other work on the server core slows the TCG guest as much as Kiln)."
+         if m.get("loadavg_start") else "") + "\n")
 
     def agg_of(key, scale=1.0):
         xs = [r[key] * scale for r in rows if _num(r.get(key))]
