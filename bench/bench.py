@@ -2171,6 +2171,7 @@ def report_i(res, a):
     w(f"| guest write loop: median tick gap outside it, ms | {cell('median_gap_ms', 0)} | "
       f"{cell('bare_median_gap_ms', 0)} | |")
     fs = sorted({r.get("filesystems_frozen") for r in rows if r.get("filesystems_frozen") is not None})
+    ah = [r["accepted_ms"] - r["held_ms"] for r in rows if _num(r.get("accepted_ms")) and _num(r.get("held_ms"))]
     w("")
     if bk and bb:
         w(f"**How to read it.** Kiln's boot → running is {bk['median']:.2f} s against "
@@ -2183,6 +2184,8 @@ def report_i(res, a):
           "answers, and *held* is how long the guest's filesystems stayed frozen"
           + (f" ({'/'.join(str(x) for x in fs)} filesystem{'s' if fs[-1] != 1 else ''} frozen: "
              f"{'the root on vda and /mnt/vdb' if fs[-1] >= 2 else 'the root on vda'})" if fs else "")
+          + (f"; createImage's own work besides the freeze (accepted − held) was "
+             f"{med(ah):.1f} ms" if ah else "")
           + ". The guest's own view is the write pause: the largest gap in its write loop around "
           "the freeze against one ordinary iteration (two writes + two syncs + a fork under TCG); "
           "the pause is at least the freeze, plus what was dirty when it began (fsfreeze flushes "
