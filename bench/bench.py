@@ -2254,7 +2254,8 @@ def report(res, a, v):
     w("```\nscripts/bench            # full run (~22 min + build), writes BENCHMARKS.md\n"
       "scripts/bench --quick    # smoke run (~3 min), writes target-bench/BENCHMARKS-quick.md\n"
       "scripts/bench --only F   # section F alone (~4 min), replaced in place in BENCHMARKS.md\n"
-      "scripts/bench --only G,H # sections G and H alone (~10 min), likewise\n```\n")
+      "scripts/bench --only G,H # sections G and H alone (~10 min), likewise\n"
+      "scripts/bench --only I   # section I alone (~2.5 min): QEMU guests under TCG, likewise\n```\n")
     w("`scripts/bench` builds Kiln (`cargo build --release`, target dir `target-bench/`) and "
       "the load generator (`bench/loadgen`, its own cargo project), creates `.venv-bench` with "
       f"`moto[server]=={v['moto']}` and boto3, then runs `bench/bench.py`. Raw per-run figures "
