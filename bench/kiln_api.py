@@ -80,8 +80,10 @@ class Kiln:
 
     def request(self, method, path, query=None, body=None, service="vm"):
         """`path` below /v1/regions/<region>; `query` a dict or list of pairs (lists are
-        expanded to `k.1`, `k.2`, …). Returns the decoded `result`."""
-        full = f"/v1/regions/{self.region}{path}"
+        expanded to `k.1`, `k.2`, …). A path under `/kiln/` (Kiln's own API, e.g.
+        `/kiln/v1/regions/R/instances/I/exec`) is sent as it is. Returns the decoded
+        `result`."""
+        full = path if path.startswith("/kiln/") else f"/v1/regions/{self.region}{path}"
         pairs = []
         for k, v in (query.items() if isinstance(query, dict) else (query or [])):
             if isinstance(v, (list, tuple)):
