@@ -2190,7 +2190,7 @@ def report_i(res, a):
           "the freeze against one ordinary iteration (two writes + two syncs + a fork under TCG); "
           "the pause is at least the freeze, plus what was dirty when it began (fsfreeze flushes "
           "it) and whatever else the shared core was doing then (Kiln's createImage work, "
-          "qemu-img making the overlays). Bare QEMU's freeze is the floor for the same three "
+          "writing the overlays' qcow2 headers). Bare QEMU's freeze is the floor for the same three "
           "calls without Kiln's driver around them.")
         w("")
     w("**What KVM would change.** Everything the guest does runs under TCG here: the kernel's "
@@ -2198,8 +2198,8 @@ def report_i(res, a):
       "(a host with /dev/kvm that works: bare metal or nested virtualisation; `--accel auto` "
       "picks it) the boot, stop and start figures and the guest's loop shrink to roughly "
       "the guest kernel's own boot time, and the freeze's fsfreeze/thaw calls to the "
-      "agent's round trips; Kiln's part — the API, task steps, `qemu-img create` of the "
-      "overlays, the QMP transaction, the database commit — is the same either way, so "
+      "agent's round trips; Kiln's part — the API, task steps, writing the overlays' "
+      "qcow2 headers, the QMP transaction, the database commit — is the same either way, so "
       "its share of each figure grows.\n")
     w("<details><summary>I: every run</summary>\n")
     w("| run | first | boot s | bare boot s | ratio | stop s | start s | accepted ms | ready s | held ms | "
