@@ -41,6 +41,9 @@ type GuestTable = Arc<Mutex<HashMap<String, Arc<Guest>>>>;
 /// A running guest Kiln is connected to.
 pub(super) struct Guest {
     pub(super) dir: GuestDir,
+    /// QEMU's process, from its pid file when Kiln connected: a stop waits for it to be
+    /// gone (its image locks released), not only for QMP to close.
+    pub(super) pid: Option<i32>,
     pub(super) qmp: Qmp,
     /// The guest agent's connection, made when it first answered. Shared: the agent
     /// client serializes its own calls, so a long exec never holds up a freeze.
@@ -181,6 +184,7 @@ impl QemuDriver {
     pub(super) async fn connect(&self, instance_id: &str, dir: GuestDir) -> HvResult<Arc<Guest>> {
         let qmp = Qmp::connect(&dir.qmp(), Duration::from_secs(5)).await?;
         let guest = Arc::new(Guest {
+            pid: dir.live_pid(),
             dir,
             qmp,
             agent: Mutex::new(None),

@@ -69,22 +69,22 @@ impl GuestDir {
             .trim()
             .parse()
             .ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let ours = String::from_utf8_lossy(&cmdline).contains(&*self.qmp().to_string_lossy());
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let zombie = stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-        (ours && !zombie).then_some(pid)
+        self.runs_in(pid).then_some(pid)
+    }
+
+    /// Whether `pid` is a live QEMU of this guest (a reused pid is not).
+    pub fn runs_in(&self, pid: i32) -> bool {
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return false;
+        };
+        String::from_utf8_lossy(&cmdline).contains(&*self.qmp().to_string_lossy())
+            && process_alive(pid)
     }
 
     /// Kills the recorded QEMU process, if it still runs this guest.
     pub fn kill(&self) {
         if let Some(pid) = self.live_pid() {
-            // SAFETY: plain syscall on a pid checked above to be this guest's QEMU.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
+            kill_pid(pid);
         }
     }
 
@@ -118,6 +118,24 @@ impl GuestDir {
     }
 }
 
+/// Whether `pid` runs (a zombie, which only waits to be reaped, does not).
+pub fn process_alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    !stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+}
+
+/// SIGKILL to `pid`.
+pub fn kill_pid(pid: i32) {
+    // SAFETY: a plain syscall; callers name a pid they found to be a guest's QEMU.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +159,8 @@ mod tests {
         std::fs::write(dir.pid_file(), format!("{}\n", std::process::id())).unwrap();
         // Our own pid is alive but its command line is not this guest's QEMU.
         assert_eq!(dir.live_pid(), None);
+        assert!(process_alive(std::process::id() as i32));
+        assert!(!process_alive(i32::MAX));
         std::fs::write(dir.console_log(), "one\n\ntwo\r\nthree\n").unwrap();
         assert_eq!(dir.console_tail(2), "two | three");
         dir.clear_runtime();

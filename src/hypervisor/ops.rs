@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::driver::{Guest, QemuDriver, AGENT_CALL, HARD_STOP, UNPLUG};
+use super::guest_dir;
 use super::qga::{ExecOutput, GuestAgent};
 use super::qmp;
 use super::{launch, FreezeReport, GuestDevice, GuestDisk, HvResult, HypervisorError, LiveSwitch};
@@ -82,9 +83,9 @@ impl QemuDriver {
             let _ = tokio::time::timeout(HARD_STOP, guest.qmp.closed()).await;
         }
         let deadline = Instant::now() + HARD_STOP;
-        while guest.dir.live_pid().is_some() {
+        while let Some(pid) = guest.pid.filter(|p| guest.dir.runs_in(*p)) {
             if Instant::now() > deadline {
-                guest.dir.kill();
+                guest_dir::kill_pid(pid);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
