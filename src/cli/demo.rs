@@ -164,21 +164,7 @@ async fn emulated(ctx: &Ctx, data_dir: &Path) -> anyhow::Result<()> {
     kiln(ctx, &["image", "wait", &image]).await?;
     kiln(ctx, &["image", "show", &image]).await?;
 
-    let copy = kiln(
-        ctx,
-        &[
-            "instance",
-            "create",
-            "--image",
-            &image,
-            "--name",
-            "demo-copy",
-            "--wait",
-        ],
-    )
-    .await?
-    .id()
-    .to_string();
+    let copy = launch_copy(ctx, &image).await?;
     let shown = kiln(ctx, &["instance", "show", &copy]).await?;
     let devs: Vec<&str> = shown.result["instance"]["dataDisks"]
         .as_array()
@@ -196,6 +182,21 @@ async fn emulated(ctx: &Ctx, data_dir: &Path) -> anyhow::Result<()> {
         "Verified with qemu-io: vda holds 0x11 (not the later 0x99), vdb holds 0x22, vdd is blank",
     );
     Ok(())
+}
+
+/// `kiln instance create --image IMAGE --name demo-copy --wait`: the instance from the
+/// baked image.
+pub(super) async fn launch_copy(ctx: &Ctx, image: &str) -> anyhow::Result<String> {
+    let args = [
+        "instance",
+        "create",
+        "--image",
+        image,
+        "--name",
+        "demo-copy",
+        "--wait",
+    ];
+    Ok(kiln(ctx, &args).await?.id().to_string())
 }
 
 /// Shows `kiln ARGS` as typed, then runs it through the command-line code.

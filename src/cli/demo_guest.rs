@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use super::client::Ctx;
-use super::demo::{kiln, step};
+use super::demo::{kiln, launch_copy, step};
 
-/// The guest's writer: vda first, then vdb, each an atomic rename and a sync.
-const WRITER: &str = "cat > /root/writer.sh <<'EOF'
+/// Starts the guest's writer in the background: a counter to /root/counter (vda) first,
+/// then /mnt/vdb/counter (vdb), each an atomic rename and a sync, without pause. Also
+/// what the guest tests run.
+pub const WRITER: &str = "cat > /root/writer.sh <<'EOF'
 i=0
 while :; do
   i=$((i+1))
@@ -72,21 +74,7 @@ pub(super) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
          transaction, filesystems frozen around it); the guest is at {went_on} and counting"
     ));
 
-    let copy = kiln(
-        ctx,
-        &[
-            "instance",
-            "create",
-            "--image",
-            &image,
-            "--name",
-            "demo-copy",
-            "--wait",
-        ],
-    )
-    .await?
-    .id()
-    .to_string();
+    let copy = launch_copy(ctx, &image).await?;
     guest(ctx, &copy, "mkdir -p /mnt/vdb && mount /dev/vdb /mnt/vdb").await?;
     let on_vda = counter(ctx, &copy, "/root/counter").await?;
     let on_vdb = counter(ctx, &copy, "/mnt/vdb/counter").await?;

@@ -5,7 +5,7 @@ pub(crate) mod out;
 mod account;
 pub mod client;
 mod demo;
-mod demo_guest;
+pub mod demo_guest;
 mod fault;
 mod serve;
 

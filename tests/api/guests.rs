@@ -119,19 +119,8 @@ async fn counter(s: &Server, id: &str, file: &str) -> u64 {
         .unwrap_or_else(|e| panic!("{file} is not a number: {e}"))
 }
 
-/// Writes an increasing counter to /root/counter (vda), then /mnt/vdb/counter (vdb),
-/// each with an atomic rename and a sync, forever, in the background.
-const WRITER: &str = r#"
-cat > /root/writer.sh <<'EOF'
-i=0
-while :; do
-  i=$((i+1))
-  echo $i > /root/counter.new && mv /root/counter.new /root/counter && sync
-  echo $i > /mnt/vdb/counter.new && mv /mnt/vdb/counter.new /mnt/vdb/counter && sync
-done
-EOF
-setsid sh /root/writer.sh >/dev/null 2>&1 </dev/null &
-"#;
+/// The demo's writer: a counter to vda, then vdb, synced, without pause, in the background.
+const WRITER: &str = kiln::cli::demo_guest::WRITER;
 
 #[tokio::test]
 async fn an_image_of_a_writing_guest_is_consistent_across_disks_and_boots() {
