@@ -4,7 +4,7 @@
 "use strict";
 
 const REGIONS = ["cn-north-1", "cn-east-1", "cn-east-2", "cn-south-1"];
-const DISK_TYPES = ["ssd.gp1", "ssd.io1", "hdd.std1", "premium-hdd", "ssd"];
+const DISK_TYPES = ["ssd.gp1", "ssd.gp2", "ssd.io1", "ssd.io2", "hdd.std1", "premium-hdd", "ssd"];
 const DEVICES = Array.from({ length: 25 }, (_, i) => "vd" + String.fromCharCode(98 + i)); // vdb..vdz
 const POLL_MS = 1500;
 const PAGES = ["instances", "images", "disks", "snapshots", "tasks", "quotas"];
