@@ -119,19 +119,20 @@ async function api(method, path, { query, body, region } = {}) {
 
 // ---------------------------------------------------------------- errors
 
+// #error holds exactly `<status>: <message> (request <requestId>)`; its box holds the
+// dismiss button beside it.
 function showError(e) {
-  const box = $("#error");
-  if (e instanceof ApiError) {
-    $("#error-text").textContent = `${e.status}: ${e.message} (request ${e.requestId})`;
-  } else {
-    $("#error-text").textContent = `ERROR: ${e && e.message ? e.message : e}`;
-  }
-  box.hidden = false;
+  const text =
+    e instanceof ApiError ? `${e.status}: ${e.message} (request ${e.requestId})` : `ERROR: ${e && e.message ? e.message : e}`;
+  $("#error").textContent = text;
+  $("#error").hidden = false;
+  $("#error-box").hidden = false;
 }
 
 function clearError() {
   $("#error").hidden = true;
-  $("#error-text").textContent = "";
+  $("#error").textContent = "";
+  $("#error-box").hidden = true;
 }
 
 // Runs a user action: clears the last error first, shows the new one if it fails.
