@@ -23,6 +23,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from jdcloud_sdk.core.config import Config
+from jdcloud_sdk.core.const import SCHEME_HTTP
 from jdcloud_sdk.core.credential import Credential
 from jdcloud_sdk.services.vm.apis.DescribeQuotasRequest import DescribeQuotasParameters, DescribeQuotasRequest
 from jdcloud_sdk.services.vm.apis.DescribeInstancesRequest import (
@@ -31,13 +33,13 @@ from jdcloud_sdk.services.vm.apis.DescribeInstancesRequest import (
 from jdcloud_sdk.services.vm.apis.ImportImageRequest import ImportImageParameters, ImportImageRequest
 from jdcloud_sdk.services.vm.client.VmClient import VmClient
 
-from conftest import SCREENSHOTS, cf
 from kiln_helpers import (
-    REGION, cloud_data_disk, create_disks_resp, create_image_resp, create_instances_resp,
+    REGION, REPO_ROOT, cloud_data_disk, create_disks_resp, create_image_resp, create_instances_resp,
     create_snapshot_resp, describe_image, describe_instance, expect_error, ok, uniq, wait_disk_status,
     wait_image_status, wait_instance_status, wait_snapshot_status,
 )
 
+SCREENSHOTS = REPO_ROOT / "target" / "console-screenshots"  # conftest.py saves failures there too
 WAIT = 30  # seconds; every wait in this file is bounded by it
 BASE_IMAGE = "img-ubuntu2204"
 DEV = re.compile(r"\bvd[a-z]{1,2}\b")
@@ -229,7 +231,7 @@ def test_sign_in_by_keyboard_wrong_secret_and_sign_out(console, kiln):
     c.open()
     # the answer the server gives an SDK with the same wrong secret
     wrong = "not-the-secret-%s" % uniq("")
-    bad_vm = VmClient(Credential(kiln.server.access_key, wrong), cf._config(kiln.server))
+    bad_vm = VmClient(Credential(kiln.server.access_key, wrong), Config(kiln.server.endpoint, scheme=SCHEME_HTTP, timeout=20))
     e = expect_error(bad_vm.send(DescribeInstancesRequest(DescribeInstancesParameters(REGION))), 401, "ACCESS_ERROR")
 
     c.sign_in(secret_key=wrong)
