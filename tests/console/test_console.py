@@ -11,6 +11,7 @@ Every wait is an explicit WebDriverWait; each test ends with no SEVERE entry in 
 (apart from the HTTP error statuses the test provoked on purpose).
 """
 
+import json
 import re
 import subprocess
 
@@ -31,6 +32,8 @@ from jdcloud_sdk.services.vm.apis.DescribeInstancesRequest import (
     DescribeInstancesParameters, DescribeInstancesRequest,
 )
 from jdcloud_sdk.services.vm.apis.ImportImageRequest import ImportImageParameters, ImportImageRequest
+from jdcloud_sdk.services.vm.apis.ReleaseImageRequest import ReleaseImageParameters, ReleaseImageRequest
+from jdcloud_sdk.services.vm.apis.ShareImageRequest import ShareImageParameters, ShareImageRequest
 from jdcloud_sdk.services.vm.client.VmClient import VmClient
 
 from kiln_helpers import (
@@ -42,7 +45,7 @@ from kiln_helpers import (
 SCREENSHOTS = REPO_ROOT / "target" / "console-screenshots"  # conftest.py saves failures there too
 WAIT = 30  # seconds; every wait in this file is bounded by it
 BASE_IMAGE = "img-ubuntu2204"
-DEV = re.compile(r"\bvd[a-z]{1,2}\b")
+DEV = re.compile(r"^vd[a-z]{1,2}$")
 
 
 def _text(el):
@@ -164,7 +167,8 @@ class Console(object):
             raise AssertionError("%s; it reads %r" % (e, last.get("v")))
 
     def devices(self, table, rid):
-        return DEV.findall(self.cell(table, rid, "disks"))
+        """The device names a row's `.disks` cell lists (`vda …, vdb …`), in its order."""
+        return [w for w in re.split(r"[\s,;]+", self.cell(table, rid, "disks")) if DEV.match(w)]
 
     def error(self):
         """Wait for #error to show; return its text."""
@@ -211,11 +215,12 @@ def console(driver, kiln):
     return Console(driver, kiln)
 
 
-def assert_error_shown(text, status_code, message):
-    """#error reads `<status>: <message> (request <requestId>)` with JD's message."""
-    assert message in text, "JD's message %r not in #error %r" % (message, text)
-    assert str(status_code) in text, "status %s not in #error %r" % (status_code, text)
-    assert re.search(r"request\s+[A-Za-z0-9-]{8,}", text), "no request id in #error %r" % text
+def assert_error_shown(text, err):
+    """#error reads `<status>: <message> (request <requestId>)` with JD's error envelope (`err`:
+    the SDK's ErrorResponse for the same request: its .status, e.g. INVALID_ARGUMENT, and .message)."""
+    assert err.message in text, "JD's message %r not in #error %r" % (err.message, text)
+    assert err.status in text, "status %s not in #error %r" % (err.status, text)
+    assert re.search(r"\(request\s+[A-Za-z0-9-]{8,}\)", text), "no request id in #error %r" % text
 
 
 def data_devices(view):
@@ -235,7 +240,7 @@ def test_sign_in_by_keyboard_wrong_secret_and_sign_out(console, kiln):
     e = expect_error(bad_vm.send(DescribeInstancesRequest(DescribeInstancesParameters(REGION))), 401, "ACCESS_ERROR")
 
     c.sign_in(secret_key=wrong)
-    assert_error_shown(c.error(), 401, e.message)
+    assert_error_shown(c.error(), e)
     assert not c.shown("#nav"), "signed in with a wrong secret"
     c.dismiss_error()
 
@@ -284,7 +289,7 @@ def test_bad_instance_name_shows_jd_error(console, kiln):
     c.fill("#launch-name", "!bad name")
     c.choose("#launch-image", BASE_IMAGE)
     c.click("#launch-submit")
-    assert_error_shown(c.error(), 400, e.message)
+    assert_error_shown(c.error(), e)
     c.dismiss_error()
     # nothing was made
     assert ok(kiln.vm.send(DescribeInstancesRequest(DescribeInstancesParameters(REGION))))["totalCount"] == 0
@@ -367,7 +372,7 @@ def test_image_workflow(console, kiln):
     bad = expect_error(create_image_resp(kiln.vm, src, "!x"), 400, "INVALID_ARGUMENT")
     c.fill("#image-name", "!x")
     c.click("#image-submit")
-    assert_error_shown(c.error(), 400, bad.message)
+    assert_error_shown(c.error(), bad)
     c.dismiss_error()
     assert layout() == want, layout()
 
@@ -425,9 +430,36 @@ def _import_task(kiln, tmp_path):
     return ok(kiln.vm.send(ImportImageRequest(p)))
 
 
+def _kiln_cli(kiln, *args):
+    return subprocess.run([str(kiln.server.bin)] + list(args) + ["--data-dir", str(kiln.data_dir)],
+                          check=True, capture_output=True, text=True, timeout=30).stdout
+
+
+def _other_account_images(kiln):
+    """A second account bakes two images: one shared with the signed-in account, one released to
+    the community (for the images page's shared and community tabs). Returns (shared, community)."""
+    keys = json.loads(_kiln_cli(kiln, "account", "create", "--name", uniq("neighbour")))
+    other = VmClient(Credential(keys["accessKey"], keys["secretKey"]),
+                     Config(kiln.server.endpoint, scheme=SCHEME_HTTP, timeout=20))
+    (mine,) = [a["pin"] for a in json.loads(_kiln_cli(kiln, "account", "list", "--output", "json"))
+               if a["accessKey"] == kiln.server.access_key]
+    (iid,) = ok(create_instances_resp(other, BASE_IMAGE, name=uniq("theirs")))["instanceIds"]
+    wait_instance_status(other, iid, "running")
+    shared = ok(create_image_resp(other, iid, uniq("shared")))["imageId"]
+    community = ok(create_image_resp(other, iid, uniq("community")))["imageId"]
+    for img in (shared, community):
+        wait_image_status(other, img, "ready")
+    sp = ShareImageParameters(REGION, shared)
+    sp.setPins([mine])
+    ok(other.send(ShareImageRequest(sp)), allow_empty=True)
+    ok(other.send(ReleaseImageRequest(ReleaseImageParameters(REGION, community))), allow_empty=True)
+    return shared, community
+
+
 def test_every_page(console, kiln, tmp_path):
     c = console
     vm, disk = kiln.vm, kiln.disk
+    shared, community = _other_account_images(kiln)
     # something on every page, made through the SDK
     (iid,) = ok(create_instances_resp(vm, BASE_IMAGE, name=uniq("web"),
                                       data_disks=[cloud_data_disk("vdb", 20)]))["instanceIds"]
@@ -456,12 +488,13 @@ def test_every_page(console, kiln, tmp_path):
     c.wait_cell("images-table", baked, "status", "ready")
     c.until(lambda: imported["imageId"] in c.rows("images-table"), "the imported image's row")
     c.screenshot("images")
-    for tab in ("shared", "community", "public"):
+    assert shared not in c.rows("images-table") and community not in c.rows("images-table")
+    for tab, want in (("shared", shared), ("community", community), ("public", BASE_IMAGE)):
         c.click("#tab-" + tab)
-        if tab == "public":
-            c.until(lambda: BASE_IMAGE in c.rows("images-table"), "%s in the public tab" % BASE_IMAGE)
-        else:
-            c.until(lambda: baked not in c.rows("images-table"), "the private image to leave the %s tab" % tab)
+        c.until(lambda: set(c.rows("images-table")) == {want} if tab != "public"
+                else want in c.rows("images-table") and baked not in c.rows("images-table"),
+                "the %s tab to list %s (lists %r)" % (tab, want, list(c.rows("images-table"))))
+        c.wait_cell("images-table", want, "status", "ready")
         assert not c.shown("#error"), c.error()
         c.screenshot("images-" + tab)
     c.click("#tab-private")
@@ -502,7 +535,7 @@ def test_every_page(console, kiln, tmp_path):
         assert c.find_all("progress", bar) or c.find_all("[style*='width']", bar), "no bar in %s" % res
         if res in quotas:
             assert (used, limit) == (quotas[res]["used"], quotas[res]["limit"]), (res, used, limit, quotas[res])
-    assert got["instance"][0] == 1, got["instance"][:2]
+    assert got["instance"][0] == 1, got["instance"][:2]  # the other account's instance is not ours
     c.screenshot("quotas")
 
     c.assert_no_console_errors()
