@@ -27,6 +27,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from jdcloud_sdk.core.config import Config
 from jdcloud_sdk.core.const import SCHEME_HTTP
 from jdcloud_sdk.core.credential import Credential
+from jdcloud_sdk.core.logger import ERROR, Logger
 from jdcloud_sdk.services.vm.apis.DescribeQuotasRequest import DescribeQuotasParameters, DescribeQuotasRequest
 from jdcloud_sdk.services.vm.apis.DescribeInstancesRequest import (
     DescribeInstancesParameters, DescribeInstancesRequest,
@@ -46,6 +47,16 @@ SCREENSHOTS = REPO_ROOT / "target" / "console-screenshots"  # conftest.py saves 
 WAIT = 30  # seconds; every wait in this file is bounded by it
 BASE_IMAGE = "img-ubuntu2204"
 DEV = re.compile(r"^vd[a-z]{1,2}$")
+
+
+class QuietLogger(Logger):
+    """An SDK logger that prints nothing (the SDK prints every exchange by default)."""
+
+    def __init__(self):
+        super(QuietLogger, self).__init__(ERROR)
+
+    def log(self, level, message):
+        pass
 
 
 def _text(el):
@@ -236,7 +247,7 @@ def test_sign_in_by_keyboard_wrong_secret_and_sign_out(console, kiln):
     c.open()
     # the answer the server gives an SDK with the same wrong secret
     wrong = "not-the-secret-%s" % uniq("")
-    bad_vm = VmClient(Credential(kiln.server.access_key, wrong), Config(kiln.server.endpoint, scheme=SCHEME_HTTP, timeout=20))
+    bad_vm = VmClient(Credential(kiln.server.access_key, wrong), Config(kiln.server.endpoint, scheme=SCHEME_HTTP, timeout=20), QuietLogger())
     e = expect_error(bad_vm.send(DescribeInstancesRequest(DescribeInstancesParameters(REGION))), 401, "ACCESS_ERROR")
 
     c.sign_in(secret_key=wrong)
@@ -440,15 +451,15 @@ def _other_account_images(kiln):
     the community (for the images page's shared and community tabs). Returns (shared, community)."""
     keys = json.loads(_kiln_cli(kiln, "account", "create", "--name", uniq("neighbour")))
     other = VmClient(Credential(keys["accessKey"], keys["secretKey"]),
-                     Config(kiln.server.endpoint, scheme=SCHEME_HTTP, timeout=20))
+                     Config(kiln.server.endpoint, scheme=SCHEME_HTTP, timeout=20), QuietLogger())
     (mine,) = [a["pin"] for a in json.loads(_kiln_cli(kiln, "account", "list", "--output", "json"))
                if a["accessKey"] == kiln.server.access_key]
     (iid,) = ok(create_instances_resp(other, BASE_IMAGE, name=uniq("theirs")))["instanceIds"]
     wait_instance_status(other, iid, "running")
     shared = ok(create_image_resp(other, iid, uniq("shared")))["imageId"]
+    wait_image_status(other, shared, "ready")  # one createImage at a time per instance
     community = ok(create_image_resp(other, iid, uniq("community")))["imageId"]
-    for img in (shared, community):
-        wait_image_status(other, img, "ready")
+    wait_image_status(other, community, "ready")
     sp = ShareImageParameters(REGION, shared)
     sp.setPins([mine])
     ok(other.send(ShareImageRequest(sp)), allow_empty=True)
