@@ -390,6 +390,8 @@ def test_image_workflow(console, kiln):
     img_name = uniq("baked")
     c.fill("#image-name", img_name)
     c.fill("#image-description", "two of three data disks, one of them new")
+    # the picture shows the editor's rules and the #layout below them
+    c.d.execute_script("arguments[0].scrollIntoView({block: 'end'})", c.find("#image-submit"))
     c.screenshot("image-editor")
     c.click("#image-submit")
     c.gone("#image-form")
