@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod console;
 pub mod endpoint;
 pub mod gateway;
 mod handlers;
@@ -49,6 +50,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { (StatusCode::OK, "ok\n") }).fallback(dispatch),
         )
         .route("/openapi.json", get(openapi::serve).fallback(dispatch))
+        // The web console's static files: unsigned, embedded in the binary.
+        .route("/console", get(console::redirect))
+        .route("/console/", get(console::index))
+        .route("/console/{*path}", get(console::file))
         .fallback(dispatch)
         .with_state(state)
 }

@@ -11,6 +11,7 @@ mod bodies;
 mod cli;
 mod cli_first_run;
 mod cluster;
+mod console;
 mod disk_changes;
 mod disks;
 mod fault_rules;
