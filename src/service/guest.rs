@@ -11,6 +11,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use super::freeze::Frozen;
 use super::{Scope, Service};
 use crate::error::{ApiError, ApiResult};
+use crate::hypervisor::qga::QgaError;
 use crate::hypervisor::{
     ExecOutput, FreezeReport, GuestExit, Hypervisor, HypervisorError, LiveSwitch, QemuConfig,
     QemuDriver,
@@ -290,7 +291,16 @@ impl Service {
         timeout: Duration,
     ) -> ApiResult<ExecOutput> {
         let hv = self.running_guest(scope, id).await?;
-        Ok(hv.exec(id, command, timeout.min(EXEC_TIMEOUT_MAX)).await?)
+        let timeout = timeout.min(EXEC_TIMEOUT_MAX);
+        match hv.exec(id, command, timeout).await {
+            Err(HypervisorError::Qga(QgaError::Timeout(_))) => {
+                Err(ApiError::FailedPrecondition(format!(
+                    "The command did not end within {}s (it may still run in the guest)",
+                    timeout.as_secs()
+                )))
+            }
+            other => Ok(other?),
+        }
     }
 
     /// The instance's serial console log (kept after the guest stops) from byte `from`,
@@ -327,13 +337,25 @@ impl Service {
         id: &str,
         input: &[u8],
     ) -> ApiResult<()> {
-        use tokio::io::AsyncWriteExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let hv = self.running_guest(scope, id).await?;
         let socket = hv.guest_dir(id).console_socket();
         let typed = async {
             let mut console = tokio::net::UnixStream::connect(&socket).await?;
             console.write_all(input).await?;
             console.flush().await?;
+            // QEMU's serial port takes a few bytes at a time and drops a client that hangs
+            // up with input unread: wait until it took every byte, dropping what the
+            // console prints meanwhile (its log keeps that).
+            let mut sink = [0u8; 4096];
+            while unread_by_peer(&console)? > 0 {
+                tokio::select! {
+                    read = console.read(&mut sink) => if read? == 0 {
+                        break;
+                    },
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                }
+            }
             console.shutdown().await
         };
         match tokio::time::timeout(CONSOLE_WRITE, typed).await {
@@ -366,4 +388,17 @@ impl Service {
         }
         Ok(hv)
     }
+}
+
+/// The bytes written to a unix stream socket that its peer has not read yet (Linux's
+/// SIOCOUTQ).
+fn unread_by_peer(stream: &tokio::net::UnixStream) -> std::io::Result<i64> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ's number) writes one int through the pointer given.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(i64::from(n))
 }

@@ -317,6 +317,34 @@ async fn start_stop_reboot_and_a_guest_that_powers_itself_off() {
         .unwrap();
     assert!(after < before, "no reboot: uptime {before} -> {after}");
 
+    // Typed at the serial console (a root shell), it runs.
+    s.post(
+        &kiln_path(&a, "console"),
+        json!({"input": "echo typed-at-the-console > /root/typed; sync\n"}),
+    )
+    .await
+    .ok();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while exec(&s, &a, "cat /root/typed").await.1.trim() != "typed-at-the-console" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "console input never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A command past its timeout is an error saying so.
+    s.post(
+        &kiln_path(&a, "exec"),
+        json!({"command": "sleep 5", "timeoutSeconds": 1}),
+    )
+    .await
+    .err(
+        400,
+        "FAILED_PRECONDITION",
+        "The command did not end within 1s (it may still run in the guest)",
+    );
+
     // The console log kept the boots.
     let r = s.get(&kiln_path(&a, "console")).await;
     let console = r.ok()["output"].as_str().unwrap_or_default().to_string();
