@@ -114,14 +114,25 @@ pub(super) async fn plug(ctx: &TaskCtx, instance_id: &str, disk_id: &str) -> Ste
     Ok(())
 }
 
-/// Hot-unplugs a disk being detached from the running guest.
-pub(super) async fn unplug(ctx: &TaskCtx, instance_id: &str, device: &str) -> StepResult {
-    if let Some(hv) = ctx
+/// Hot-unplugs a disk being detached from the running guest (nothing to read or do
+/// without one).
+pub(super) async fn unplug(ctx: &TaskCtx, instance_id: &str, disk_id: &str) -> StepResult {
+    let Some(hv) = ctx
         .hypervisor
         .driver()
         .filter(|hv| hv.is_running(instance_id))
-    {
-        hv.detach(instance_id, device).await?;
+    else {
+        return Ok(());
+    };
+    let mut conn = ctx.store.read().await?;
+    let device = disk::attachments_of_disk(&mut conn, disk_id)
+        .await?
+        .into_iter()
+        .find(|a| a.instance_id == instance_id)
+        .map(|a| a.device_name);
+    drop(conn);
+    if let Some(device) = device {
+        hv.detach(instance_id, &device).await?;
     }
     Ok(())
 }

@@ -234,16 +234,7 @@ async fn disk_attach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
 
 async fn disk_detach_finish(ctx: &TaskCtx, task: &TaskRow) -> StepResult {
     let instance_id = decode::<payload::DiskDetach>(task)?.instance_id;
-    let mut conn = ctx.store.read().await?;
-    let device = disk::attachments_of_disk(&mut conn, &task.target_id)
-        .await?
-        .into_iter()
-        .find(|a| a.instance_id == instance_id)
-        .map(|a| a.device_name);
-    drop(conn);
-    if let Some(device) = device {
-        guest_steps::unplug(ctx, &instance_id, &device).await?;
-    }
+    guest_steps::unplug(ctx, &instance_id, &task.target_id).await?;
     let mut tx = ctx.store.write().await?;
     let ended = disk::attachments_of_disk(&mut tx, &task.target_id)
         .await?
