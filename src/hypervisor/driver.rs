@@ -48,7 +48,6 @@ pub(super) struct Guest {
     /// The guest agent's connection, made when it first answered. Shared: the agent
     /// client serializes its own calls, so a long exec never holds up a freeze.
     agent: Mutex<Option<Arc<GuestAgent>>>,
-    pub(super) has_agent: AtomicBool,
     /// Set when Kiln ends the guest, so its exit is not reported as unexpected.
     pub(super) stopping: AtomicBool,
     /// Why the guest last shut down (QMP's `SHUTDOWN` event), for the log.
@@ -63,9 +62,6 @@ impl Guest {
     /// Keeps `agent` as the guest's connection (none: drops it, freeing the socket,
     /// which takes one client at a time).
     pub(super) fn set_agent(&self, agent: Option<GuestAgent>) {
-        if agent.is_some() {
-            self.has_agent.store(true, Ordering::SeqCst);
-        }
         *self.agent.lock().unwrap() = agent.map(Arc::new);
     }
 }
@@ -104,10 +100,6 @@ impl QemuDriver {
             locks: Mutex::default(),
             exits,
         })
-    }
-
-    pub fn accel(&self) -> Resolved {
-        self.accel
     }
 
     pub fn guest_dir(&self, instance_id: &str) -> GuestDir {
@@ -188,7 +180,6 @@ impl QemuDriver {
             dir,
             qmp,
             agent: Mutex::new(None),
-            has_agent: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             shutdown_reason: Mutex::new(None),
         });
@@ -237,7 +228,6 @@ impl QemuDriver {
                         guest.dir.console_tail(3)
                     ),
                 };
-                tracing::warn!(instance = %instance_id, "{reason}");
                 let _ = exits.send(GuestExit {
                     instance_id,
                     reason,

@@ -211,9 +211,6 @@ impl QemuDriver {
     /// Freezes the guest's filesystems through its agent: how many (0 without an agent
     /// or when the freeze fails: the switch is then crash-consistent only).
     async fn agent_freeze(&self, guest: &Guest) -> u32 {
-        if !guest.has_agent.load(Ordering::SeqCst) {
-            return 0;
-        }
         let Some(a) = guest.agent() else { return 0 };
         match tokio::time::timeout(AGENT_CALL, a.fsfreeze_freeze()).await {
             Ok(Ok(n)) => n,

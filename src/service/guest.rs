@@ -64,14 +64,14 @@ impl Service {
         let svc = self.clone();
         tokio::spawn(async move {
             while let Some(exit) = exits.recv().await {
-                if let Err(e) = svc.record_guest_exit(&exit.instance_id).await {
+                if let Err(e) = svc.record_guest_exit(&exit.instance_id, &exit.reason).await {
                     tracing::error!(instance = %exit.instance_id, "recording the guest's end failed: {e}");
                 }
             }
         });
     }
 
-    async fn record_guest_exit(&self, instance_id: &str) -> ApiResult<()> {
+    async fn record_guest_exit(&self, instance_id: &str, reason: &str) -> ApiResult<()> {
         let mut tx = self.store.write().await?;
         let stopped = store::instance::instance_set_status_if(
             &mut tx,
@@ -82,7 +82,7 @@ impl Service {
         .await?;
         tx.commit().await?;
         if stopped {
-            tracing::warn!(instance = %instance_id, "the guest ended: the instance is stopped");
+            tracing::warn!(instance = %instance_id, "the instance is stopped: {reason}");
         }
         Ok(())
     }
@@ -119,8 +119,8 @@ impl Service {
         }
         for (id, _) in &running {
             if !hv.is_running(id) {
-                tracing::warn!(instance = %id, "no guest found after the restart: the instance is stopped");
-                self.record_guest_exit(id).await?;
+                self.record_guest_exit(id, "no guest found after the restart")
+                    .await?;
             }
         }
         Ok(())
